@@ -1,0 +1,36 @@
+//! The one configuration type for the whole pipeline.
+
+use serde::{Deserialize, Serialize};
+
+use crate::compare::SFACE_COSINE_THRESHOLD;
+use crate::detect::DetectorConfig;
+use crate::image::DecodeLimits;
+use crate::models::ModelSource;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Config {
+    #[serde(skip)]
+    pub models: ModelSource,
+    pub detector: DetectorConfig,
+    pub decode: DecodeLimits,
+    /// Faces whose box is narrower or shorter than this many pixels carry too
+    /// little detail to embed reliably and are refused.
+    pub min_face_size: f32,
+    /// Cosine similarity at or above which two faces are the same person.
+    pub threshold: f32,
+    /// Inference threads; 0 uses every core.
+    pub threads: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            models: ModelSource::Bundled,
+            detector: DetectorConfig::default(),
+            decode: DecodeLimits::default(),
+            min_face_size: 32.0,
+            threshold: SFACE_COSINE_THRESHOLD,
+            threads: 0,
+        }
+    }
+}

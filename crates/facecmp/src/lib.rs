@@ -1,0 +1,35 @@
+//! facecmp: compare faces with a Siamese embedding network.
+//!
+//! The pipeline is a chain of small stages over plain types:
+//!
+//! ```text
+//! bytes ──image──▶ RgbImage ──detect──▶ Face (box, 5 landmarks)
+//!       ──align──▶ AlignedFace (112×112) ──embed──▶ Embedding (unit vector)
+//!       ──compare──▶ Comparison (cosine similarity, threshold, same?)
+//! ```
+//!
+//! [`Pipeline`] holds the loaded models and runs the chain. Nothing here
+//! knows about command lines, HTTP or databases.
+
+pub mod align;
+pub mod compare;
+pub mod config;
+pub mod detect;
+pub mod embed;
+pub mod error;
+pub mod image;
+pub mod models;
+pub mod pipeline;
+pub mod runtime;
+
+pub use align::AlignedFace;
+pub use compare::{Comparison, SFACE_COSINE_THRESHOLD, compare};
+pub use config::Config;
+pub use detect::{BoundingBox, Face, Point};
+pub use embed::{Embedder, EmbedderIdentity, Embedding};
+pub use error::Error;
+pub use models::ModelSource;
+pub use pipeline::{FaceChoice, Photo, Pipeline};
+
+/// The image type every stage works on.
+pub use ::image::RgbImage;
