@@ -1,1 +1,65 @@
-fn main(){}
+//! `facecmp`: the command-line face comparer. This binary only parses
+//! arguments, calls the `facecmp` library and prints; every decision about
+//! faces is made in the library.
+
+mod args;
+mod commands;
+mod draw;
+mod report;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::args::{Cli, Command};
+
+/// Exit statuses, like `cmp`: 0 same, 1 different, 2 trouble.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Same person / everything found.
+    Yes = 0,
+    /// Different people / something not found.
+    No = 1,
+    Error = 2,
+}
+
+impl From<Outcome> for ExitCode {
+    fn from(outcome: Outcome) -> ExitCode {
+        ExitCode::from(outcome as u8)
+    }
+}
+
+fn main() -> ExitCode {
+    // A bug must still end with one line and status 2, never a backtrace that
+    // a calling script would mistake for output.
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("facecmp: internal error: {info}");
+    }));
+    let cli = Cli::parse();
+    let result = std::panic::catch_unwind(|| run(&cli));
+    match result {
+        Ok(Ok(outcome)) => outcome.into(),
+        Ok(Err(error)) => {
+            eprintln!("facecmp: {error}");
+            Outcome::Error.into()
+        }
+        Err(_) => Outcome::Error.into(),
+    }
+}
+
+/// Everything that can stop a command, each naming what it concerns.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Face(#[from] facecmp::Error),
+    #[error("cannot write {path}: {reason}")]
+    Write { path: String, reason: String },
+}
+
+fn run(cli: &Cli) -> Result<Outcome, CliError> {
+    match &cli.command {
+        Command::Compare(args) => commands::compare::run(&cli.global, args),
+        Command::Detect(args) => commands::detect::run(&cli.global, args),
+        Command::Embed(args) => commands::embed::run(&cli.global, args),
+    }
+}

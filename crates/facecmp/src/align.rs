@@ -41,7 +41,8 @@ impl Similarity {
         assert_eq!(from.len(), to.len(), "point sets must pair up");
         let n = from.len() as f64;
         let mean = |points: &[Point]| {
-            let (sx, sy) = points.iter().fold((0.0, 0.0), |(sx, sy), p| (sx + f64::from(p.x), sy + f64::from(p.y)));
+            let (sx, sy) =
+                points.iter().fold((0.0, 0.0), |(sx, sy), p| (sx + f64::from(p.x), sy + f64::from(p.y)));
             (sx / n, sy / n)
         };
         let (from_x, from_y) = mean(from);
@@ -142,7 +143,8 @@ mod tests {
 
     #[test]
     fn aligning_a_crop_already_on_the_template_returns_it_unchanged() {
-        let crop = RgbImage::from_fn(ALIGNED_SIZE, ALIGNED_SIZE, |x, y| Rgb([x as u8, y as u8, (x ^ y) as u8]));
+        let crop =
+            RgbImage::from_fn(ALIGNED_SIZE, ALIGNED_SIZE, |x, y| Rgb([x as u8, y as u8, (x ^ y) as u8]));
         assert_eq!(align(&crop, &TEMPLATE).image, crop);
     }
 

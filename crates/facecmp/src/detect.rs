@@ -20,8 +20,8 @@ pub fn network_spec() -> NetworkSpec {
     NetworkSpec {
         input: [Dim::Fixed(1), Dim::Fixed(3), Dim::Variable("H"), Dim::Variable("W")],
         outputs: vec![
-            "cls_8", "cls_16", "cls_32", "obj_8", "obj_16", "obj_32", "bbox_8", "bbox_16",
-            "bbox_32", "kps_8", "kps_16", "kps_32",
+            "cls_8", "cls_16", "cls_32", "obj_8", "obj_16", "obj_32", "bbox_8", "bbox_16", "bbox_32",
+            "kps_8", "kps_16", "kps_32",
         ],
     }
 }
@@ -151,10 +151,7 @@ impl Detector {
         let faces = non_max_suppression(candidates, self.config.nms_iou);
         // `scaled` may round each side, so map back with the exact ratio.
         let scale_x = scaled.width() as f32 / image.width() as f32;
-        Ok(faces
-            .into_iter()
-            .map(|face| face.translated(offset_x as f32, offset_y as f32, scale_x))
-            .collect())
+        Ok(faces.into_iter().map(|face| face.translated(offset_x as f32, offset_y as f32, scale_x)).collect())
     }
 }
 
@@ -178,9 +175,7 @@ fn resize(image: &RgbImage, scale: f32) -> std::borrow::Cow<'_, RgbImage> {
     .expect("an RgbImage buffer always holds width×height RGB pixels");
     let mut target = Image::new(width, height, PixelType::U8x3);
     let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));
-    Resizer::new()
-        .resize(&source, &mut target, &options)
-        .expect("source and target are both U8x3");
+    Resizer::new().resize(&source, &mut target, &options).expect("source and target are both U8x3");
     std::borrow::Cow::Owned(
         RgbImage::from_raw(width, height, target.into_vec())
             .expect("the resized buffer holds width×height RGB pixels"),
@@ -221,7 +216,8 @@ fn decode_outputs(outputs: &[OutputTensor], input_h: usize, input_w: usize, thre
             let (cx, cy) = ((col + b[0]) * s, (row + b[1]) * s);
             let (w, h) = (b[2].exp() * s, b[3].exp() * s);
             let k = &kps[cell * 10..cell * 10 + 10];
-            let landmarks = std::array::from_fn(|i| Point { x: (col + k[2 * i]) * s, y: (row + k[2 * i + 1]) * s });
+            let landmarks =
+                std::array::from_fn(|i| Point { x: (col + k[2 * i]) * s, y: (row + k[2 * i + 1]) * s });
             faces.push(Face {
                 bbox: BoundingBox { x: cx - w / 2.0, y: cy - h / 2.0, width: w, height: h },
                 score,

@@ -30,7 +30,10 @@ impl Error {
     pub fn is_input_error(&self) -> bool {
         matches!(
             self,
-            Error::Image { .. } | Error::NoFace { .. } | Error::FaceTooSmall { .. } | Error::NoSuchFace { .. }
+            Error::Image { .. }
+                | Error::NoFace { .. }
+                | Error::FaceTooSmall { .. }
+                | Error::NoSuchFace { .. }
         )
     }
 }

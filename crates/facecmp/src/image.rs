@@ -8,7 +8,7 @@
 use std::io::Cursor;
 use std::path::Path;
 
-use ::image::{DynamicImage, ImageDecoder, ImageReader, Limits, RgbImage, error::LimitErrorKind};
+use ::image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits, RgbImage};
 
 /// Largest image accepted, per side and in decoded bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -32,7 +32,9 @@ pub enum ImageError {
     Empty,
     #[error("not an image (unrecognised format)")]
     UnknownFormat,
-    #[error("image is too large ({width}×{height}; the limit is {max_side} px per side and {max_pixels} pixels)")]
+    #[error(
+        "image is too large ({width}×{height}; the limit is {max_side} px per side and {max_pixels} pixels)"
+    )]
     TooLarge { width: u32, height: u32, max_side: u32, max_pixels: u64 },
     #[error("image is corrupt or truncated: {0}")]
     Corrupt(String),
@@ -50,8 +52,14 @@ pub fn decode(bytes: &[u8], limits: DecodeLimits) -> Result<RgbImage, ImageError
         return Err(ImageError::Empty);
     }
     let reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format()?;
-    if reader.format().is_none() {
-        return Err(ImageError::UnknownFormat);
+    match reader.format() {
+        None => return Err(ImageError::UnknownFormat),
+        // The JPEG decoder pads a truncated scan with grey instead of failing;
+        // a half-grey face must not reach the detector.
+        Some(ImageFormat::Jpeg) if !jpeg_is_complete(bytes) => {
+            return Err(ImageError::Corrupt("the JPEG data ends before its end-of-image marker".into()));
+        }
+        Some(_) => {}
     }
     let mut decoder = reader.into_decoder().map_err(classify)?;
     let (width, height) = decoder.dimensions();
@@ -104,14 +112,74 @@ fn to_rgb(image: DynamicImage) -> RgbImage {
 
 fn classify(error: ::image::ImageError) -> ImageError {
     match error {
-        ::image::ImageError::Limits(limit) => match limit.kind() {
-            LimitErrorKind::DimensionError | LimitErrorKind::InsufficientMemory => {
-                ImageError::Corrupt(format!("exceeds the decoding limits ({limit})"))
-            }
-            _ => ImageError::Corrupt(limit.to_string()),
-        },
-        ::image::ImageError::Unsupported(e) => ImageError::Corrupt(format!("unsupported: {e}")),
-        ::image::ImageError::IoError(e) => ImageError::Corrupt(e.to_string()),
+        ::image::ImageError::Limits(limit) => {
+            ImageError::Corrupt(format!("exceeds the decoding limits: {limit}"))
+        }
         other => ImageError::Corrupt(other.to_string()),
+    }
+}
+
+/// Walks the JPEG marker segments up to the end-of-image marker. Entropy-coded
+/// scan data is skipped byte-wise: inside it `FF` is always followed by `00`
+/// (stuffing) or a restart marker, so the next other marker ends the scan.
+fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    const SOI: u8 = 0xD8;
+    const EOI: u8 = 0xD9;
+    const SOS: u8 = 0xDA;
+    let is_restart = |marker: u8| (0xD0..=0xD7).contains(&marker);
+    if bytes.len() < 4 || bytes[0] != 0xFF || bytes[1] != SOI {
+        return false;
+    }
+    let mut at = 2;
+    while at + 1 < bytes.len() {
+        if bytes[at] != 0xFF {
+            return false;
+        }
+        let marker = bytes[at + 1];
+        match marker {
+            0xFF => at += 1, // fill byte before a marker
+            EOI => return true,
+            m if is_restart(m) || m == 0x01 => at += 2,
+            _ => {
+                let Some(length) =
+                    bytes.get(at + 2..at + 4).map(|l| usize::from(u16::from_be_bytes([l[0], l[1]])))
+                else {
+                    return false;
+                };
+                at += 2 + length;
+                if marker == SOS {
+                    at = skip_scan_data(bytes, at);
+                }
+            }
+        }
+    }
+    false
+}
+
+/// Returns the position of the first marker after entropy-coded data.
+fn skip_scan_data(bytes: &[u8], mut at: usize) -> usize {
+    while at + 1 < bytes.len() {
+        let next = bytes[at + 1];
+        if bytes[at] == 0xFF && next != 0x00 && !(0xD0..=0xD7).contains(&next) {
+            return at;
+        }
+        at += 1;
+    }
+    bytes.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_jpeg_cut_anywhere_is_incomplete() {
+        let whole =
+            std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/data/obama.jpg")).unwrap();
+        assert!(jpeg_is_complete(&whole));
+        for fraction in [0.1, 0.4, 0.9, 0.999] {
+            let cut = (whole.len() as f64 * fraction) as usize;
+            assert!(!jpeg_is_complete(&whole[..cut]), "cut at {cut}");
+        }
     }
 }

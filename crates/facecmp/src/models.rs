@@ -12,8 +12,7 @@ pub const DETECTOR_FILE: &str = "face_detection_yunet_2023mar.onnx";
 pub const EMBEDDER_FILE: &str = "face_recognition_sface_2021dec_int8bq.onnx";
 
 static BUNDLED_DETECTOR: &[u8] = include_bytes!("../../../models/face_detection_yunet_2023mar.onnx");
-static BUNDLED_EMBEDDER: &[u8] =
-    include_bytes!("../../../models/face_recognition_sface_2021dec_int8bq.onnx");
+static BUNDLED_EMBEDDER: &[u8] = include_bytes!("../../../models/face_recognition_sface_2021dec_int8bq.onnx");
 
 /// Where the model files come from.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -58,19 +57,16 @@ impl ModelSource {
 
     fn file(&self, name: &'static str, bundled: &'static [u8]) -> Result<ModelFile, ModelFileError> {
         match self {
-            ModelSource::Bundled => Ok(ModelFile {
-                name,
-                origin: format!("bundled:{name}"),
-                bytes: Cow::Borrowed(bundled),
-            }),
+            ModelSource::Bundled => {
+                Ok(ModelFile { name, origin: format!("bundled:{name}"), bytes: Cow::Borrowed(bundled) })
+            }
             ModelSource::Dir(dir) => read_model(&dir.join(name), name),
         }
     }
 }
 
 fn read_model(path: &Path, name: &'static str) -> Result<ModelFile, ModelFileError> {
-    let bytes =
-        std::fs::read(path).map_err(|source| ModelFileError { path: path.to_path_buf(), source })?;
+    let bytes = std::fs::read(path).map_err(|source| ModelFileError { path: path.to_path_buf(), source })?;
     Ok(ModelFile { name, origin: path.display().to_string(), bytes: Cow::Owned(bytes) })
 }
 

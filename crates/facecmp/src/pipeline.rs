@@ -33,9 +33,13 @@ impl Photo {
     /// Picks a face, refusing one too small to embed reliably.
     pub fn choose(&self, choice: FaceChoice, min_face_size: f32) -> Result<usize, Error> {
         let index = match choice {
-            FaceChoice::Largest => self.largest_face().ok_or_else(|| Error::NoFace { input: self.input.clone() })?,
+            FaceChoice::Largest => {
+                self.largest_face().ok_or_else(|| Error::NoFace { input: self.input.clone() })?
+            }
             FaceChoice::Index(index) if index < self.faces.len() => index,
-            FaceChoice::Index(_) if self.faces.is_empty() => return Err(Error::NoFace { input: self.input.clone() }),
+            FaceChoice::Index(_) if self.faces.is_empty() => {
+                return Err(Error::NoFace { input: self.input.clone() });
+            }
             FaceChoice::Index(index) => {
                 return Err(Error::NoSuchFace { input: self.input.clone(), index, count: self.faces.len() });
             }
@@ -112,7 +116,8 @@ impl Pipeline {
 
     /// Searches an already decoded image for faces.
     pub fn find_faces(&self, input: String, image: RgbImage) -> Result<Photo, Error> {
-        let faces = self.detector.detect(&image).map_err(|source| Error::Detect { input: input.clone(), source })?;
+        let faces =
+            self.detector.detect(&image).map_err(|source| Error::Detect { input: input.clone(), source })?;
         Ok(Photo { input, image, faces })
     }
 

@@ -66,7 +66,9 @@ fn end_to_end_decisions_agree_with_the_reference_pipeline() {
     };
     let [obama, obama2, obama3, biden] = ["obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg"].map(embed);
     let threshold = facecmp::SFACE_COSINE_THRESHOLD;
-    for (a, b, same) in [(&obama, &obama2, true), (&obama, &obama3, true), (&obama, &biden, false), (&obama3, &biden, false)] {
+    for (a, b, same) in
+        [(&obama, &obama2, true), (&obama, &obama3, true), (&obama, &biden, false), (&obama3, &biden, false)]
+    {
         let similarity = a.cosine(b);
         eprintln!("similarity {similarity:.4} (same: {same})");
         assert_eq!(similarity >= threshold, same, "similarity {similarity}");

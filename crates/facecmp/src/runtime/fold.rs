@@ -8,6 +8,7 @@
 //! `(q - zero_point) * scale` in f32, exactly as the operator defines them.
 
 use std::collections::{HashMap, HashSet};
+use std::num::NonZeroUsize;
 
 use tract_onnx::data_resolver::MmapDataResolver;
 use tract_onnx::pb::{GraphProto, NodeProto, TensorProto, tensor_proto::DataType};
@@ -56,9 +57,9 @@ pub fn fold_constant_weights(graph: &mut GraphProto) -> TractResult<FoldReport> 
     initializers.retain(|name, _| consumed.contains(name.as_str()));
     // The exported graph declares unused weights as inputs too; left in, tract
     // would expect them to be fed at run time.
-    graph.input.retain(|input| {
-        consumed.contains(input.name.as_str()) && !initializers.contains_key(&input.name)
-    });
+    graph
+        .input
+        .retain(|input| consumed.contains(input.name.as_str()) && !initializers.contains_key(&input.name));
     let mut initializers: Vec<TensorProto> = initializers.into_values().collect();
     initializers.sort_by(|a, b| a.name.cmp(&b.name));
     graph.initializer = initializers;
@@ -75,28 +76,33 @@ fn fold_dequantize(
         Some(name) => load_f32(&initializers[name])?,
         None => ArrayD::zeros(scale.shape()),
     };
+    if zero_point.shape() != scale.shape() {
+        bail!("{}: zero point and scale shapes differ", node.name);
+    }
     let rank = quantized.ndim() as i64;
     let axis = int_attribute(node, "axis").unwrap_or(1);
-    let axis = if axis < 0 { axis + rank } else { axis } as usize;
-    let block_size = int_attribute(node, "block_size").unwrap_or(0).max(0) as usize;
+    let axis = if axis < 0 { axis + rank } else { axis };
+    if !(0..rank).contains(&axis) && scale.len() != 1 {
+        bail!("{}: axis {axis} is out of range for rank {rank}", node.name);
+    }
+    let axis = axis.max(0) as usize;
+    let block_size = NonZeroUsize::new(int_attribute(node, "block_size").unwrap_or(0).max(0) as usize);
+    check_parameter_shape(node, quantized.shape(), scale.shape(), axis, block_size)?;
 
     let params_index = |index: &IxDyn| -> IxDyn {
-        if scale.len() == 1 {
-            IxDyn(&vec![0; scale.ndim()])
-        } else if block_size == 0 {
+        match block_size {
+            _ if scale.len() == 1 => IxDyn(&vec![0; scale.ndim()]),
             // Per-axis: a 1-D scale indexed by the coordinate along `axis`.
-            IxDyn(&[index[axis]])
-        } else {
+            None => IxDyn(&[index[axis]]),
             // Blocked: each scale covers `block_size` consecutive elements
             // along `axis`, the last block trimmed to the tensor's length.
-            let mut block = index.clone();
-            block[axis] /= block_size;
-            block
+            Some(block_size) => {
+                let mut block = index.clone();
+                block[axis] /= block_size.get();
+                block
+            }
         }
     };
-    if block_size == 0 && scale.len() != 1 && scale.len() != quantized.shape()[axis] {
-        bail!("{}: per-axis scale length does not match axis {axis}", node.name);
-    }
     let weights = ArrayD::from_shape_fn(quantized.raw_dim(), |index| {
         let p = params_index(&index);
         (quantized[&index] - zero_point[&p]) * scale[&p]
@@ -104,10 +110,33 @@ fn fold_dequantize(
     Ok(f32_tensor_proto(&node.output[0], &weights))
 }
 
-fn fold_reshape(
+/// Refuses scale shapes that do not cover the tensor, so that a malformed
+/// model is an error rather than an out-of-bounds panic.
+fn check_parameter_shape(
     node: &NodeProto,
-    initializers: &HashMap<String, TensorProto>,
-) -> TractResult<TensorProto> {
+    data: &[usize],
+    scale: &[usize],
+    axis: usize,
+    block_size: Option<NonZeroUsize>,
+) -> TractResult<()> {
+    let covers =
+        match block_size {
+            _ if scale.iter().product::<usize>() == 1 => true,
+            None => scale == [data[axis]],
+            Some(block_size) => {
+                scale.len() == data.len()
+                    && data.iter().zip(scale).enumerate().all(|(i, (&d, &s))| {
+                        if i == axis { s == d.div_ceil(block_size.get()) } else { s == d }
+                    })
+            }
+        };
+    if !covers {
+        bail!("{}: scale shape {scale:?} does not fit data {data:?} on axis {axis}", node.name);
+    }
+    Ok(())
+}
+
+fn fold_reshape(node: &NodeProto, initializers: &HashMap<String, TensorProto>) -> TractResult<TensorProto> {
     let data = &initializers[&node.input[0]];
     let requested: Vec<i64> = load_tensor(&initializers[&node.input[1]])?
         .cast_to::<i64>()?
@@ -118,11 +147,8 @@ fn fold_reshape(
     let old_dims = &data.dims;
     let element_count: i64 = old_dims.iter().product();
     // ONNX semantics: 0 copies the input dimension, -1 is inferred.
-    let mut dims: Vec<i64> = requested
-        .iter()
-        .enumerate()
-        .map(|(i, &d)| if d == 0 { old_dims[i] } else { d })
-        .collect();
+    let mut dims: Vec<i64> =
+        requested.iter().enumerate().map(|(i, &d)| if d == 0 { old_dims[i] } else { d }).collect();
     if let Some(unknown) = dims.iter().position(|&d| d == -1) {
         let known: i64 = dims.iter().filter(|&&d| d != -1).product();
         dims[unknown] = element_count / known.max(1);

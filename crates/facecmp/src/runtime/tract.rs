@@ -16,10 +16,8 @@ impl TractNetwork {
     /// Parses an ONNX model, folds its constant quantised weights, fixes the
     /// input shape and optimises it for this CPU.
     pub fn load(name: &str, onnx_bytes: &[u8], spec: &NetworkSpec) -> Result<Self, RuntimeError> {
-        let plan = build_plan(onnx_bytes, spec).map_err(|e| RuntimeError::Load {
-            model: name.to_string(),
-            reason: format!("{e:#}"),
-        })?;
+        let plan = build_plan(onnx_bytes, spec)
+            .map_err(|e| RuntimeError::Load { model: name.to_string(), reason: format!("{e:#}") })?;
         Ok(Self { name: name.to_string(), plan })
     }
 }
@@ -48,10 +46,7 @@ fn build_plan(onnx_bytes: &[u8], spec: &NetworkSpec) -> TractResult<Arc<TypedRun
 
 impl Network for TractNetwork {
     fn run(&self, input: NchwTensor) -> Result<Vec<OutputTensor>, RuntimeError> {
-        let failed = |e: TractError| RuntimeError::Run {
-            model: self.name.clone(),
-            reason: format!("{e:#}"),
-        };
+        let failed = |e: TractError| RuntimeError::Run { model: self.name.clone(), reason: format!("{e:#}") };
         let tensor = Tensor::from_shape(&input.shape, &input.data).map_err(failed)?;
         let outputs = self.plan.run(tvec!(tensor.into())).map_err(failed)?;
         outputs

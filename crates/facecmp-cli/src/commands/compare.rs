@@ -1,0 +1,158 @@
+//! `facecmp compare A B`: one face from each photo, or every pair with `--all`.
+
+use facecmp::{Error, FaceChoice, Photo, Pipeline};
+use serde::Serialize;
+
+use crate::args::{CompareArgs, GlobalArgs};
+use crate::report::{ChosenFaceJson, FaceJson, describe_box, plural, print_json};
+use crate::{CliError, Outcome};
+
+#[derive(Serialize)]
+struct ComparisonJson {
+    similarity: f32,
+    threshold: f32,
+    same: bool,
+    a: ChosenFaceJson,
+    b: ChosenFaceJson,
+}
+
+pub fn run(global: &GlobalArgs, args: &CompareArgs) -> Result<Outcome, CliError> {
+    let mut config = global.config();
+    config.threshold = args.threshold;
+    let pipeline = Pipeline::load(config)?;
+    let (a, b) = open_both(&pipeline, args)?;
+    if args.all {
+        return compare_all(&pipeline, &a, &b, args);
+    }
+    let choice = |face: Option<usize>| face.map_or(FaceChoice::Largest, FaceChoice::Index);
+    let (face_a, embedding_a) = pipeline.embed_one(&a, choice(args.face_a))?;
+    let (face_b, embedding_b) = pipeline.embed_one(&b, choice(args.face_b))?;
+    let comparison = facecmp::compare(&embedding_a, &embedding_b, args.threshold);
+    if args.json {
+        print_json(&ComparisonJson {
+            similarity: comparison.similarity,
+            threshold: comparison.threshold,
+            same: comparison.same,
+            a: ChosenFaceJson::new(&a, face_a),
+            b: ChosenFaceJson::new(&b, face_b),
+        });
+    } else {
+        println!("A  {}", describe_choice(&a, face_a, args.face_a.is_some(), "--face-a"));
+        println!("B  {}", describe_choice(&b, face_b, args.face_b.is_some(), "--face-b"));
+        let (relation, verdict) =
+            if comparison.same { ("≥", "same person") } else { ("<", "different people") };
+        println!(
+            "similarity {:.4} {relation} threshold {:.3}: {verdict}",
+            comparison.similarity, comparison.threshold
+        );
+    }
+    Ok(if comparison.same { Outcome::Yes } else { Outcome::No })
+}
+
+/// Decodes and searches both photos at once: the second photo's work
+/// overlaps the first's instead of waiting for it.
+fn open_both(pipeline: &Pipeline, args: &CompareArgs) -> Result<(Photo, Photo), Error> {
+    let (a, b) = std::thread::scope(|scope| {
+        let a = scope.spawn(|| pipeline.open(&args.a));
+        let b = pipeline.open(&args.b);
+        (a.join().expect("opening a photo does not panic"), b)
+    });
+    Ok((a?, b?))
+}
+
+fn describe_choice(photo: &Photo, index: usize, picked: bool, flag: &str) -> String {
+    let count = photo.faces.len();
+    let which = if picked || count == 1 {
+        format!("face {index} of {count}")
+    } else {
+        format!("face {index}, the largest of {count} ({flag} N picks another)")
+    };
+    let face = &photo.faces[index];
+    format!("{}: {which}, {}, score {:.3}", photo.input, describe_box(&face.bbox), face.score)
+}
+
+#[derive(Serialize)]
+struct PhotoFacesJson {
+    file: String,
+    faces: Vec<FaceJson>,
+    /// Faces found but too small to compare.
+    too_small: Vec<usize>,
+}
+
+#[derive(Serialize)]
+struct MatrixJson {
+    threshold: f32,
+    a: PhotoFacesJson,
+    b: PhotoFacesJson,
+    /// `similarity[i][j]` compares `a.faces[i]` with `b.faces[j]`.
+    similarity: Vec<Vec<f32>>,
+    same: Vec<Vec<bool>>,
+}
+
+/// Every usable face of A against every usable face of B.
+fn compare_all(pipeline: &Pipeline, a: &Photo, b: &Photo, args: &CompareArgs) -> Result<Outcome, CliError> {
+    let min_size = pipeline.config().min_face_size;
+    let usable = |photo: &Photo| -> Result<(Vec<usize>, Vec<usize>), Error> {
+        let (usable, small): (Vec<usize>, Vec<usize>) =
+            (0..photo.faces.len()).partition(|&i| photo.faces[i].size() >= min_size);
+        if usable.is_empty() {
+            // Reuse the single-face rules for the message: no face, or too small.
+            photo.choose(FaceChoice::Largest, min_size)?;
+        }
+        Ok((usable, small))
+    };
+    let (faces_a, small_a) = usable(a)?;
+    let (faces_b, small_b) = usable(b)?;
+    let embeddings_a = pipeline.embed(a, &faces_a)?;
+    let embeddings_b = pipeline.embed(b, &faces_b)?;
+    let similarity: Vec<Vec<f32>> =
+        embeddings_a.iter().map(|ea| embeddings_b.iter().map(|eb| ea.cosine(eb)).collect()).collect();
+    let same: Vec<Vec<bool>> =
+        similarity.iter().map(|row| row.iter().map(|&s| s >= args.threshold).collect()).collect();
+    let any_same = same.iter().flatten().any(|&s| s);
+    if args.json {
+        let photo_json = |photo: &Photo, faces: &[usize], small: Vec<usize>| PhotoFacesJson {
+            file: photo.input.clone(),
+            faces: faces.iter().map(|&i| FaceJson::new(i, &photo.faces[i])).collect(),
+            too_small: small,
+        };
+        print_json(&MatrixJson {
+            threshold: args.threshold,
+            a: photo_json(a, &faces_a, small_a),
+            b: photo_json(b, &faces_b, small_b),
+            similarity,
+            same,
+        });
+    } else {
+        print_matrix(a, b, &faces_a, &faces_b, &similarity, args.threshold);
+        for (photo, small) in [(a, &small_a), (b, &small_b)] {
+            if !small.is_empty() {
+                println!("{}: {} too small to compare: {small:?}", photo.input, plural(small.len(), "face"));
+            }
+        }
+    }
+    Ok(if any_same { Outcome::Yes } else { Outcome::No })
+}
+
+fn print_matrix(
+    a: &Photo,
+    b: &Photo,
+    faces_a: &[usize],
+    faces_b: &[usize],
+    similarity: &[Vec<f32>],
+    threshold: f32,
+) {
+    println!(
+        "rows: faces of {}; columns: faces of {}; * = same person (threshold {threshold:.3})",
+        a.input, b.input
+    );
+    let header: String = faces_b.iter().map(|j| format!("{:>9}", format!("B{j}"))).collect();
+    println!("{:>5}{header}", "");
+    for (row, &i) in similarity.iter().zip(faces_a) {
+        let cells: String = row
+            .iter()
+            .map(|&s| format!("{:>9}", format!("{s:.3}{}", if s >= threshold { "*" } else { " " })))
+            .collect();
+        println!("{:>5}{cells}", format!("A{i}"));
+    }
+}

@@ -1,0 +1,58 @@
+//! `facecmp embed IMG...`: one JSON line per face with its embedding.
+
+use std::path::Path;
+
+use facecmp::{FaceChoice, Pipeline};
+use serde::Serialize;
+
+use crate::args::{EmbedArgs, GlobalArgs};
+use crate::report::{FaceJson, print_json};
+use crate::{CliError, Outcome};
+
+#[derive(Serialize)]
+struct EmbeddingJson<'a> {
+    file: &'a str,
+    #[serde(flatten)]
+    face: FaceJson,
+    embedder: &'a str,
+    embedding: &'a [f32],
+}
+
+pub fn run(global: &GlobalArgs, args: &EmbedArgs) -> Result<Outcome, CliError> {
+    let pipeline = Pipeline::load(global.config())?;
+    let mut outcome = Outcome::Yes;
+    for path in &args.images {
+        if let Err(error) = embed_one(&pipeline, path, args.all_faces) {
+            eprintln!("facecmp: {error}");
+            outcome = Outcome::Error;
+        }
+    }
+    Ok(outcome)
+}
+
+fn embed_one(pipeline: &Pipeline, path: &Path, all_faces: bool) -> Result<(), CliError> {
+    let photo = pipeline.open(path)?;
+    let min_size = pipeline.config().min_face_size;
+    let faces: Vec<usize> = if all_faces {
+        // Faces too small to embed are left out rather than failing the photo,
+        // unless no face at all is usable.
+        let usable: Vec<usize> =
+            (0..photo.faces.len()).filter(|&i| photo.faces[i].size() >= min_size).collect();
+        if usable.is_empty() {
+            photo.choose(FaceChoice::Largest, min_size)?;
+        }
+        usable
+    } else {
+        vec![photo.choose(FaceChoice::Largest, min_size)?]
+    };
+    let embeddings = pipeline.embed(&photo, &faces)?;
+    for (&index, embedding) in faces.iter().zip(&embeddings) {
+        print_json(&EmbeddingJson {
+            file: &photo.input,
+            face: FaceJson::new(index, &photo.faces[index]),
+            embedder: &pipeline.embedder().name,
+            embedding: embedding.as_slice(),
+        });
+    }
+    Ok(())
+}
