@@ -1,0 +1,89 @@
+//! Per-stage timings: `cargo bench -p facecmp`. Results and the machine they
+//! were measured on are recorded in BENCHMARKS.md.
+
+use std::hint::black_box;
+use std::path::Path;
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use facecmp::align::align;
+use facecmp::detect::DetectorConfig;
+use facecmp::{Config, FaceChoice, Pipeline, RgbImage, runtime};
+use image::imageops::FilterType;
+
+fn photo(name: &str) -> RgbImage {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data").join(name);
+    image::open(path).unwrap().into_rgb8()
+}
+
+/// A crop of the group photo with the aspect ratio of `width`×`height`,
+/// resized to exactly that: a camera frame with several faces.
+fn frame(width: u32, height: u32) -> RgbImage {
+    let group = photo("bald_guys.jpg");
+    let crop_height = group.width() * height / width;
+    let crop =
+        image::imageops::crop_imm(&group, 0, 0, group.width(), crop_height.min(group.height())).to_image();
+    image::imageops::resize(&crop, width, height, FilterType::Triangle)
+}
+
+fn pipeline_with(max_input_side: u32) -> Pipeline {
+    let detector = DetectorConfig { max_input_side, ..DetectorConfig::default() };
+    Pipeline::load(Config { detector, ..Config::default() }).unwrap()
+}
+
+fn stages(c: &mut Criterion) {
+    let pipeline = pipeline_with(640);
+    let full_resolution = pipeline_with(1280);
+    let portrait = pipeline.find_faces("obama".into(), photo("obama.jpg")).unwrap();
+    let face = portrait.choose(FaceChoice::Largest, 0.0).unwrap();
+    let aligned = portrait.align(face);
+    let batch: Vec<_> = std::iter::repeat_n(&aligned, 8).collect();
+    let (vga, hd) = (frame(640, 480), frame(1280, 720));
+
+    for threads in [1, 2] {
+        runtime::set_threads(threads);
+        let mut group = c.benchmark_group(format!("{threads}-thread"));
+        group.measurement_time(Duration::from_secs(8));
+        group.bench_function("detect/640x480", |b| {
+            b.iter(|| pipeline.find_faces("vga".into(), black_box(vga.clone())))
+        });
+        group.bench_function("detect/1280x720 (downscaled to 640)", |b| {
+            b.iter(|| pipeline.find_faces("hd".into(), black_box(hd.clone())))
+        });
+        group.bench_function("detect/1280x720 (full resolution)", |b| {
+            b.iter(|| full_resolution.find_faces("hd".into(), black_box(hd.clone())))
+        });
+        group.bench_function("align", |b| {
+            b.iter(|| align(black_box(&portrait.image), &portrait.faces[face].landmarks))
+        });
+        for size in [1, 8] {
+            group.bench_with_input(BenchmarkId::new("embed", size), &batch[..size], |b, faces| {
+                b.iter(|| pipeline.embed_aligned("bench", black_box(faces)))
+            });
+        }
+        group.bench_function("compare obama.jpg obama2.jpg (decode+detect+align+embed ×2)", |b| {
+            b.iter(|| {
+                let embed = |name: &str| {
+                    let photo = pipeline
+                        .open(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data").join(name))?;
+                    pipeline.embed_one(&photo, FaceChoice::Largest).map(|(_, e)| e)
+                };
+                let (a, b) = (embed("obama.jpg").unwrap(), embed("obama2.jpg").unwrap());
+                facecmp::compare(&a, &b, 0.363)
+            })
+        });
+        group.finish();
+    }
+}
+
+fn startup(c: &mut Criterion) {
+    let mut group = c.benchmark_group("startup");
+    group.sample_size(10);
+    group.bench_function("load + optimise YuNet and SFace", |b| {
+        b.iter(|| Pipeline::load(Config::default()).unwrap())
+    });
+    group.finish();
+}
+
+criterion_group!(benches, stages, startup);
+criterion_main!(benches);
