@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use facecmp::runtime::RuntimeChoice;
 use facecmp::{Config, ModelSource};
 
 #[derive(Debug, Parser)]
@@ -30,6 +31,10 @@ pub struct GlobalArgs {
     /// Refuse faces whose box is smaller than this many pixels on its shorter side.
     #[arg(long, global = true, value_name = "PX", default_value_t = 32.0)]
     pub min_face_size: f32,
+    /// Inference engine: ONNX Runtime when its library loads (auto), else the
+    /// built-in tract. See `facecmp doctor`.
+    #[arg(long, global = true, value_enum, default_value_t = Runtime::Auto, env = "FACECMP_RUNTIME")]
+    pub runtime: Runtime,
     /// Minimum detector confidence for a face.
     #[arg(long, global = true, value_name = "SCORE", default_value_t = 0.6)]
     pub detection_threshold: f32,
@@ -42,10 +47,26 @@ impl GlobalArgs {
             config.models = ModelSource::Dir(dir.clone());
         }
         config.threads = self.threads;
+        config.runtime = match self.runtime {
+            Runtime::Auto => RuntimeChoice::Auto,
+            Runtime::Tract => RuntimeChoice::Tract,
+            Runtime::Ort => RuntimeChoice::Ort,
+        };
         config.min_face_size = self.min_face_size;
         config.detector.score_threshold = self.detection_threshold;
         config
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Runtime {
+    /// ONNX Runtime if its library loads, else tract (with one warning line).
+    Auto,
+    /// tract: pure Rust, built in.
+    Tract,
+    /// ONNX Runtime (libonnxruntime.so.1.32.0 from $FACECMP_ORT_LIB or
+    /// ~/.local/share/facecmp/onnxruntime/); an error if it cannot be loaded.
+    Ort,
 }
 
 #[derive(Debug, Subcommand)]
@@ -57,6 +78,15 @@ pub enum Command {
     Detect(DetectArgs),
     /// Print the embedding of faces, one JSON line per face.
     Embed(EmbedArgs),
+    /// Show what facecmp runs on: engine, library, models and their digests, threads, CPU features.
+    Doctor(DoctorArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -56,10 +56,21 @@ pub enum CliError {
     Write { path: String, reason: String },
 }
 
+/// Loads the models as configured, warning once when ONNX Runtime was wanted
+/// (`--runtime auto`) but tract had to stand in.
+pub fn load_pipeline(config: facecmp::Config) -> Result<facecmp::Pipeline, CliError> {
+    let pipeline = facecmp::Pipeline::load(config)?;
+    if let Some(reason) = pipeline.runtime_fallback() {
+        eprintln!("facecmp: warning: {reason}; using tract (slower). Run `facecmp doctor` for details.");
+    }
+    Ok(pipeline)
+}
+
 fn run(cli: &Cli) -> Result<Outcome, CliError> {
     match &cli.command {
         Command::Compare(args) => commands::compare::run(&cli.global, args),
         Command::Detect(args) => commands::detect::run(&cli.global, args),
         Command::Embed(args) => commands::embed::run(&cli.global, args),
+        Command::Doctor(args) => commands::doctor::run(&cli.global, args),
     }
 }

@@ -22,8 +22,15 @@ fn stdout(output: &Output) -> String {
     String::from_utf8(output.stdout.clone()).unwrap()
 }
 
+/// Standard error without the warning `--runtime auto` prints when ONNX
+/// Runtime is not installed on the machine running the tests.
 fn stderr(output: &Output) -> String {
-    String::from_utf8(output.stderr.clone()).unwrap()
+    String::from_utf8(output.stderr.clone())
+        .unwrap()
+        .lines()
+        .filter(|line| !line.starts_with("facecmp: warning:"))
+        .map(|line| format!("{line}\n"))
+        .collect()
 }
 
 fn json(output: &Output) -> Value {
@@ -215,4 +222,45 @@ fn help_states_where_the_default_threshold_comes_from() {
     let output = facecmp(&["compare", "--help"]);
     assert_eq!(status(&output), 0);
     assert!(stdout(&output).contains("OpenCV's published threshold for SFace"));
+}
+
+#[test]
+fn doctor_reports_the_engine_and_the_model_digests() {
+    let output = facecmp(&["doctor", "--json", "--runtime", "tract"]);
+    assert_eq!(status(&output), 0, "{}", stderr(&output));
+    let report = json(&output);
+    assert_eq!(report["runtime"], "tract");
+    assert!(report["threads"].as_u64().unwrap() >= 1);
+    let digests: Vec<&str> =
+        report["models"].as_array().unwrap().iter().map(|m| m["sha256"].as_str().unwrap()).collect();
+    assert_eq!(
+        digests,
+        [
+            "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4",
+            "fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee"
+        ]
+    );
+}
+
+#[test]
+fn a_broken_onnx_runtime_falls_back_to_tract_under_auto_and_fails_under_ort() {
+    let folder = tempfile::tempdir().unwrap();
+    let fake = folder.path().join("libonnxruntime.so.1.32.0");
+    std::fs::write(&fake, "not a shared library").unwrap();
+    let run = |runtime: &str| {
+        Command::new(env!("CARGO_BIN_EXE_facecmp"))
+            .args(["--runtime", runtime, "compare", &data("obama.jpg"), &data("obama2.jpg")])
+            .env("FACECMP_ORT_LIB", &fake)
+            .output()
+            .unwrap()
+    };
+    let auto = run("auto");
+    assert_eq!(status(&auto), 0);
+    let warning = String::from_utf8(auto.stderr.clone()).unwrap();
+    assert_eq!(warning.lines().count(), 1, "{warning}");
+    assert!(warning.contains("warning") && warning.contains("using tract"), "{warning}");
+    let forced = run("ort");
+    assert_eq!(status(&forced), 2);
+    assert!(stderr(&forced).contains("cannot load ONNX Runtime"), "{}", stderr(&forced));
+    assert!(stdout(&forced).is_empty());
 }

@@ -6,6 +6,7 @@ use crate::compare::SFACE_COSINE_THRESHOLD;
 use crate::detect::DetectorConfig;
 use crate::image::DecodeLimits;
 use crate::models::ModelSource;
+use crate::runtime::RuntimeChoice;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Config {
@@ -20,6 +21,11 @@ pub struct Config {
     pub threshold: f32,
     /// Inference threads; 0 uses every core.
     pub threads: usize,
+    /// Inference engine.
+    pub runtime: RuntimeChoice,
+    /// The ONNX Runtime library; `None` looks in the default place
+    /// (see [`crate::runtime::ort::default_library_path`]).
+    pub ort_library: Option<std::path::PathBuf>,
 }
 
 impl Default for Config {
@@ -31,6 +37,8 @@ impl Default for Config {
             min_face_size: 32.0,
             threshold: SFACE_COSINE_THRESHOLD,
             threads: 0,
+            runtime: RuntimeChoice::Auto,
+            ort_library: None,
         }
     }
 }

@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::detect::{self, Detector, Face};
 use crate::embed::{Embedder, EmbedderIdentity, Embedding, SFace};
 use crate::error::Error;
-use crate::runtime::{self, Network, TractNetwork};
+use crate::runtime::{self, Engine, RuntimeError};
 
 /// A decoded photo and the faces found in it, strongest first.
 #[derive(Debug, Clone)]
@@ -65,24 +65,39 @@ pub struct Pipeline {
     detector: Detector,
     embedder: Box<dyn Embedder>,
     config: Config,
+    engine: Engine,
+    fallback: Option<RuntimeError>,
 }
 
 impl Pipeline {
-    /// Loads YuNet and SFace from `config.models` and optimises them; the two
-    /// graphs are independent, so they are prepared on two threads.
+    /// Loads YuNet and SFace from `config.models` on the configured engine
+    /// and optimises them; the two graphs are independent, so they are
+    /// prepared on two threads.
     pub fn load(config: Config) -> Result<Pipeline, Error> {
         runtime::set_threads(config.threads);
+        let (engine, fallback) = Engine::select(config.runtime, config.ort_library.as_deref())?;
         let detector_file = config.models.detector()?;
         let embedder_file = config.models.embedder()?;
+        let threads = config.threads;
         let (detector_network, embedder_network) = std::thread::scope(|scope| {
             let detector =
-                scope.spawn(|| TractNetwork::load("YuNet", &detector_file.bytes, &detect::network_spec()));
-            let embedder = TractNetwork::load("SFace", &embedder_file.bytes, &SFace::network_spec());
+                scope.spawn(|| engine.load("YuNet", &detector_file.bytes, &detect::network_spec(), threads));
+            let embedder = engine.load("SFace", &embedder_file.bytes, &SFace::network_spec(), threads);
             (detector.join().expect("model loading does not panic"), embedder)
         });
-        let detector = Detector::new(Box::new(detector_network?), config.detector);
-        let embedder = SFace::new(Box::new(embedder_network?) as Box<dyn Network>, &embedder_file);
-        Ok(Pipeline { detector, embedder: Box::new(embedder), config })
+        let detector = Detector::new(detector_network?, config.detector);
+        let embedder = SFace::new(embedder_network?, &embedder_file);
+        Ok(Pipeline { detector, embedder: Box::new(embedder), config, engine, fallback })
+    }
+
+    /// The engine the networks run on.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Why ONNX Runtime was not used, when `RuntimeChoice::Auto` fell back to tract.
+    pub fn runtime_fallback(&self) -> Option<&RuntimeError> {
+        self.fallback.as_ref()
     }
 
     /// Replaces the embedder, e.g. with a network trained by `facecmp train`.

@@ -5,9 +5,30 @@ use std::path::{Path, PathBuf};
 
 use facecmp::detect::{self, Detector, DetectorConfig};
 use facecmp::embed::SFace;
-use facecmp::runtime::{Network, TractNetwork};
+use facecmp::runtime::{Engine, RuntimeChoice};
 use facecmp::{Config, FaceChoice, ModelSource, Pipeline};
 use serde_json::Value;
+
+/// tract always; ONNX Runtime when its library is installed. CI sets
+/// FACECMP_REQUIRE_ORT=1 so that a missing library fails instead of skipping.
+fn engines() -> Vec<Engine> {
+    let mut engines = vec![Engine::Tract];
+    match Engine::select(RuntimeChoice::Ort, None) {
+        Ok((engine, _)) => engines.push(engine),
+        Err(reason) if std::env::var_os("FACECMP_REQUIRE_ORT").is_some() => {
+            panic!("FACECMP_REQUIRE_ORT is set but ONNX Runtime is unusable: {reason}")
+        }
+        Err(reason) => eprintln!("skipping ONNX Runtime: {reason}"),
+    }
+    engines
+}
+
+fn runtime_choice(engine: &Engine) -> RuntimeChoice {
+    match engine {
+        Engine::Tract => RuntimeChoice::Tract,
+        _ => RuntimeChoice::Ort,
+    }
+}
 
 fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data").join(name)
@@ -25,24 +46,35 @@ fn floats(value: &Value) -> Vec<f32> {
 #[test]
 fn folded_sface_matches_onnxruntime_within_1e4() {
     let model = ModelSource::Bundled.embedder().unwrap();
-    let network = TractNetwork::load("SFace", &model.bytes, &SFace::network_spec()).unwrap();
     let crop = image::open(data("reference/obama_aligned.png")).unwrap().into_rgb8();
     let aligned = facecmp::AlignedFace { image: crop, transform: facecmp::align::Similarity::IDENTITY };
-    let output = network.run(facecmp::embed::rgb_batch(&[&aligned])).unwrap().swap_remove(0);
     let expected = floats(&reference("sface_obama_aligned.json")["raw"]);
-    assert_eq!(output.data.len(), expected.len());
-    let max_diff = output.data.iter().zip(&expected).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
-    assert!(max_diff <= 1e-4, "max abs difference {max_diff}");
+    for engine in engines() {
+        let network = engine.load("SFace", &model.bytes, &SFace::network_spec(), 0).unwrap();
+        // A batch of three copies: batching must not change any face's output.
+        let output =
+            network.run(facecmp::embed::rgb_batch(&[&aligned, &aligned, &aligned])).unwrap().swap_remove(0);
+        assert_eq!(output.data.len(), 3 * expected.len());
+        for copy in output.data.chunks_exact(expected.len()) {
+            let max_diff = copy.iter().zip(&expected).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+            assert!(max_diff <= 1e-4, "{}: max abs difference {max_diff}", engine.name());
+        }
+    }
 }
 
 #[test]
 fn yunet_decoding_matches_the_reference_detections() {
     let model = ModelSource::Bundled.detector().unwrap();
-    let network = TractNetwork::load("YuNet", &model.bytes, &detect::network_spec()).unwrap();
-    let detector = Detector::new(Box::new(network), DetectorConfig::default());
     // The exact 640×640 letterboxed input the reference ran on.
     let input = image::open(data("reference/yunet_obama_input640.png")).unwrap().into_rgb8();
-    let faces = detector.detect(&input).unwrap();
+    for engine in engines() {
+        let network = engine.load("YuNet", &model.bytes, &detect::network_spec(), 0).unwrap();
+        let detector = Detector::new(network, DetectorConfig::default());
+        check_reference_detections(&detector.detect(&input).unwrap());
+    }
+}
+
+fn check_reference_detections(faces: &[facecmp::Face]) {
     let expected = reference("yunet_obama.json");
     let expected_faces = expected["faces"].as_array().unwrap();
     assert_eq!(faces.len(), expected_faces.len());
@@ -59,7 +91,15 @@ fn yunet_decoding_matches_the_reference_detections() {
 
 #[test]
 fn end_to_end_decisions_agree_with_the_reference_pipeline() {
-    let pipeline = Pipeline::load(Config::default()).unwrap();
+    for engine in engines() {
+        let pipeline =
+            Pipeline::load(Config { runtime: runtime_choice(&engine), ..Config::default() }).unwrap();
+        assert_eq!(pipeline.engine().name(), engine.name());
+        check_decisions(&pipeline);
+    }
+}
+
+fn check_decisions(pipeline: &Pipeline) {
     let embed = |name: &str| {
         let photo = pipeline.open(&data(name)).unwrap();
         pipeline.embed_one(&photo, FaceChoice::Largest).unwrap().1

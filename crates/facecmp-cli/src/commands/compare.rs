@@ -19,7 +19,7 @@ struct ComparisonJson {
 pub fn run(global: &GlobalArgs, args: &CompareArgs) -> Result<Outcome, CliError> {
     let mut config = global.config();
     config.threshold = args.threshold;
-    let pipeline = Pipeline::load(config)?;
+    let pipeline = crate::load_pipeline(config)?;
     let (a, b) = open_both(&pipeline, args)?;
     if args.all {
         return compare_all(&pipeline, &a, &b, args);

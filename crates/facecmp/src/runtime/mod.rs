@@ -6,9 +6,17 @@
 //! touching the pipeline stages.
 
 mod fold;
+mod graph;
+#[cfg(feature = "onnxruntime")]
+pub mod ort;
 mod tract;
 
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
 pub use fold::{FoldReport, fold_constant_weights};
+pub use graph::prepare;
 pub use tract::TractNetwork;
 
 /// A dense f32 image batch in NCHW layout.
@@ -53,10 +61,100 @@ pub trait Network: Send + Sync {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
+    #[error("cannot load ONNX Runtime from {path}: {reason}")]
+    Library { path: PathBuf, reason: String },
+    #[error("ONNX Runtime was requested, but this build of facecmp has no ONNX Runtime support")]
+    NotBuilt,
+    #[error(
+        "ONNX Runtime was requested, but no library path is known (set {var} or HOME)",
+        var = "FACECMP_ORT_LIB"
+    )]
+    NoLibraryPath,
     #[error("cannot load the {model} network: {reason}")]
     Load { model: String, reason: String },
     #[error("inference failed in the {model} network: {reason}")]
     Run { model: String, reason: String },
+}
+
+/// Which inference engine to use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuntimeChoice {
+    /// ONNX Runtime when its library loads, else tract.
+    #[default]
+    Auto,
+    /// tract: pure Rust, always available.
+    Tract,
+    /// ONNX Runtime: faster; an error if its library cannot be loaded.
+    Ort,
+}
+
+/// The engine a pipeline actually runs on.
+#[derive(Debug, Clone)]
+pub enum Engine {
+    Tract,
+    #[cfg(feature = "onnxruntime")]
+    Ort(ort::OrtLibrary),
+}
+
+impl Engine {
+    /// Resolves `choice` to an engine, loading ONNX Runtime from `library`
+    /// (or its default place) when it is wanted. Under `Auto` an unusable
+    /// ONNX Runtime is no error: tract is chosen and the reason is returned
+    /// alongside, for the caller to report.
+    pub fn select(
+        choice: RuntimeChoice,
+        library: Option<&Path>,
+    ) -> Result<(Engine, Option<RuntimeError>), RuntimeError> {
+        match choice {
+            RuntimeChoice::Tract => Ok((Engine::Tract, None)),
+            RuntimeChoice::Ort => Ok((Engine::load_ort(library)?, None)),
+            RuntimeChoice::Auto => match Engine::load_ort(library) {
+                Ok(engine) => Ok((engine, None)),
+                Err(reason) => Ok((Engine::Tract, Some(reason))),
+            },
+        }
+    }
+
+    #[cfg(feature = "onnxruntime")]
+    fn load_ort(library: Option<&Path>) -> Result<Engine, RuntimeError> {
+        let path = library
+            .map(Path::to_path_buf)
+            .or_else(ort::default_library_path)
+            .ok_or(RuntimeError::NoLibraryPath)?;
+        Ok(Engine::Ort(ort::load_library(&path)?.clone()))
+    }
+
+    #[cfg(not(feature = "onnxruntime"))]
+    fn load_ort(_library: Option<&Path>) -> Result<Engine, RuntimeError> {
+        Err(RuntimeError::NotBuilt)
+    }
+
+    /// Loads a network on this engine.
+    pub fn load(
+        &self,
+        name: &str,
+        onnx_bytes: &[u8],
+        spec: &NetworkSpec,
+        threads: usize,
+    ) -> Result<Box<dyn Network>, RuntimeError> {
+        match self {
+            Engine::Tract => Ok(Box::new(TractNetwork::load(name, onnx_bytes, spec)?)),
+            #[cfg(feature = "onnxruntime")]
+            Engine::Ort(_) => {
+                let threads = if threads == 0 { available_threads() } else { threads };
+                Ok(Box::new(ort::OrtNetwork::load(name, onnx_bytes, spec, threads)?))
+            }
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Engine::Tract => "tract",
+            #[cfg(feature = "onnxruntime")]
+            Engine::Ort(_) => "onnxruntime",
+        }
+    }
 }
 
 /// Sets how many threads the inference kernels may use (0 = all cores).

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use tract_linalg::multithread::{Executor, set_default_executor};
 use tract_onnx::prelude::*;
 
-use super::{Dim, NchwTensor, Network, NetworkSpec, OutputTensor, RuntimeError, fold_constant_weights};
+use super::graph::prepare;
+use super::{NchwTensor, Network, NetworkSpec, OutputTensor, RuntimeError};
 
 pub struct TractNetwork {
     name: String,
@@ -23,25 +24,9 @@ impl TractNetwork {
 }
 
 fn build_plan(onnx_bytes: &[u8], spec: &NetworkSpec) -> TractResult<Arc<TypedRunnableModel>> {
-    // Declared shapes are those of the 640×640 export; with a variable input
-    // they must be inferred afresh.
-    let onnx = tract_onnx::onnx().with_ignore_output_shapes(true).with_ignore_value_info(true);
-    let mut proto = onnx.proto_model_for_read(&mut &onnx_bytes[..])?;
-    if let Some(graph) = proto.graph.as_mut() {
-        fold_constant_weights(graph)?;
-    }
-    let mut model = onnx.model_for_proto_model(&proto)?;
-    let dims: TVec<TDim> = spec
-        .input
-        .iter()
-        .map(|dim| match dim {
-            Dim::Fixed(n) => TDim::from(*n),
-            Dim::Variable(symbol) => TDim::Sym(model.symbols.sym(symbol)),
-        })
-        .collect();
-    model.set_input_fact(0, f32::fact(dims).into())?;
-    let model = model.with_outputs_by_name(&spec.outputs)?;
-    model.into_optimized()?.into_runnable()
+    let proto = prepare(onnx_bytes, spec)?;
+    let model = tract_onnx::onnx().model_for_proto_model(&proto)?;
+    model.with_outputs_by_name(&spec.outputs)?.into_optimized()?.into_runnable()
 }
 
 impl Network for TractNetwork {

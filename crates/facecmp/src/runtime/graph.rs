@@ -1,0 +1,44 @@
+//! One prepared ONNX graph for every engine: parsed, constant weights folded,
+//! input dimensions opened up, so tract and ONNX Runtime run the same network.
+
+use tract_onnx::pb::{ModelProto, TypeProto, tensor_shape_proto, type_proto};
+use tract_onnx::prelude::*;
+use tract_onnx::tract_hir::internal::bail;
+
+use super::{Dim, NetworkSpec, fold_constant_weights};
+
+/// Parses `onnx_bytes` and makes it runnable with `spec`'s input shape.
+///
+/// The exports declare fixed shapes (YuNet 1×3×640×640, SFace batch 1), but
+/// both graphs are fully convolutional or batch-agnostic; the declared
+/// dimensions are replaced by `spec`'s, and the stale output and
+/// intermediate shapes are dropped so each engine infers them again.
+pub fn prepare(onnx_bytes: &[u8], spec: &NetworkSpec) -> TractResult<ModelProto> {
+    let mut model = tract_onnx::onnx().proto_model_for_read(&mut &onnx_bytes[..])?;
+    let Some(graph) = model.graph.as_mut() else { bail!("the ONNX file holds no graph") };
+    fold_constant_weights(graph)?;
+    let Some(input) = graph.input.first_mut() else { bail!("the graph has no input") };
+    set_dims(input.r#type.get_or_insert_with(Default::default), &spec.input);
+    for output in &mut graph.output {
+        if let Some(type_proto::Value::TensorType(tensor)) =
+            output.r#type.as_mut().and_then(|t| t.value.as_mut())
+        {
+            tensor.shape = None;
+        }
+    }
+    graph.value_info.clear();
+    Ok(model)
+}
+
+fn set_dims(type_proto: &mut TypeProto, dims: &[Dim; 4]) {
+    let dimension = |dim: &Dim| tensor_shape_proto::Dimension {
+        value: Some(match dim {
+            Dim::Fixed(n) => tensor_shape_proto::dimension::Value::DimValue(*n as i64),
+            Dim::Variable(name) => tensor_shape_proto::dimension::Value::DimParam((*name).to_string()),
+        }),
+        ..Default::default()
+    };
+    if let Some(type_proto::Value::TensorType(tensor)) = type_proto.value.as_mut() {
+        tensor.shape = Some(tract_onnx::pb::TensorShapeProto { dim: dims.iter().map(dimension).collect() });
+    }
+}
