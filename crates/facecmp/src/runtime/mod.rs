@@ -131,6 +131,7 @@ impl Engine {
     }
 
     /// Loads a network on this engine.
+    #[cfg_attr(not(feature = "onnxruntime"), allow(unused_variables))]
     pub fn load(
         &self,
         name: &str,
@@ -139,6 +140,7 @@ impl Engine {
         threads: usize,
     ) -> Result<Box<dyn Network>, RuntimeError> {
         match self {
+            // tract's thread count is process-wide: see `set_threads`.
             Engine::Tract => Ok(Box::new(TractNetwork::load(name, onnx_bytes, spec)?)),
             #[cfg(feature = "onnxruntime")]
             Engine::Ort(_) => {
