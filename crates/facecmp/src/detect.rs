@@ -23,6 +23,8 @@ pub fn network_spec() -> NetworkSpec {
             "cls_8", "cls_16", "cls_32", "obj_8", "obj_16", "obj_32", "bbox_8", "bbox_16", "bbox_32",
             "kps_8", "kps_16", "kps_32",
         ],
+        // Photo sizes vary; each size is planned when first seen.
+        warm_shape: None,
     }
 }
 

@@ -86,6 +86,7 @@ impl SFace {
         NetworkSpec {
             input: [Dim::Variable("N"), Dim::Fixed(3), Dim::Fixed(side), Dim::Fixed(side)],
             outputs: vec!["fc1"],
+            warm_shape: Some([1, 3, side, side]),
         }
     }
 

@@ -14,7 +14,7 @@ use tract_onnx::data_resolver::MmapDataResolver;
 use tract_onnx::pb::{GraphProto, NodeProto, TensorProto, tensor_proto::DataType};
 use tract_onnx::prelude::*;
 use tract_onnx::tract_hir::internal::bail;
-use tract_onnx::tract_hir::tract_ndarray::{ArrayD, IxDyn};
+use tract_onnx::tract_hir::tract_ndarray::ArrayD;
 
 /// What [`fold_constant_weights`] did, for logging and tests.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -89,24 +89,7 @@ fn fold_dequantize(
     let block_size = NonZeroUsize::new(int_attribute(node, "block_size").unwrap_or(0).max(0) as usize);
     check_parameter_shape(node, quantized.shape(), scale.shape(), axis, block_size)?;
 
-    let params_index = |index: &IxDyn| -> IxDyn {
-        match block_size {
-            _ if scale.len() == 1 => IxDyn(&vec![0; scale.ndim()]),
-            // Per-axis: a 1-D scale indexed by the coordinate along `axis`.
-            None => IxDyn(&[index[axis]]),
-            // Blocked: each scale covers `block_size` consecutive elements
-            // along `axis`, the last block trimmed to the tensor's length.
-            Some(block_size) => {
-                let mut block = index.clone();
-                block[axis] /= block_size.get();
-                block
-            }
-        }
-    };
-    let weights = ArrayD::from_shape_fn(quantized.raw_dim(), |index| {
-        let p = params_index(&index);
-        (quantized[&index] - zero_point[&p]) * scale[&p]
-    });
+    let weights = dequantize(&quantized, &scale, &zero_point, axis, block_size);
     Ok(f32_tensor_proto(&node.output[0], &weights))
 }
 
@@ -172,6 +155,46 @@ fn load_f32(proto: &TensorProto) -> TractResult<ArrayD<f32>> {
 
 fn int_attribute(node: &NodeProto, name: &str) -> Option<i64> {
     node.attribute.iter().find(|a| a.name == name).map(|a| a.i)
+}
+
+/// `(q − zero_point) · scale` over the flat data. The tensor is viewed as
+/// `outer × along × inner` around `axis`; the parameters have the same layout
+/// with `along` shrunk to its number of blocks (blocked), or are indexed by
+/// the position along the axis alone (per-axis), or are one scalar.
+fn dequantize(
+    quantized: &ArrayD<f32>,
+    scale: &ArrayD<f32>,
+    zero_point: &ArrayD<f32>,
+    axis: usize,
+    block_size: Option<NonZeroUsize>,
+) -> ArrayD<f32> {
+    let q = quantized.as_standard_layout();
+    let (scale, zero_point) = (scale.as_standard_layout(), zero_point.as_standard_layout());
+    let (q_flat, s_flat, z_flat) = (
+        q.as_slice().expect("standard layout"),
+        scale.as_slice().expect("standard layout"),
+        zero_point.as_slice().expect("standard layout"),
+    );
+    let shape = quantized.shape();
+    let along = shape.get(axis).copied().unwrap_or(1);
+    let inner: usize = shape.iter().skip(axis + 1).product();
+    let blocks = block_size.map_or(1, |size| along.div_ceil(size.get()));
+    let param = |outer: usize, k: usize, j: usize| -> usize {
+        match block_size {
+            _ if s_flat.len() == 1 => 0,
+            None => k,
+            Some(size) => (outer * blocks + k / size.get()) * inner + j,
+        }
+    };
+    let mut weights = Vec::with_capacity(q_flat.len());
+    for (row, chunk) in q_flat.chunks(inner.max(1)).enumerate() {
+        let (outer, k) = (row / along, row % along);
+        for (j, &value) in chunk.iter().enumerate() {
+            let p = param(outer, k, j);
+            weights.push((value - z_flat[p]) * s_flat[p]);
+        }
+    }
+    ArrayD::from_shape_vec(quantized.raw_dim(), weights).expect("one weight per quantised value")
 }
 
 fn f32_tensor_proto(name: &str, values: &ArrayD<f32>) -> TensorProto {

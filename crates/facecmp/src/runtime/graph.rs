@@ -30,6 +30,15 @@ pub fn prepare(onnx_bytes: &[u8], spec: &NetworkSpec) -> TractResult<ModelProto>
     Ok(model)
 }
 
+/// A copy of a prepared graph with its input fixed to `shape`.
+pub fn with_input_shape(model: &ModelProto, shape: [usize; 4]) -> ModelProto {
+    let mut model = model.clone();
+    if let Some(input) = model.graph.as_mut().and_then(|graph| graph.input.first_mut()) {
+        set_dims(input.r#type.get_or_insert_with(Default::default), &shape.map(Dim::Fixed));
+    }
+    model
+}
+
 fn set_dims(type_proto: &mut TypeProto, dims: &[Dim; 4]) {
     let dimension = |dim: &Dim| tensor_shape_proto::Dimension {
         value: Some(match dim {

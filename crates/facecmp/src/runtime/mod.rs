@@ -52,6 +52,9 @@ pub enum Dim {
 pub struct NetworkSpec {
     pub input: [Dim; 4],
     pub outputs: Vec<&'static str>,
+    /// A shape worth preparing at load time, so the first call is not slower
+    /// than the rest (SFace: one face).
+    pub warm_shape: Option<[usize; 4]>,
 }
 
 /// A loaded, optimised network, safe to share between threads.
@@ -141,7 +144,7 @@ impl Engine {
     ) -> Result<Box<dyn Network>, RuntimeError> {
         match self {
             // tract's thread count is process-wide: see `set_threads`.
-            Engine::Tract => Ok(Box::new(TractNetwork::load(name, onnx_bytes, spec)?)),
+            Engine::Tract => Ok(Box::new(TractNetwork::load(name, onnx_bytes, spec, spec.warm_shape)?)),
             #[cfg(feature = "onnxruntime")]
             Engine::Ort(_) => {
                 let threads = if threads == 0 { available_threads() } else { threads };
