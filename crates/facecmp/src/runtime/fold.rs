@@ -14,7 +14,6 @@ use tract_onnx::data_resolver::MmapDataResolver;
 use tract_onnx::pb::{GraphProto, NodeProto, TensorProto, tensor_proto::DataType};
 use tract_onnx::prelude::*;
 use tract_onnx::tract_hir::internal::bail;
-use tract_onnx::tract_hir::tract_ndarray::ArrayD;
 
 /// What [`fold_constant_weights`] did, for logging and tests.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -30,13 +29,19 @@ pub fn fold_constant_weights(graph: &mut GraphProto) -> TractResult<FoldReport> 
     let mut initializers: HashMap<String, TensorProto> =
         graph.initializer.drain(..).map(|t| (t.name.clone(), t)).collect();
 
+    // How many nodes read each value: a folded Reshape can then move a
+    // weight tensor it alone reads instead of copying it.
+    let mut readers: HashMap<String, usize> = HashMap::new();
+    for name in graph.node.iter().flat_map(|n| &n.input) {
+        *readers.entry(name.clone()).or_default() += 1;
+    }
     let mut kept = Vec::with_capacity(graph.node.len());
     for node in graph.node.drain(..) {
         let all_constant = !node.input.is_empty()
             && node.input.iter().all(|name| name.is_empty() || initializers.contains_key(name));
         let folded = match node.op_type.as_str() {
             "DequantizeLinear" if all_constant => Some(fold_dequantize(&node, &initializers)?),
-            "Reshape" if all_constant => Some(fold_reshape(&node, &initializers)?),
+            "Reshape" if all_constant => Some(fold_reshape(&node, &mut initializers, &readers)?),
             _ => None,
         };
         match folded {
@@ -70,16 +75,19 @@ fn fold_dequantize(
     node: &NodeProto,
     initializers: &HashMap<String, TensorProto>,
 ) -> TractResult<TensorProto> {
-    let quantized = load_f32(&initializers[&node.input[0]])?;
-    let scale = load_f32(&initializers[&node.input[1]])?;
+    let quantized = &initializers[&node.input[0]];
+    let shape: Vec<usize> = quantized.dims.iter().map(|&d| d.max(0) as usize).collect();
+    let scale_proto = &initializers[&node.input[1]];
+    let scale_shape: Vec<usize> = scale_proto.dims.iter().map(|&d| d.max(0) as usize).collect();
+    let scale = flat_f32(scale_proto)?;
     let zero_point = match node.input.get(2).filter(|name| !name.is_empty()) {
-        Some(name) => load_f32(&initializers[name])?,
-        None => ArrayD::zeros(scale.shape()),
+        Some(name) => flat_f32(&initializers[name])?,
+        None => vec![0.0; scale.len()],
     };
-    if zero_point.shape() != scale.shape() {
+    if zero_point.len() != scale.len() {
         bail!("{}: zero point and scale shapes differ", node.name);
     }
-    let rank = quantized.ndim() as i64;
+    let rank = shape.len() as i64;
     let axis = int_attribute(node, "axis").unwrap_or(1);
     let axis = if axis < 0 { axis + rank } else { axis };
     if !(0..rank).contains(&axis) && scale.len() != 1 {
@@ -87,10 +95,79 @@ fn fold_dequantize(
     }
     let axis = axis.max(0) as usize;
     let block_size = NonZeroUsize::new(int_attribute(node, "block_size").unwrap_or(0).max(0) as usize);
-    check_parameter_shape(node, quantized.shape(), scale.shape(), axis, block_size)?;
+    check_parameter_shape(node, &shape, &scale_shape, axis, block_size)?;
+    let values = flat_f32(quantized)?;
+    let layout = Layout::new(&shape, axis, block_size, scale.len() == 1);
+    let mut raw_data = Vec::with_capacity(values.len() * 4);
+    // Row by row (one position along the axis), so the parameter index needs
+    // no division per element.
+    for (row, chunk) in values.chunks(layout.inner).enumerate() {
+        let first = layout.first_parameter(row);
+        for (j, &value) in chunk.iter().enumerate() {
+            let p = first + j * layout.parameter_stride();
+            raw_data.extend_from_slice(&((value - zero_point[p]) * scale[p]).to_le_bytes());
+        }
+    }
+    Ok(TensorProto {
+        name: node.output[0].clone(),
+        dims: quantized.dims.clone(),
+        data_type: DataType::Float as i32,
+        raw_data,
+        ..Default::default()
+    })
+}
 
-    let weights = dequantize(&quantized, &scale, &zero_point, axis, block_size);
-    Ok(f32_tensor_proto(&node.output[0], &weights))
+/// Which scale and zero point apply to each element. The tensor is viewed as
+/// `outer × along × inner` around `axis`; blocked parameters have the same
+/// layout with `along` shrunk to its number of blocks, per-axis parameters
+/// are indexed by the position along the axis alone, and a scalar is one.
+struct Layout {
+    along: usize,
+    inner: usize,
+    blocks: usize,
+    block_size: Option<NonZeroUsize>,
+    scalar: bool,
+}
+
+impl Layout {
+    fn new(shape: &[usize], axis: usize, block_size: Option<NonZeroUsize>, scalar: bool) -> Layout {
+        let along = shape.get(axis).copied().unwrap_or(1).max(1);
+        let inner = shape.iter().skip(axis + 1).product::<usize>().max(1);
+        let blocks = block_size.map_or(1, |size| along.div_ceil(size.get()));
+        Layout { along, inner, blocks, block_size, scalar }
+    }
+
+    /// The parameter of the first element of `row` (one `outer × along` position).
+    fn first_parameter(&self, row: usize) -> usize {
+        let (outer, k) = (row / self.along, row % self.along);
+        match self.block_size {
+            _ if self.scalar => 0,
+            None => k,
+            Some(size) => (outer * self.blocks + k / size.get()) * self.inner,
+        }
+    }
+
+    /// How far the parameter index moves from one element of a row to the next.
+    fn parameter_stride(&self) -> usize {
+        usize::from(self.block_size.is_some() && !self.scalar)
+    }
+}
+
+/// A tensor's values as f32. The common raw 8-bit and f32 encodings are read
+/// directly: going through a generic tensor costs several copies of SFace's
+/// 10 M weights, which dominated start-up.
+fn flat_f32(proto: &TensorProto) -> TractResult<Vec<f32>> {
+    let raw = &proto.raw_data;
+    match DataType::try_from(proto.data_type) {
+        Ok(DataType::Int8) if !raw.is_empty() => Ok(raw.iter().map(|&b| f32::from(b as i8)).collect()),
+        Ok(DataType::Uint8) if !raw.is_empty() => Ok(raw.iter().map(|&b| f32::from(b)).collect()),
+        Ok(DataType::Float) if !raw.is_empty() => {
+            Ok(raw.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+        }
+        _ => {
+            Ok(load_tensor(proto)?.cast_to::<f32>()?.to_plain_array_view::<f32>()?.iter().copied().collect())
+        }
+    }
 }
 
 /// Refuses scale shapes that do not cover the tensor, so that a malformed
@@ -119,14 +196,18 @@ fn check_parameter_shape(
     Ok(())
 }
 
-fn fold_reshape(node: &NodeProto, initializers: &HashMap<String, TensorProto>) -> TractResult<TensorProto> {
-    let data = &initializers[&node.input[0]];
+fn fold_reshape(
+    node: &NodeProto,
+    initializers: &mut HashMap<String, TensorProto>,
+    readers: &HashMap<String, usize>,
+) -> TractResult<TensorProto> {
     let requested: Vec<i64> = load_tensor(&initializers[&node.input[1]])?
         .cast_to::<i64>()?
         .to_plain_array_view::<i64>()?
         .iter()
         .copied()
         .collect();
+    let data = &initializers[&node.input[0]];
     let old_dims = &data.dims;
     let element_count: i64 = old_dims.iter().product();
     // ONNX semantics: 0 copies the input dimension, -1 is inferred.
@@ -139,7 +220,10 @@ fn fold_reshape(node: &NodeProto, initializers: &HashMap<String, TensorProto>) -
     if dims.iter().product::<i64>() != element_count {
         bail!("{}: cannot reshape {old_dims:?} to {requested:?}", node.name);
     }
-    let mut reshaped = data.clone();
+    let mut reshaped = match readers.get(&node.input[0]) {
+        Some(1) => initializers.remove(&node.input[0]).expect("checked above"),
+        _ => initializers[&node.input[0]].clone(),
+    };
     reshaped.name = node.output[0].clone();
     reshaped.dims = dims;
     Ok(reshaped)
@@ -149,60 +233,6 @@ fn load_tensor(proto: &TensorProto) -> TractResult<Tensor> {
     tract_onnx::tensor::load_tensor(&MmapDataResolver, proto, None)
 }
 
-fn load_f32(proto: &TensorProto) -> TractResult<ArrayD<f32>> {
-    Ok(load_tensor(proto)?.cast_to::<f32>()?.to_plain_array_view::<f32>()?.to_owned())
-}
-
 fn int_attribute(node: &NodeProto, name: &str) -> Option<i64> {
     node.attribute.iter().find(|a| a.name == name).map(|a| a.i)
-}
-
-/// `(q − zero_point) · scale` over the flat data. The tensor is viewed as
-/// `outer × along × inner` around `axis`; the parameters have the same layout
-/// with `along` shrunk to its number of blocks (blocked), or are indexed by
-/// the position along the axis alone (per-axis), or are one scalar.
-fn dequantize(
-    quantized: &ArrayD<f32>,
-    scale: &ArrayD<f32>,
-    zero_point: &ArrayD<f32>,
-    axis: usize,
-    block_size: Option<NonZeroUsize>,
-) -> ArrayD<f32> {
-    let q = quantized.as_standard_layout();
-    let (scale, zero_point) = (scale.as_standard_layout(), zero_point.as_standard_layout());
-    let (q_flat, s_flat, z_flat) = (
-        q.as_slice().expect("standard layout"),
-        scale.as_slice().expect("standard layout"),
-        zero_point.as_slice().expect("standard layout"),
-    );
-    let shape = quantized.shape();
-    let along = shape.get(axis).copied().unwrap_or(1);
-    let inner: usize = shape.iter().skip(axis + 1).product();
-    let blocks = block_size.map_or(1, |size| along.div_ceil(size.get()));
-    let param = |outer: usize, k: usize, j: usize| -> usize {
-        match block_size {
-            _ if s_flat.len() == 1 => 0,
-            None => k,
-            Some(size) => (outer * blocks + k / size.get()) * inner + j,
-        }
-    };
-    let mut weights = Vec::with_capacity(q_flat.len());
-    for (row, chunk) in q_flat.chunks(inner.max(1)).enumerate() {
-        let (outer, k) = (row / along, row % along);
-        for (j, &value) in chunk.iter().enumerate() {
-            let p = param(outer, k, j);
-            weights.push((value - z_flat[p]) * s_flat[p]);
-        }
-    }
-    ArrayD::from_shape_vec(quantized.raw_dim(), weights).expect("one weight per quantised value")
-}
-
-fn f32_tensor_proto(name: &str, values: &ArrayD<f32>) -> TensorProto {
-    TensorProto {
-        name: name.to_string(),
-        dims: values.shape().iter().map(|&d| d as i64).collect(),
-        data_type: DataType::Float as i32,
-        raw_data: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
-        ..Default::default()
-    }
 }
