@@ -56,19 +56,22 @@ pub fn fold_constant_weights(graph: &mut GraphProto) -> TractResult<FoldReport> 
         }
     }
     graph.node = kept;
-
-    let consumed: HashSet<&str> =
-        graph.node.iter().flat_map(|n| n.input.iter().map(String::as_str)).collect();
-    initializers.retain(|name, _| consumed.contains(name.as_str()));
-    // The exported graph declares unused weights as inputs too; left in, tract
-    // would expect them to be fed at run time.
-    graph
-        .input
-        .retain(|input| consumed.contains(input.name.as_str()) && !initializers.contains_key(&input.name));
     let mut initializers: Vec<TensorProto> = initializers.into_values().collect();
     initializers.sort_by(|a, b| a.name.cmp(&b.name));
     graph.initializer = initializers;
+    prune_unread(graph);
     Ok(report)
+}
+
+/// Drops initializers no node reads, and graph inputs that are initializers
+/// or that no node reads. The SFace export declares its original fp32
+/// weights as inputs that nothing reads; left in, every engine would expect
+/// them to be fed at run time (ONNX Runtime refuses to run without them).
+pub fn prune_unread(graph: &mut GraphProto) {
+    let read: HashSet<String> = graph.node.iter().flat_map(|n| n.input.iter().cloned()).collect();
+    graph.initializer.retain(|tensor| read.contains(&tensor.name));
+    let constant: HashSet<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();
+    graph.input.retain(|input| read.contains(&input.name) && !constant.contains(input.name.as_str()));
 }
 
 fn fold_dequantize(

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use fold::{FoldReport, fold_constant_weights};
-pub use graph::prepare;
+pub use graph::{Weights, prepare};
 pub use tract::TractNetwork;
 
 /// A dense f32 image batch in NCHW layout.

@@ -11,7 +11,7 @@ use ort::session::builder::GraphOptimizationLevel;
 use ort::value::Tensor;
 use prost::Message;
 
-use super::graph::prepare;
+use super::graph::{Weights, prepare};
 use super::{NchwTensor, Network, NetworkSpec, OutputTensor, RuntimeError};
 
 /// The library file facecmp is built and tested against.
@@ -107,8 +107,10 @@ pub struct OrtNetwork {
 }
 
 impl OrtNetwork {
-    /// Builds a session for the prepared graph (the same folded graph tract
-    /// runs), with `threads` intra-op threads.
+    /// Builds a session for the prepared graph, with `threads` intra-op
+    /// threads. The weights stay quantised: ONNX Runtime folds them itself,
+    /// which keeps facecmp's peak memory down; the reference tests hold both
+    /// engines to the same outputs.
     pub fn load(
         name: &str,
         onnx_bytes: &[u8],
@@ -119,7 +121,8 @@ impl OrtNetwork {
         let Some(loaded) = LOADED.get() else {
             return Err(failed("ONNX Runtime is not loaded".into()));
         };
-        let graph = prepare(onnx_bytes, spec).map_err(|e| failed(format!("{e:#}")))?.encode_to_vec();
+        let graph =
+            prepare(onnx_bytes, spec, Weights::Keep).map_err(|e| failed(format!("{e:#}")))?.encode_to_vec();
         let session = Session::builder(&loaded.environment)
             .and_then(|b| b.with_optimization_level(GraphOptimizationLevel::Level3).map_err(Into::into))
             .and_then(|b| b.with_intra_threads(threads).map_err(Into::into))

@@ -14,7 +14,7 @@ use tract_onnx::prelude::*;
 
 use tract_onnx::pb::ModelProto;
 
-use super::graph::{prepare, with_input_shape};
+use super::graph::{Weights, prepare, with_input_shape};
 use super::{NchwTensor, Network, NetworkSpec, OutputTensor, RuntimeError};
 
 /// Plans kept per network; beyond this, the least recently used is dropped,
@@ -42,7 +42,7 @@ impl TractNetwork {
         warm_shape: Option<[usize; 4]>,
     ) -> Result<Self, RuntimeError> {
         let failed = |e: TractError| RuntimeError::Load { model: name.to_string(), reason: format!("{e:#}") };
-        let graph = prepare(onnx_bytes, spec).map_err(failed)?;
+        let graph = prepare(onnx_bytes, spec, Weights::Fold).map_err(failed)?;
         let network = Self {
             name: name.to_string(),
             graph,
