@@ -130,6 +130,10 @@ impl OrtNetwork {
             // Spinning workers steal the core that the other photo of a
             // `compare` is being processed on (measured: slower with 2 threads).
             .and_then(|b| b.with_config_entry("session.intra_op.allow_spinning", "0").map_err(Into::into))
+            // Without this, ONNX Runtime keeps weight-only DequantizeLinear
+            // nodes for QDQ fusion and dequantises SFace's 10 M weights on
+            // every run; with it, it folds them once at load.
+            .and_then(|b| b.with_config_entry("session.disable_quant_qdq", "1").map_err(Into::into))
             .and_then(|mut b| b.commit_from_memory(&graph))
             .map_err(|e| failed(e.to_string()))?;
         Ok(Self { name: name.to_string(), outputs: spec.outputs.clone(), session: Mutex::new(session) })
