@@ -51,6 +51,18 @@ impl Photo {
         Ok(index)
     }
 
+    /// Splits the faces into those large enough to embed and those too small.
+    /// Fails like [`Photo::choose`] when no face at all is usable, so that a
+    /// photo never yields an empty answer silently.
+    pub fn usable_faces(&self, min_face_size: f32) -> Result<(Vec<usize>, Vec<usize>), Error> {
+        let (usable, too_small): (Vec<usize>, Vec<usize>) =
+            (0..self.faces.len()).partition(|&i| self.faces[i].size() >= min_face_size);
+        if usable.is_empty() {
+            self.choose(FaceChoice::Largest, min_face_size)?;
+        }
+        Ok((usable, too_small))
+    }
+
     pub fn largest_face(&self) -> Option<usize> {
         (0..self.faces.len()).max_by(|&a, &b| self.faces[a].bbox.area().total_cmp(&self.faces[b].bbox.area()))
     }

@@ -92,17 +92,8 @@ struct MatrixJson {
 /// Every usable face of A against every usable face of B.
 fn compare_all(pipeline: &Pipeline, a: &Photo, b: &Photo, args: &CompareArgs) -> Result<Outcome, CliError> {
     let min_size = pipeline.config().min_face_size;
-    let usable = |photo: &Photo| -> Result<(Vec<usize>, Vec<usize>), Error> {
-        let (usable, small): (Vec<usize>, Vec<usize>) =
-            (0..photo.faces.len()).partition(|&i| photo.faces[i].size() >= min_size);
-        if usable.is_empty() {
-            // Reuse the single-face rules for the message: no face, or too small.
-            photo.choose(FaceChoice::Largest, min_size)?;
-        }
-        Ok((usable, small))
-    };
-    let (faces_a, small_a) = usable(a)?;
-    let (faces_b, small_b) = usable(b)?;
+    let (faces_a, small_a) = a.usable_faces(min_size)?;
+    let (faces_b, small_b) = b.usable_faces(min_size)?;
     let embeddings_a = pipeline.embed(a, &faces_a)?;
     let embeddings_b = pipeline.embed(b, &faces_b)?;
     let similarity: Vec<Vec<f32>> =

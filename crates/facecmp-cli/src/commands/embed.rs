@@ -33,15 +33,10 @@ pub fn run(global: &GlobalArgs, args: &EmbedArgs) -> Result<Outcome, CliError> {
 fn embed_one(pipeline: &Pipeline, path: &Path, all_faces: bool) -> Result<(), CliError> {
     let photo = pipeline.open(path)?;
     let min_size = pipeline.config().min_face_size;
-    let faces: Vec<usize> = if all_faces {
-        // Faces too small to embed are left out rather than failing the photo,
-        // unless no face at all is usable.
-        let usable: Vec<usize> =
-            (0..photo.faces.len()).filter(|&i| photo.faces[i].size() >= min_size).collect();
-        if usable.is_empty() {
-            photo.choose(FaceChoice::Largest, min_size)?;
-        }
-        usable
+    // With --all-faces, faces too small to embed are left out rather than
+    // failing the photo, unless no face at all is usable.
+    let faces = if all_faces {
+        photo.usable_faces(min_size)?.0
     } else {
         vec![photo.choose(FaceChoice::Largest, min_size)?]
     };
