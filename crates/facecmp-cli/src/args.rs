@@ -35,6 +35,10 @@ pub struct GlobalArgs {
     /// built-in tract. See `facecmp doctor`.
     #[arg(long, global = true, value_enum, default_value_t = Runtime::Auto, env = "FACECMP_RUNTIME")]
     pub runtime: Runtime,
+    /// Photos are downscaled so their longer side is at most this before
+    /// detection; raise it to find small faces in large photos (slower).
+    #[arg(long, global = true, value_name = "PX", default_value_t = 640, value_parser = clap::value_parser!(u32).range(32..=8192))]
+    pub detection_size: u32,
     /// Minimum detector confidence for a face.
     #[arg(long, global = true, value_name = "SCORE", default_value_t = 0.6)]
     pub detection_threshold: f32,
@@ -54,6 +58,7 @@ impl GlobalArgs {
         };
         config.min_face_size = self.min_face_size;
         config.detector.score_threshold = self.detection_threshold;
+        config.detector.max_input_side = self.detection_size;
         config
     }
 }

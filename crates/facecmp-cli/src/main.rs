@@ -30,6 +30,7 @@ impl From<Outcome> for ExitCode {
 }
 
 fn main() -> ExitCode {
+    restore_default_sigpipe();
     // A bug must still end with one line and status 2, never a backtrace that
     // a calling script would mistake for output.
     std::panic::set_hook(Box::new(|info| {
@@ -54,6 +55,18 @@ pub enum CliError {
     Face(#[from] facecmp::Error),
     #[error("cannot write {path}: {reason}")]
     Write { path: String, reason: String },
+}
+
+/// Rust ignores SIGPIPE, so `facecmp detect … | head -1` would fail on its
+/// next write with a "broken pipe" panic. Like other Unix tools, end quietly
+/// instead when the reader has gone.
+fn restore_default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in `main`, before any other thread exists;
+    // SIG_DFL is a valid disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }
 
 /// Loads the models as configured, warning once when ONNX Runtime was wanted

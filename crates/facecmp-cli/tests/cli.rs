@@ -264,3 +264,22 @@ fn a_broken_onnx_runtime_falls_back_to_tract_under_auto_and_fails_under_ort() {
     assert!(stderr(&forced).contains("cannot load ONNX Runtime"), "{}", stderr(&forced));
     assert!(stdout(&forced).is_empty());
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_the_output_quietly() {
+    use std::io::Read;
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_facecmp"))
+        // The second photo is written after the reader has gone.
+        .args(["embed", "--all-faces", &data("bald_guys.jpg"), &data("obama.jpg")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read one byte, then hang up, as `| head -c1` does.
+    let mut first = [0u8; 1];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    let output = child.wait_with_output().unwrap();
+    let message = String::from_utf8(output.stderr).unwrap();
+    assert!(!message.contains("panicked") && !message.contains("internal error"), "{message}");
+}
