@@ -94,8 +94,7 @@ impl Network for TractNetwork {
             let outputs =
                 self.run_single(NchwTensor { shape: [1, channels, height, width], data: item.to_vec() })?;
             if stacked.is_empty() {
-                stacked =
-                    outputs.into_iter().map(|o| OutputTensor { shape: o.shape, data: o.data }).collect();
+                stacked = outputs;
             } else {
                 for (total, output) in stacked.iter_mut().zip(outputs) {
                     total.data.extend(output.data);
