@@ -1,0 +1,42 @@
+//! In-memory 1:N search over face embeddings.
+//!
+//! [`SearchIndex`] holds every enrolled sample's embedding in one contiguous row-major matrix and answers
+//! "which enrolled persons look most like this face?" exactly: it scores the query against every sample
+//! (dot product; embeddings are unit length, so this is the cosine similarity), takes each person's best
+//! sample as that person's score, and returns the best `k` persons. The scan runs on all cores.
+//!
+//! The index knows nothing about faces, files or databases: plain `f32` slices go in, gallery ids come out.
+//! Samples can be added and removed at any time; a server keeps the index behind an `RwLock`.
+
+mod index;
+mod kernel;
+pub mod synthetic;
+mod top_persons;
+
+pub use index::SearchIndex;
+
+/// A person's id in the gallery (its database row id).
+pub type PersonId = i64;
+/// An enrolled sample's id in the gallery (its database row id).
+pub type SampleId = i64;
+
+/// One person in a search result: its best-matching sample and that sample's similarity to the query.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PersonMatch {
+    pub person: PersonId,
+    /// Cosine similarity (dot product of unit vectors) between the query and `sample`.
+    pub similarity: f32,
+    pub sample: SampleId,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    #[error("vector has {got} dimensions but the index holds {expected}-dimensional vectors")]
+    DimensionMismatch { expected: usize, got: usize },
+    /// A value is NaN or infinite, or the vector is so long that its squared length overflows `f32`
+    /// (keeping squared lengths finite guarantees every dot product is finite too).
+    #[error("vector has a NaN or infinite value, or is too long to score")]
+    NotFinite,
+    #[error("sample {0} is already in the index")]
+    DuplicateSample(SampleId),
+}
