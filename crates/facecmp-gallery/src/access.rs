@@ -1,0 +1,264 @@
+//! The access rules: what a camera photo must show for a door to open.
+//!
+//! Everything here fails closed. The photo is first reduced to a [`Probe`]
+//! (exactly one usable face and its embedding, or the reason there is none);
+//! the gallery then matches the probe and applies the grants in
+//! [`decide`]. Only one outcome opens the door: exactly one enrolled person
+//! reaches the threshold and holds a grant for the zone that is valid now.
+
+use facecmp::{Embedding, Error as FaceError, Photo};
+use serde::{Deserialize, Serialize};
+
+/// Why a decision went the way it did; a stable, machine-readable code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// Allowed: one person above the threshold, with a valid grant.
+    Granted,
+    /// The image could not be read or decoded.
+    BadImage,
+    /// No face in the image.
+    NoFace,
+    /// More than one usable face, in a zone that does not allow it.
+    MultipleFaces,
+    /// The face is too small or the detector is not confident enough.
+    LowQuality,
+    /// Nobody enrolled reaches the threshold.
+    Unknown,
+    /// The best match is a person without a valid grant for this zone.
+    NotGranted,
+    /// Several enrolled people reach the threshold: the face cannot be told apart.
+    Ambiguous,
+    /// The zone does not exist.
+    UnknownZone,
+    /// facecmp itself failed (model, database); never a reason to open.
+    InternalError,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Granted => "granted",
+            Reason::BadImage => "bad_image",
+            Reason::NoFace => "no_face",
+            Reason::MultipleFaces => "multiple_faces",
+            Reason::LowQuality => "low_quality",
+            Reason::Unknown => "unknown",
+            Reason::NotGranted => "not_granted",
+            Reason::Ambiguous => "ambiguous",
+            Reason::UnknownZone => "unknown_zone",
+            Reason::InternalError => "internal_error",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Reason> {
+        serde_json::from_value(serde_json::Value::String(text.to_string())).ok()
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a camera photo must be like before anyone is matched against it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct QualityPolicy {
+    /// Faces whose box is smaller than this many pixels are too small to
+    /// match; they do not count as a second face either.
+    pub min_face_size: f32,
+    /// The detector's confidence below which a face is too unsure to match.
+    pub min_score: f32,
+}
+
+impl Default for QualityPolicy {
+    fn default() -> Self {
+        Self { min_face_size: 32.0, min_score: 0.7 }
+    }
+}
+
+/// A camera photo reduced to what the rules need.
+#[derive(Debug, Clone)]
+pub enum Probe {
+    /// One usable face (the largest when the zone allows several).
+    Face { embedding: Embedding, score: f32, size: f32, faces: usize },
+    /// No face can be matched, and why.
+    Refused { reason: Reason, detail: String },
+}
+
+impl Probe {
+    /// Chooses the face a photo is judged by, or the reason it cannot be.
+    /// `embed` is only called once the photo has passed every check.
+    pub fn from_photo(
+        photo: Result<Photo, FaceError>,
+        quality: &QualityPolicy,
+        allow_multiple_faces: bool,
+        embed: impl FnOnce(&Photo, usize) -> Result<Embedding, FaceError>,
+    ) -> Probe {
+        let photo = match photo {
+            Ok(photo) => photo,
+            Err(error) => return Probe::refused_by(&error),
+        };
+        let usable: Vec<usize> =
+            (0..photo.faces.len()).filter(|&i| photo.faces[i].size() >= quality.min_face_size).collect();
+        let chosen = match (usable.len(), photo.largest_face()) {
+            (_, None) => return Probe::refuse(Reason::NoFace, format!("{}: no face found", photo.input)),
+            (0, Some(largest)) => {
+                let size = photo.faces[largest].size();
+                return Probe::refuse(
+                    Reason::LowQuality,
+                    format!(
+                        "{}: the face is too small ({size:.0} px; at least {:.0} px needed)",
+                        photo.input, quality.min_face_size
+                    ),
+                );
+            }
+            (count, _) if count > 1 && !allow_multiple_faces => {
+                return Probe::refuse(
+                    Reason::MultipleFaces,
+                    format!("{}: {count} faces; exactly one person may be in view", photo.input),
+                );
+            }
+            (_, Some(_)) => largest_of(&photo, &usable),
+        };
+        let face = &photo.faces[chosen];
+        if face.score < quality.min_score {
+            return Probe::refuse(
+                Reason::LowQuality,
+                format!(
+                    "{}: the detector is not confident enough ({:.2} < {:.2})",
+                    photo.input, face.score, quality.min_score
+                ),
+            );
+        }
+        match embed(&photo, chosen) {
+            Ok(embedding) => {
+                Probe::Face { embedding, score: face.score, size: face.size(), faces: usable.len() }
+            }
+            Err(error) => Probe::refused_by(&error),
+        }
+    }
+
+    pub fn refuse(reason: Reason, detail: String) -> Probe {
+        Probe::Refused { reason, detail }
+    }
+
+    fn refused_by(error: &FaceError) -> Probe {
+        let reason = match error {
+            FaceError::Image { .. } => Reason::BadImage,
+            FaceError::NoFace { .. } => Reason::NoFace,
+            FaceError::FaceTooSmall { .. } | FaceError::NoSuchFace { .. } => Reason::LowQuality,
+            _ => Reason::InternalError,
+        };
+        Probe::refuse(reason, error.to_string())
+    }
+}
+
+fn largest_of(photo: &Photo, faces: &[usize]) -> usize {
+    *faces
+        .iter()
+        .max_by(|&&a, &&b| photo.faces[a].bbox.area().total_cmp(&photo.faces[b].bbox.area()))
+        .expect("at least one usable face")
+}
+
+/// An enrolled person who matched the probe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Candidate {
+    pub person_id: i64,
+    pub similarity: f32,
+    /// Whether they hold a grant for the zone that is valid now.
+    pub granted: bool,
+}
+
+/// The verdict before it is written down: allow or deny, why, and who.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    pub reason: Reason,
+    pub detail: String,
+    /// The best match, whether or not it reached the threshold (for the audit).
+    pub best: Option<Candidate>,
+}
+
+impl Verdict {
+    pub fn allowed(&self) -> bool {
+        self.reason == Reason::Granted
+    }
+}
+
+/// Applies the matching rules to the best two candidates of a probe that
+/// has a face (best first). Kept free of I/O so every branch is tested.
+pub fn decide(candidates: &[Candidate], threshold: f32) -> Verdict {
+    let best = candidates.first().cloned();
+    let above: Vec<&Candidate> = candidates.iter().filter(|c| c.similarity >= threshold).collect();
+    let (reason, detail) = match above.as_slice() {
+        [] => (
+            Reason::Unknown,
+            match &best {
+                Some(best) => {
+                    format!("no enrolled person reaches {threshold:.3} (best {:.3})", best.similarity)
+                }
+                None => "nobody is enrolled".to_string(),
+            },
+        ),
+        [only] if only.granted => {
+            (Reason::Granted, format!("similarity {:.3} ≥ {threshold:.3}", only.similarity))
+        }
+        [only] => (
+            Reason::NotGranted,
+            format!("similarity {:.3} ≥ {threshold:.3}, but no valid grant for this zone", only.similarity),
+        ),
+        [_, _, ..] => (
+            Reason::Ambiguous,
+            format!("{} enrolled people reach {threshold:.3}; the face is not told apart", above.len()),
+        ),
+    };
+    Verdict { reason, detail, best }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn candidate(person_id: i64, similarity: f32, granted: bool) -> Candidate {
+        Candidate { person_id, similarity, granted }
+    }
+
+    #[test]
+    fn only_one_granted_person_above_threshold_opens() {
+        let verdict = decide(&[candidate(1, 0.8, true), candidate(2, 0.2, false)], 0.5);
+        assert_eq!(verdict.reason, Reason::Granted);
+        assert!(verdict.allowed());
+        assert_eq!(verdict.best.unwrap().person_id, 1);
+    }
+
+    #[test]
+    fn every_other_case_denies() {
+        let cases = [
+            (vec![], Reason::Unknown),
+            (vec![candidate(1, 0.49, true)], Reason::Unknown),
+            (vec![candidate(1, 0.8, false), candidate(2, 0.3, true)], Reason::NotGranted),
+            (vec![candidate(1, 0.8, true), candidate(2, 0.7, true)], Reason::Ambiguous),
+            (vec![candidate(1, 0.8, true), candidate(2, 0.7, false)], Reason::Ambiguous),
+        ];
+        for (candidates, expected) in cases {
+            let verdict = decide(&candidates, 0.5);
+            assert_eq!(verdict.reason, expected, "{candidates:?}");
+            assert!(!verdict.allowed());
+        }
+    }
+
+    #[test]
+    fn the_threshold_itself_is_a_match() {
+        assert_eq!(decide(&[candidate(1, 0.5, true)], 0.5).reason, Reason::Granted);
+    }
+
+    #[test]
+    fn reasons_round_trip_through_their_codes() {
+        for reason in [Reason::Granted, Reason::BadImage, Reason::MultipleFaces, Reason::UnknownZone] {
+            assert_eq!(Reason::parse(reason.as_str()), Some(reason));
+            assert_eq!(serde_json::to_value(reason).unwrap(), reason.as_str());
+        }
+        assert_eq!(Reason::parse("open_sesame"), None);
+    }
+}

@@ -1,0 +1,100 @@
+//! The enrolled gallery: people, zones, grants and face samples in SQLite,
+//! 1:N identification over an in-memory matrix, and the fail-closed access
+//! rules with their audit trail.
+//!
+//! ```text
+//! photo ─Pipeline─▶ Probe (one usable face, or why not) ─┐
+//!                                                        ├─ decide_access ─▶ AccessDecision + event
+//! Gallery (SQLite) ─grants─▶ candidates ◀─SearchIndex────┘
+//! ```
+//!
+//! The core `facecmp` crate knows nothing of this one; the CLI and the
+//! HTTP service both call into it.
+
+pub mod access;
+pub mod enrol;
+pub mod error;
+pub mod gallery;
+pub mod keys;
+mod schema;
+
+use facecmp::{Photo, Pipeline};
+use sha2::{Digest, Sha256};
+
+pub use access::{Probe, QualityPolicy, Reason};
+pub use enrol::{EnrolPolicy, NewSample, Rejection};
+pub use error::{GalleryError, Result};
+pub use gallery::{
+    AccessDecision, Enrolled, Event, EventQuery, Gallery, Grant, Identification, Person, Sample, Zone,
+};
+pub use keys::{ApiKey, Role};
+pub use schema::SCHEMA_VERSION;
+
+/// The hex SHA-256 of an image file's bytes: how samples and events refer
+/// to an image without keeping it.
+pub fn image_sha256(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Decodes, reviews and embeds one reference photo. `Ok(Err(_))` is a
+/// refused photo; `Err(_)` a failure of facecmp itself.
+pub fn prepare_sample(
+    pipeline: &Pipeline,
+    input: &str,
+    bytes: &[u8],
+    policy: &EnrolPolicy,
+) -> Result<std::result::Result<NewSample, Rejection>, facecmp::Error> {
+    let photo = match pipeline.open_bytes(input, bytes) {
+        Ok(photo) => photo,
+        Err(error) if error.is_input_error() => {
+            return Ok(Err(Rejection::BadImage { detail: error.to_string() }));
+        }
+        Err(error) => return Err(error),
+    };
+    let face = match enrol::review(&photo, &policy.quality) {
+        Ok(face) => face,
+        Err(rejection) => return Ok(Err(rejection)),
+    };
+    let embedding = pipeline.embed(&photo, &[face])?.swap_remove(0);
+    Ok(Ok(NewSample {
+        embedding,
+        detector_score: photo.faces[face].score,
+        face_size: photo.faces[face].size(),
+        image_sha256: image_sha256(bytes),
+    }))
+}
+
+/// Reduces a camera photo to the face it is judged by (see [`Probe`]).
+pub fn probe(
+    pipeline: &Pipeline,
+    input: &str,
+    bytes: &[u8],
+    quality: &QualityPolicy,
+    allow_multiple_faces: bool,
+) -> Probe {
+    Probe::from_photo(
+        pipeline.open_bytes(input, bytes),
+        quality,
+        allow_multiple_faces,
+        |photo: &Photo, face| Ok(pipeline.embed(photo, &[face])?.swap_remove(0)),
+    )
+}
+
+impl Gallery {
+    /// The whole access check for one camera photo: zone policy, probe,
+    /// match, grants, and the audit record. An `Err` means the decision
+    /// could not be recorded: the door stays shut.
+    pub fn access(
+        &self,
+        pipeline: &Pipeline,
+        zone: &str,
+        input: &str,
+        bytes: &[u8],
+        quality: &QualityPolicy,
+        threshold: f32,
+    ) -> Result<AccessDecision> {
+        let allow_multiple_faces = self.zone(zone)?.is_some_and(|zone| zone.allow_multiple_faces);
+        let probe = probe(pipeline, input, bytes, quality, allow_multiple_faces);
+        self.decide_access(zone, &probe, Some(&image_sha256(bytes)), threshold)
+    }
+}

@@ -1,0 +1,100 @@
+//! The gallery's tables and their versioned migrations.
+//!
+//! `PRAGMA user_version` holds the number of migrations applied; opening a
+//! gallery applies the missing ones in one transaction, and refuses a file
+//! written by a newer facecmp rather than guess at its meaning.
+
+use rusqlite::{Connection, Transaction};
+
+/// Each entry moves the schema one version up. Never edit a released entry:
+/// append a new one.
+const MIGRATIONS: &[&str] = &[
+    // 1: the first schema.
+    r#"
+    CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) STRICT;
+
+    CREATE TABLE people (
+        id          INTEGER PRIMARY KEY,
+        name        TEXT NOT NULL UNIQUE,
+        external_id TEXT UNIQUE,
+        created     INTEGER NOT NULL
+    ) STRICT;
+
+    CREATE TABLE zones (
+        id                   INTEGER PRIMARY KEY,
+        name                 TEXT NOT NULL UNIQUE,
+        allow_multiple_faces INTEGER NOT NULL DEFAULT 0,
+        created              INTEGER NOT NULL
+    ) STRICT;
+
+    -- A person may enter a zone, optionally only between two instants
+    -- (unix seconds, either end open).
+    CREATE TABLE grants (
+        person_id   INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+        zone_id     INTEGER NOT NULL REFERENCES zones(id) ON DELETE CASCADE,
+        valid_from  INTEGER,
+        valid_until INTEGER,
+        created     INTEGER NOT NULL,
+        PRIMARY KEY (person_id, zone_id),
+        CHECK (valid_from IS NULL OR valid_until IS NULL OR valid_from < valid_until)
+    ) STRICT;
+
+    -- One enrolled face: the embedding (little-endian f32) and where it came from.
+    CREATE TABLE samples (
+        id             INTEGER PRIMARY KEY,
+        person_id      INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+        embedding      BLOB NOT NULL,
+        embedder       TEXT NOT NULL,
+        detector_score REAL NOT NULL,
+        face_size      REAL NOT NULL,
+        image_sha256   TEXT NOT NULL,
+        created        INTEGER NOT NULL,
+        UNIQUE (person_id, image_sha256)
+    ) STRICT;
+    CREATE INDEX samples_by_person ON samples(person_id);
+
+    -- The audit trail of access decisions. When a person is erased, their
+    -- events keep the decision and a tombstone, nothing that identifies them.
+    CREATE TABLE events (
+        id           INTEGER PRIMARY KEY,
+        time         INTEGER NOT NULL,
+        zone         TEXT NOT NULL,
+        decision     TEXT NOT NULL CHECK (decision IN ('allow', 'deny')),
+        reason       TEXT NOT NULL,
+        person_id    INTEGER REFERENCES people(id) ON DELETE SET NULL,
+        similarity   REAL,
+        image_sha256 TEXT,
+        tombstone    TEXT
+    ) STRICT;
+    CREATE INDEX events_by_time ON events(time);
+    CREATE INDEX events_by_person ON events(person_id);
+
+    -- API keys for `facecmp serve`: only a digest of the secret is kept.
+    CREATE TABLE api_keys (
+        id            INTEGER PRIMARY KEY,
+        name          TEXT NOT NULL,
+        role          TEXT NOT NULL CHECK (role IN ('admin', 'camera')),
+        secret_sha256 BLOB NOT NULL,
+        created       INTEGER NOT NULL,
+        revoked       INTEGER
+    ) STRICT;
+    "#,
+];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+pub fn version(connection: &Connection) -> rusqlite::Result<u32> {
+    connection.pragma_query_value(None, "user_version", |row| row.get(0))
+}
+
+/// Applies the migrations after `from`, all or none.
+pub fn migrate(transaction: &Transaction, from: u32) -> rusqlite::Result<()> {
+    for migration in &MIGRATIONS[from as usize..] {
+        transaction.execute_batch(migration)?;
+    }
+    transaction.pragma_update(None, "user_version", SCHEMA_VERSION)
+}
