@@ -6,6 +6,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use facecmp::runtime::RuntimeChoice;
 use facecmp::{Config, ModelSource};
 
+pub use crate::gallery_args::*;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "facecmp",
@@ -85,6 +87,37 @@ pub enum Command {
     Embed(EmbedArgs),
     /// Show what facecmp runs on: engine, library, models and their digests, threads, CPU features.
     Doctor(DoctorArgs),
+    /// Create a gallery of enrolled people.
+    #[command(subcommand)]
+    Gallery(GalleryCommand),
+    /// Enrol photos of a person. Exit status: 0 every photo accepted, 1 some refused (each with its
+    /// reason), 2 error.
+    Enroll(EnrollArgs),
+    /// List the enrolled people, their sample counts and zones.
+    People(ListArgs),
+    /// Erase a person: samples, grants, and their identity in the audit trail.
+    Remove(RemoveArgs),
+    /// Allow a person into a zone, optionally within a time window.
+    Grant(GrantArgs),
+    /// Withdraw a person's grant for a zone.
+    Revoke(RevokeArgs),
+    /// List the zones.
+    Zones(ListArgs),
+    /// Create a zone or change its policy.
+    Zone(ZoneArgs),
+    /// Show the access audit trail, newest first.
+    Events(EventsArgs),
+    /// Who is in this photo? Ranks enrolled people for each face. Exit status: 0 someone matched,
+    /// 1 nobody did, 2 error.
+    Identify(IdentifyArgs),
+    /// Decide whether the person in the photo may enter a zone, and record it. Exit status: 0 allow,
+    /// 1 deny (with a reason), 2 error (the door stays shut).
+    Access(AccessArgs),
+    /// Serve the gallery over HTTP (JSON API under /v1, see /openapi.json).
+    Serve(ServeArgs),
+    /// Manage the service's API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
 }
 
 #[derive(Debug, Args)]
@@ -145,7 +178,7 @@ pub struct EmbedArgs {
 }
 
 /// A cosine similarity threshold: a number in [−1, 1].
-fn parse_cosine(text: &str) -> Result<f32, String> {
+pub fn parse_cosine(text: &str) -> Result<f32, String> {
     let value: f32 = text.parse().map_err(|_| format!("`{text}` is not a number"))?;
     if (-1.0..=1.0).contains(&value) {
         Ok(value)

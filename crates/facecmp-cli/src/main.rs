@@ -5,6 +5,7 @@
 mod args;
 mod commands;
 mod draw;
+mod gallery_args;
 mod report;
 
 use std::process::ExitCode;
@@ -55,6 +56,12 @@ pub enum CliError {
     Face(#[from] facecmp::Error),
     #[error("cannot write {path}: {reason}")]
     Write { path: String, reason: String },
+    #[error(transparent)]
+    Gallery(#[from] facecmp_gallery::GalleryError),
+    #[error(transparent)]
+    Calibration(#[from] facecmp::compare::CalibrationError),
+    #[error("{0}")]
+    Service(String),
 }
 
 /// Rust ignores SIGPIPE, so `facecmp detect … | head -1` would fail on its
@@ -85,5 +92,18 @@ fn run(cli: &Cli) -> Result<Outcome, CliError> {
         Command::Detect(args) => commands::detect::run(&cli.global, args),
         Command::Embed(args) => commands::embed::run(&cli.global, args),
         Command::Doctor(args) => commands::doctor::run(&cli.global, args),
+        Command::Gallery(command) => commands::gallery::init(&cli.global, command),
+        Command::Enroll(args) => commands::gallery::enroll(&cli.global, args),
+        Command::People(args) => commands::gallery::people(args),
+        Command::Remove(args) => commands::gallery::remove(args),
+        Command::Grant(args) => commands::gallery::grant(args),
+        Command::Revoke(args) => commands::gallery::revoke(args),
+        Command::Zones(args) => commands::gallery::zones(args),
+        Command::Zone(args) => commands::gallery::zone(args),
+        Command::Events(args) => commands::gallery::events(args),
+        Command::Identify(args) => commands::access::identify(&cli.global, args),
+        Command::Access(args) => commands::access::access(&cli.global, args),
+        Command::Serve(args) => commands::serve::run(&cli.global, args),
+        Command::Keys(command) => commands::keys::run(command),
     }
 }

@@ -283,3 +283,161 @@ fn a_reader_that_goes_away_ends_the_output_quietly() {
     let message = String::from_utf8(output.stderr).unwrap();
     assert!(!message.contains("panicked") && !message.contains("internal error"), "{message}");
 }
+
+// ---- the gallery, access control and their durability ------------------
+
+fn facecmp_in(dir: &Path, args: &[&str]) -> Output {
+    let db = dir.join("gallery.db");
+    Command::new(env!("CARGO_BIN_EXE_facecmp"))
+        .env("FACECMP_DB", &db)
+        .args(args)
+        .output()
+        .expect("facecmp runs")
+}
+
+#[test]
+fn the_elevator_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("gallery.db").display().to_string();
+    assert_eq!(status(&facecmp(&["gallery", "init", &db])), 0);
+    assert_eq!(status(&facecmp(&["gallery", "init", &db])), 2, "an existing gallery is never overwritten");
+
+    let enrolled = facecmp_in(
+        dir.path(),
+        &["enroll", "--name", "Obama", "--zone", "5", &data("obama.jpg"), &data("obama3.jpg")],
+    );
+    assert_eq!(status(&enrolled), 0, "{}{}", stdout(&enrolled), stderr(&enrolled));
+    assert!(stdout(&enrolled).contains("may enter 5"), "{}", stdout(&enrolled));
+    let refused = facecmp_in(
+        dir.path(),
+        &["enroll", "--json", "--name", "Crowd", &data("bald_guys.jpg"), &data("nope.jpg")],
+    );
+    assert_eq!(status(&refused), 1);
+    let reasons: Vec<String> = stdout(&refused)
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap()["reason"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(reasons, ["multiple_faces", "bad_image"]);
+
+    for (image, expected_status, expected_reason) in [
+        ("obama2.jpg", 0, "granted"),
+        ("biden.jpg", 1, "unknown"),
+        ("no_face.png", 1, "no_face"),
+        ("bald_guys.jpg", 1, "multiple_faces"),
+        ("not_an_image.txt", 1, "bad_image"),
+        ("missing.jpg", 1, "bad_image"),
+    ] {
+        let decision = facecmp_in(dir.path(), &["access", "--zone", "5", "--json", &data(image)]);
+        assert_eq!(status(&decision), expected_status, "{image}: {}{}", stdout(&decision), stderr(&decision));
+        assert_eq!(json(&decision)["reason"], expected_reason, "{image}");
+    }
+    let text = facecmp_in(dir.path(), &["access", "--zone", "5", &data("obama2.jpg")]);
+    assert!(stdout(&text).starts_with("ALLOW zone 5 Obama: granted"), "{}", stdout(&text));
+
+    let identified = facecmp_in(dir.path(), &["identify", "--json", &data("obama2.jpg")]);
+    assert_eq!(status(&identified), 0);
+    assert_eq!(json(&identified)["faces"][0]["candidates"][0]["person"], "Obama");
+    assert_eq!(status(&facecmp_in(dir.path(), &["identify", &data("biden.jpg")])), 1);
+
+    let events = facecmp_in(dir.path(), &["events", "--decision", "deny"]);
+    assert_eq!(stdout(&events).lines().count(), 5, "{}", stdout(&events));
+    assert_eq!(status(&facecmp_in(dir.path(), &["revoke", "Obama", "--zone", "5"])), 0);
+    let revoked = facecmp_in(dir.path(), &["access", "--zone", "5", "--json", &data("obama2.jpg")]);
+    assert_eq!((status(&revoked), json(&revoked)["reason"].as_str()), (1, Some("not_granted")));
+
+    assert_eq!(status(&facecmp_in(dir.path(), &["remove", "Obama"])), 0);
+    let people = facecmp_in(dir.path(), &["people", "--json"]);
+    assert_eq!(json(&people), serde_json::json!([]));
+    let gone = facecmp_in(dir.path(), &["remove", "Obama"]);
+    assert_eq!(status(&gone), 2);
+    assert_eq!(stderr(&gone), "facecmp: no person named `Obama`\n");
+
+    let key = facecmp_in(dir.path(), &["keys", "create", "--role", "camera", "--name", "lift"]);
+    assert_eq!(status(&key), 0);
+    assert!(stdout(&key).starts_with("fck_"), "{}", stdout(&key));
+    assert_eq!(
+        status(&facecmp(&["people", "--db", &dir.path().join("missing.db").display().to_string()])),
+        2
+    );
+}
+
+#[test]
+fn far_targets_pick_calibrated_thresholds_and_refuse_what_the_data_cannot_vouch_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("gallery.db").display().to_string();
+    assert_eq!(status(&facecmp(&["gallery", "init", &db])), 0);
+    let strict = facecmp_in(dir.path(), &["identify", "--json", "--far", "1e-4", &data("obama2.jpg")]);
+    let loose = facecmp_in(dir.path(), &["identify", "--json", "--far", "1e-1", &data("obama2.jpg")]);
+    let (strict, loose) =
+        (json(&strict)["threshold"].as_f64().unwrap(), json(&loose)["threshold"].as_f64().unwrap());
+    assert!(strict > loose, "{strict} vs {loose}");
+    let beyond = facecmp_in(dir.path(), &["identify", "--far", "1e-7", &data("obama2.jpg")]);
+    assert_eq!(status(&beyond), 2);
+    assert!(stderr(&beyond).contains("cannot be promised"), "{}", stderr(&beyond));
+}
+
+/// Photos of Obama that are all different files: the same picture at
+/// different sizes, so that each is a new sample.
+fn distinct_photos(dir: &Path, count: usize) -> Vec<String> {
+    let original = image::open(data("obama.jpg")).unwrap();
+    (0..count)
+        .map(|i| {
+            let path = dir.join(format!("obama-{i}.jpg"));
+            let width = 500 + 10 * i as u32;
+            original
+                .resize(width, width * 2, image::imageops::FilterType::Triangle)
+                .to_rgb8()
+                .save(&path)
+                .unwrap();
+            path.display().to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn killing_an_enrolment_midway_loses_nothing_it_acknowledged() {
+    use std::io::{BufRead, BufReader};
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("gallery.db");
+    assert_eq!(status(&facecmp(&["gallery", "init", &db.display().to_string()])), 0);
+    let photos = distinct_photos(dir.path(), 40);
+    let mut enrolment = Command::new(env!("CARGO_BIN_EXE_facecmp"))
+        .args(["enroll", "--json", "--db", &db.display().to_string(), "--name", "Obama"])
+        .args(&photos)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut acknowledged = Vec::new();
+    for line in BufReader::new(enrolment.stdout.take().unwrap()).lines() {
+        let line: Value = serde_json::from_str(&line.unwrap()).unwrap();
+        assert_eq!(line["accepted"], true, "{line}");
+        acknowledged.push(line["sample"].as_i64().unwrap());
+        if acknowledged.len() == 5 {
+            enrolment.kill().unwrap(); // SIGKILL: no destructors, no flushing
+            break;
+        }
+    }
+    enrolment.wait().unwrap();
+    assert_eq!(acknowledged.len(), 5, "the enrolment ended before it could be killed");
+
+    let connection = rusqlite::Connection::open(&db).unwrap();
+    let check: String = connection.query_row("PRAGMA integrity_check", [], |row| row.get(0)).unwrap();
+    assert_eq!(check, "ok");
+    let stored: Vec<i64> = connection
+        .prepare("SELECT id FROM samples ORDER BY id")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    for sample in &acknowledged {
+        assert!(stored.contains(sample), "acknowledged sample {sample} is lost: {stored:?}");
+    }
+    assert!(stored.len() < photos.len(), "the kill came too late to prove anything");
+    drop(connection);
+    // And the gallery still opens and works.
+    let people = facecmp(&["people", "--json", "--db", &db.display().to_string()]);
+    assert_eq!(json(&people)[0]["samples"], stored.len());
+}

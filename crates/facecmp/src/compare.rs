@@ -22,3 +22,97 @@ pub fn compare(a: &Embedding, b: &Embedding, threshold: f32) -> Comparison {
     let similarity = a.cosine(b);
     Comparison { similarity, threshold, same: similarity >= threshold }
 }
+
+/// Thresholds measured for target false-accept rates (FAR: the share of
+/// pairs of different people scored as the same person).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Calibration {
+    /// What the thresholds were measured on.
+    pub dataset: String,
+    pub genuine_pairs: usize,
+    pub impostor_pairs: usize,
+    /// Operating points; a `None` threshold is a FAR the data cannot vouch for.
+    pub points: Vec<OperatingPoint>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct OperatingPoint {
+    pub far: f64,
+    pub threshold: Option<f32>,
+    /// True-accept rate at the threshold.
+    pub tar: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CalibrationError {
+    #[error("{far} is not a false-accept rate (it must be in (0, 1))")]
+    OutOfRange { far: f64 },
+    #[error(
+        "a false-accept rate of {far} cannot be promised: the calibration ({dataset}) measured \
+         {impostor_pairs} impostor pairs and vouches for rates down to {lowest}; pass --threshold \
+         explicitly or calibrate on more data with `facecmp eval`"
+    )]
+    BeyondData { far: f64, lowest: f64, dataset: String, impostor_pairs: usize },
+    #[error("{embedder} has no calibration; pass --threshold explicitly or calibrate it with `facecmp eval`")]
+    Missing { embedder: String },
+}
+
+impl Calibration {
+    /// The threshold that keeps the false-accept rate at or below `far`:
+    /// the threshold of the largest measured rate not above it. Rates
+    /// between measured points get the stricter point; rates below the
+    /// lowest one are refused rather than extrapolated.
+    pub fn threshold_for(&self, far: f64) -> Result<f32, CalibrationError> {
+        if !(far > 0.0 && far < 1.0) {
+            return Err(CalibrationError::OutOfRange { far });
+        }
+        let vouched = self.points.iter().filter_map(|point| Some((point.far, point.threshold?)));
+        let best =
+            vouched.clone().filter(|&(point_far, _)| point_far <= far).max_by(|a, b| a.0.total_cmp(&b.0));
+        best.map(|(_, threshold)| threshold).ok_or_else(|| CalibrationError::BeyondData {
+            far,
+            lowest: vouched.map(|(point_far, _)| point_far).fold(f64::INFINITY, f64::min),
+            dataset: self.dataset.clone(),
+            impostor_pairs: self.impostor_pairs,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn calibration() -> Calibration {
+        let point = |far, threshold, tar| OperatingPoint { far, threshold, tar };
+        Calibration {
+            dataset: "test".into(),
+            genuine_pairs: 10,
+            impostor_pairs: 5000,
+            points: vec![
+                point(1e-1, Some(0.2), Some(0.99)),
+                point(1e-2, Some(0.3), Some(0.97)),
+                point(1e-3, Some(0.4), Some(0.9)),
+                point(1e-4, None, None),
+            ],
+        }
+    }
+
+    #[test]
+    fn a_far_target_takes_the_strictest_threshold_that_meets_it() {
+        let calibration = calibration();
+        assert_eq!(calibration.threshold_for(1e-2), Ok(0.3));
+        assert_eq!(calibration.threshold_for(0.05), Ok(0.3));
+        assert_eq!(calibration.threshold_for(0.5), Ok(0.2));
+        assert_eq!(calibration.threshold_for(1e-3), Ok(0.4));
+    }
+
+    #[test]
+    fn rates_the_data_cannot_vouch_for_are_refused() {
+        let calibration = calibration();
+        assert!(
+            matches!(calibration.threshold_for(1e-4), Err(CalibrationError::BeyondData { lowest, .. }) if lowest == 1e-3)
+        );
+        assert!(matches!(calibration.threshold_for(0.0), Err(CalibrationError::OutOfRange { .. })));
+        assert!(matches!(calibration.threshold_for(f64::NAN), Err(CalibrationError::OutOfRange { .. })));
+    }
+}

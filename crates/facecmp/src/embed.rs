@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::align::{ALIGNED_SIZE, AlignedFace};
+use crate::compare::Calibration;
 use crate::models::ModelFile;
 use crate::runtime::{Dim, NchwTensor, Network, NetworkSpec, RuntimeError};
 
@@ -67,6 +68,10 @@ pub trait Embedder: Send + Sync {
     fn identity(&self) -> &EmbedderIdentity;
     /// Embeds a batch of faces, one embedding per face, in order.
     fn embed(&self, faces: &[&AlignedFace]) -> Result<Vec<Embedding>, EmbedError>;
+    /// Thresholds measured for target false-accept rates, if any.
+    fn calibration(&self) -> Option<&Calibration> {
+        None
+    }
 }
 
 /// SFace (OpenCV Zoo, 2021dec, int8 block-quantised): 128-d, trained with
@@ -74,6 +79,7 @@ pub trait Embedder: Send + Sync {
 pub struct SFace {
     network: Box<dyn Network>,
     identity: EmbedderIdentity,
+    calibration: Option<Calibration>,
 }
 
 pub const SFACE_DIMENSION: usize = 128;
@@ -97,13 +103,36 @@ impl SFace {
             dimension: SFACE_DIMENSION,
             preprocessing: "yunet-5pt-arcface112-rgb-0..255".into(),
         };
-        Self { network, identity }
+        let calibration = bundled_sface_calibration(&identity.sha256);
+        Self { network, identity, calibration }
     }
+}
+
+/// The FAR calibration measured for the bundled SFace file by
+/// `tools/calibration/`; it applies only to the exact file it was measured on.
+pub fn bundled_sface_calibration(model_sha256: &str) -> Option<Calibration> {
+    #[derive(Deserialize)]
+    struct CalibrationFile {
+        embedder: MeasuredOn,
+        #[serde(flatten)]
+        calibration: Calibration,
+    }
+    #[derive(Deserialize)]
+    struct MeasuredOn {
+        sha256: String,
+    }
+    let file: CalibrationFile = serde_json::from_str(include_str!("../../../models/sface-calibration.json"))
+        .expect("the bundled calibration is valid JSON (tested)");
+    (file.embedder.sha256 == model_sha256).then_some(file.calibration)
 }
 
 impl Embedder for SFace {
     fn identity(&self) -> &EmbedderIdentity {
         &self.identity
+    }
+
+    fn calibration(&self) -> Option<&Calibration> {
+        self.calibration.as_ref()
     }
 
     fn embed(&self, faces: &[&AlignedFace]) -> Result<Vec<Embedding>, EmbedError> {
@@ -158,6 +187,15 @@ mod tests {
         assert!((a.cosine(&b) - 0.96).abs() < 1e-6);
         assert_eq!(a.cosine(&b), b.cosine(&a));
         assert!((a.cosine(&a) - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn the_bundled_calibration_belongs_to_the_bundled_sface() {
+        let sface = crate::models::ModelSource::Bundled.embedder().unwrap();
+        let calibration = bundled_sface_calibration(&sface.sha256()).expect("calibrated");
+        assert!(calibration.impostor_pairs > 0);
+        assert!(calibration.threshold_for(1e-2).is_ok());
+        assert!(bundled_sface_calibration(&"0".repeat(64)).is_none());
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::path::Path;
 use ::image::RgbImage;
 
 use crate::align::{AlignedFace, align};
+use crate::compare::Calibration;
 use crate::config::Config;
 use crate::detect::{self, Detector, Face};
 use crate::embed::{Embedder, EmbedderIdentity, Embedding, SFace};
@@ -124,6 +125,11 @@ impl Pipeline {
 
     pub fn embedder(&self) -> &EmbedderIdentity {
         self.embedder.identity()
+    }
+
+    /// The embedder's thresholds for target false-accept rates, if measured.
+    pub fn calibration(&self) -> Option<&Calibration> {
+        self.embedder.calibration()
     }
 
     /// Reads, decodes and searches a photo file for faces.

@@ -1,0 +1,103 @@
+//! `facecmp identify` (who is this?) and `facecmp access` (may they enter?).
+
+use facecmp::Pipeline;
+use facecmp_gallery::{AccessDecision, Identification, Probe, QualityPolicy, Reason};
+use serde::Serialize;
+
+use crate::args::{AccessArgs, GlobalArgs, IdentifyArgs, ThresholdArgs};
+use crate::commands::gallery::open_for;
+use crate::report::{FaceJson, describe_box, print_json};
+use crate::{CliError, Outcome};
+
+/// The explicit threshold, or the one calibrated for the FAR target.
+pub fn resolve_threshold(pipeline: &Pipeline, args: &ThresholdArgs) -> Result<f32, CliError> {
+    if let Some(threshold) = args.threshold {
+        return Ok(threshold);
+    }
+    let calibration = pipeline.calibration().ok_or_else(|| facecmp::compare::CalibrationError::Missing {
+        embedder: pipeline.embedder().name.clone(),
+    })?;
+    Ok(calibration.threshold_for(args.far)?)
+}
+
+#[derive(Serialize)]
+struct IdentifyJson {
+    file: String,
+    threshold: f32,
+    faces: Vec<FaceCandidatesJson>,
+}
+
+#[derive(Serialize)]
+struct FaceCandidatesJson {
+    #[serde(flatten)]
+    face: FaceJson,
+    candidates: Vec<Identification>,
+}
+
+/// Ranks the enrolled people for every usable face, largest face first.
+pub fn identify(global: &GlobalArgs, args: &IdentifyArgs) -> Result<Outcome, CliError> {
+    let pipeline = crate::load_pipeline(global.config())?;
+    let gallery = open_for(&pipeline, &args.db)?;
+    let threshold = resolve_threshold(&pipeline, &args.threshold)?;
+    let photo = pipeline.open(&args.image)?;
+    let (mut usable, _) = photo.usable_faces(pipeline.config().min_face_size)?;
+    usable.sort_by(|&a, &b| photo.faces[b].bbox.area().total_cmp(&photo.faces[a].bbox.area()));
+    let embeddings = pipeline.embed(&photo, &usable)?;
+    let mut faces = Vec::new();
+    for (&index, embedding) in usable.iter().zip(&embeddings) {
+        let candidates = gallery.identify(embedding, args.top.into(), args.zone.as_deref(), threshold)?;
+        faces.push(FaceCandidatesJson { face: FaceJson::new(index, &photo.faces[index]), candidates });
+    }
+    let anyone = faces.iter().any(|face| face.candidates.iter().any(|c| c.matched));
+    let report = IdentifyJson { file: photo.input.clone(), threshold, faces };
+    if args.json {
+        print_json(&report);
+    } else {
+        print_identifications(&report);
+    }
+    Ok(if anyone { Outcome::Yes } else { Outcome::No })
+}
+
+fn print_identifications(report: &IdentifyJson) {
+    for face in &report.faces {
+        println!("{}: face {} ({})", report.file, face.face.face, describe_box(&face.face.bbox));
+        if face.candidates.is_empty() {
+            println!("  nobody enrolled");
+        }
+        for (rank, candidate) in face.candidates.iter().enumerate() {
+            let verdict = if candidate.matched { "match" } else { "" };
+            println!("  {}. {:<24} {:.4}  {verdict}", rank + 1, candidate.person, candidate.similarity);
+        }
+    }
+    println!("threshold {:.3}", report.threshold);
+}
+
+/// Decides and records one access request. Exit 0 only when the decision is
+/// "allow" and it has been written to the audit trail.
+pub fn access(global: &GlobalArgs, args: &AccessArgs) -> Result<Outcome, CliError> {
+    let config = global.config();
+    let quality = QualityPolicy { min_face_size: config.min_face_size, ..QualityPolicy::default() };
+    let pipeline = crate::load_pipeline(config)?;
+    let gallery = open_for(&pipeline, &args.db)?;
+    let threshold = resolve_threshold(&pipeline, &args.threshold)?;
+    let input = args.image.display().to_string();
+    let decision = match std::fs::read(&args.image) {
+        Ok(bytes) => gallery.access(&pipeline, &args.zone, &input, &bytes, &quality, threshold)?,
+        Err(error) => {
+            let probe = Probe::refuse(Reason::BadImage, format!("{input}: cannot read it: {error}"));
+            gallery.decide_access(&args.zone, &probe, None, threshold)?
+        }
+    };
+    if args.json {
+        print_json(&decision);
+    } else {
+        print_decision(&decision);
+    }
+    Ok(if decision.allowed { Outcome::Yes } else { Outcome::No })
+}
+
+fn print_decision(decision: &AccessDecision) {
+    let verdict = if decision.allowed { "ALLOW" } else { "DENY" };
+    let person = decision.person.as_deref().map(|p| format!(" {p}")).unwrap_or_default();
+    println!("{verdict} zone {}{person}: {} ({})", decision.zone, decision.reason, decision.detail);
+}

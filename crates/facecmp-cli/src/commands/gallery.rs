@@ -1,0 +1,241 @@
+//! Managing the gallery: `gallery init`, `enroll`, `people`, `remove`,
+//! `grant`, `revoke`, `zones`, `zone`, `events`.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, UNIX_EPOCH};
+
+use facecmp::Pipeline;
+use facecmp_gallery::{EnrolPolicy, EventQuery, Gallery, Rejection, prepare_sample};
+use serde::Serialize;
+
+use crate::args::{DbArg, DecisionFilter, EnrollArgs, EventsArgs, GalleryCommand, GlobalArgs, GrantArgs};
+use crate::args::{ListArgs, RemoveArgs, RevokeArgs, ZoneArgs};
+use crate::report::{plural, print_json};
+use crate::{CliError, Outcome};
+
+pub fn init(global: &GlobalArgs, command: &GalleryCommand) -> Result<Outcome, CliError> {
+    let GalleryCommand::Init { db } = command;
+    let pipeline = crate::load_pipeline(global.config())?;
+    let gallery = Gallery::create(db, pipeline.embedder())?;
+    println!("created {} for embedder {}", gallery.path(), gallery.embedder().name);
+    Ok(Outcome::Yes)
+}
+
+/// Opens a gallery with the pipeline that will embed faces for it: the
+/// gallery refuses the pipeline if its embedder differs.
+pub fn open_for(pipeline: &Pipeline, db: &DbArg) -> Result<Gallery, CliError> {
+    Ok(Gallery::open(&db.db, pipeline.embedder())?)
+}
+
+/// Opens a gallery for work that embeds nothing (listing, grants, erasure),
+/// without loading any model.
+pub fn open_admin(db: &DbArg) -> Result<Gallery, CliError> {
+    let embedder = Gallery::embedder_of(&db.db)?;
+    Ok(Gallery::open(&db.db, &embedder)?)
+}
+
+#[derive(Serialize)]
+struct EnrolJson<'a> {
+    file: String,
+    accepted: bool,
+    #[serde(flatten)]
+    outcome: EnrolOutcome<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum EnrolOutcome<'a> {
+    Accepted { person: &'a str, sample: i64 },
+    Refused { reason: &'static str, detail: String },
+}
+
+/// Enrols each photo in turn. Each accepted photo is on disk before its
+/// line is printed, so a line on stdout is a durable acknowledgement.
+pub fn enroll(global: &GlobalArgs, args: &EnrollArgs) -> Result<Outcome, CliError> {
+    let pipeline = crate::load_pipeline(global.config())?;
+    let gallery = open_for(&pipeline, &args.db)?;
+    let mut policy = EnrolPolicy::default();
+    policy.quality.min_face_size = policy.quality.min_face_size.max(global.min_face_size);
+    if args.strict {
+        policy.strict = Some(strict_threshold(&pipeline));
+    }
+    let mut refused = 0;
+    for image in &args.images {
+        let input = image.display().to_string();
+        let outcome = enrol_one(&pipeline, &gallery, args, image, &policy)?;
+        let line = match &outcome {
+            Ok(enrolled) => EnrolOutcome::Accepted { person: &args.name, sample: enrolled.sample },
+            Err(rejection) => {
+                refused += 1;
+                EnrolOutcome::Refused { reason: rejection.code(), detail: rejection.to_string() }
+            }
+        };
+        if args.json {
+            print_json(&EnrolJson { file: input, accepted: outcome.is_ok(), outcome: line });
+        } else {
+            match line {
+                EnrolOutcome::Accepted { person, sample } => {
+                    println!("{input}: enrolled as {person} (sample {sample})")
+                }
+                EnrolOutcome::Refused { reason, detail } => println!("{input}: refused ({reason}): {detail}"),
+            }
+        }
+        // The acknowledgement must reach whoever waits for it now, not at exit.
+        let _ = std::io::stdout().flush();
+    }
+    grant_zones(&gallery, args, refused)?;
+    Ok(if refused == 0 { Outcome::Yes } else { Outcome::No })
+}
+
+/// One photo: `Ok(Err(_))` when it is refused, including when it cannot be
+/// read, so that one bad file does not stop a batch.
+fn enrol_one(
+    pipeline: &Pipeline,
+    gallery: &Gallery,
+    args: &EnrollArgs,
+    image: &Path,
+    policy: &EnrolPolicy,
+) -> Result<Result<facecmp_gallery::Enrolled, Rejection>, CliError> {
+    let bytes = match std::fs::read(image) {
+        Ok(bytes) => bytes,
+        Err(error) => return Ok(Err(Rejection::BadImage { detail: format!("cannot read it: {error}") })),
+    };
+    let sample = match prepare_sample(pipeline, &image.display().to_string(), &bytes, policy)? {
+        Ok(sample) => sample,
+        Err(rejection) => return Ok(Err(rejection)),
+    };
+    Ok(gallery.enrol(&args.name, args.external_id.as_deref(), &sample, policy.strict)?)
+}
+
+fn grant_zones(gallery: &Gallery, args: &EnrollArgs, refused: usize) -> Result<(), CliError> {
+    if args.zones.is_empty() {
+        return Ok(());
+    }
+    if refused == args.images.len() && gallery.person(&args.name).is_err() {
+        eprintln!("facecmp: no photo of {} was accepted; no zone was granted", args.name);
+        return Ok(());
+    }
+    for zone in &args.zones {
+        gallery.grant(&args.name, zone, None, None)?;
+    }
+    if !args.json {
+        println!("{} may enter {}", args.name, args.zones.join(", "));
+    }
+    Ok(())
+}
+
+/// `--strict` refuses a first sample that already matches someone else at
+/// the embedder's 1e-3 FAR threshold (or the default one without a calibration).
+fn strict_threshold(pipeline: &Pipeline) -> f32 {
+    pipeline.calibration().and_then(|c| c.threshold_for(1e-3).ok()).unwrap_or(pipeline.config().threshold)
+}
+
+pub fn people(args: &ListArgs) -> Result<Outcome, CliError> {
+    let people = open_admin(&args.db)?.people()?;
+    if args.json {
+        print_json(&people);
+    } else if people.is_empty() {
+        println!("nobody is enrolled");
+    } else {
+        for person in &people {
+            let zones =
+                if person.zones.is_empty() { "no zones".to_string() } else { person.zones.join(", ") };
+            let external = person.external_id.as_deref().map(|id| format!(" [{id}]")).unwrap_or_default();
+            println!("{}{external}: {}, {zones}", person.name, plural(person.samples, "sample"));
+        }
+    }
+    Ok(Outcome::Yes)
+}
+
+pub fn remove(args: &RemoveArgs) -> Result<Outcome, CliError> {
+    let tombstone = open_admin(&args.db)?.remove_person(&args.name)?;
+    println!("erased {}; their past access events are kept as {tombstone}", args.name);
+    Ok(Outcome::Yes)
+}
+
+pub fn grant(args: &GrantArgs) -> Result<Outcome, CliError> {
+    let grant = open_admin(&args.db)?.grant(&args.name, &args.zone, args.from, args.until)?;
+    let window = match (grant.valid_from, grant.valid_until) {
+        (None, None) => String::new(),
+        (from, until) => format!(" from {} until {}", time_or(from, "now"), time_or(until, "revoked")),
+    };
+    println!("{} may enter {}{window}", grant.person, grant.zone);
+    Ok(Outcome::Yes)
+}
+
+pub fn revoke(args: &RevokeArgs) -> Result<Outcome, CliError> {
+    if open_admin(&args.db)?.revoke(&args.name, &args.zone)? {
+        println!("{} may no longer enter {}", args.name, args.zone);
+        Ok(Outcome::Yes)
+    } else {
+        println!("{} had no grant for {}", args.name, args.zone);
+        Ok(Outcome::No)
+    }
+}
+
+pub fn zones(args: &ListArgs) -> Result<Outcome, CliError> {
+    let zones = open_admin(&args.db)?.zones()?;
+    if args.json {
+        print_json(&zones);
+    } else {
+        for zone in &zones {
+            let faces = if zone.allow_multiple_faces { "several faces allowed" } else { "one face only" };
+            println!("{}: {} granted, {faces}", zone.name, plural(zone.people, "person"));
+        }
+    }
+    Ok(Outcome::Yes)
+}
+
+pub fn zone(args: &ZoneArgs) -> Result<Outcome, CliError> {
+    let zone = open_admin(&args.db)?.set_zone(&args.name, args.allow_multiple_faces)?;
+    let faces = if zone.allow_multiple_faces {
+        "judges the largest of several faces"
+    } else {
+        "admits one face only"
+    };
+    println!("zone {} {faces}", zone.name);
+    Ok(Outcome::Yes)
+}
+
+pub fn events(args: &EventsArgs) -> Result<Outcome, CliError> {
+    let query = EventQuery {
+        zone: args.zone.clone(),
+        decision: args.decision.map(|d| match d {
+            DecisionFilter::Allow => "allow".to_string(),
+            DecisionFilter::Deny => "deny".to_string(),
+        }),
+        since: args.since,
+        until: args.until,
+        before: None,
+        limit: args.limit.max(1),
+    };
+    for event in open_admin(&args.db)?.events(&query)? {
+        if args.json {
+            print_json(&event);
+            continue;
+        }
+        let who = match (&event.person, &event.tombstone) {
+            (Some(person), _) => format!(" {person}"),
+            (None, Some(tombstone)) => format!(" {tombstone}"),
+            (None, None) => String::new(),
+        };
+        let similarity = event.similarity.map(|s| format!(" {s:.3}")).unwrap_or_default();
+        println!(
+            "{}  zone {}  {} ({}){who}{similarity}",
+            format_time(event.time),
+            event.zone,
+            event.decision,
+            event.reason
+        );
+    }
+    Ok(Outcome::Yes)
+}
+
+pub fn format_time(seconds: i64) -> String {
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(seconds.max(0) as u64)).to_string()
+}
+
+fn time_or(seconds: Option<i64>, open: &str) -> String {
+    seconds.map(format_time).unwrap_or_else(|| open.to_string())
+}

@@ -1,0 +1,231 @@
+//! Arguments of the gallery, access-control and service commands.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand, ValueEnum};
+
+/// The gallery file every gallery command works on.
+#[derive(Debug, Args)]
+pub struct DbArg {
+    /// The gallery (an SQLite file made by `facecmp gallery init`).
+    #[arg(long, env = "FACECMP_DB", value_name = "DB")]
+    pub db: PathBuf,
+}
+
+/// How the match threshold is chosen.
+#[derive(Debug, Args)]
+pub struct ThresholdArgs {
+    /// Target false-accept rate: the threshold is the one calibrated for it
+    /// (see `models/sface-calibration.json`).
+    #[arg(long, value_name = "RATE", default_value_t = 1e-3, conflicts_with = "threshold")]
+    pub far: f64,
+    /// An explicit cosine-similarity threshold instead of a FAR target.
+    #[arg(long, value_name = "T", allow_negative_numbers = true, value_parser = crate::args::parse_cosine)]
+    pub threshold: Option<f32>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GalleryCommand {
+    /// Create an empty gallery, pinned to the embedder in use.
+    Init {
+        #[arg(value_name = "DB")]
+        db: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct EnrollArgs {
+    #[command(flatten)]
+    pub db: DbArg,
+    /// The person's name (created on their first accepted photo).
+    #[arg(long)]
+    pub name: String,
+    /// An identifier from another system (badge number, HR id).
+    #[arg(long, value_name = "ID")]
+    pub external_id: Option<String>,
+    /// Also grant the person these zones.
+    #[arg(long = "zone", value_name = "ZONE")]
+    pub zones: Vec<String>,
+    /// Also refuse a photo that looks more like another enrolled person than
+    /// like this one.
+    #[arg(long)]
+    pub strict: bool,
+    /// Print one JSON object per photo.
+    #[arg(long)]
+    pub json: bool,
+    #[arg(required = true, value_name = "IMG")]
+    pub images: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub db: DbArg,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RemoveArgs {
+    #[command(flatten)]
+    pub db: DbArg,
+    /// The person to erase, with every sample, grant and trace in the audit trail.
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct GrantArgs {
+    #[command(flatten)]
+    pub db: DbArg,
+    pub name: String,
+    /// The zone (created if new), e.g. a floor.
+    #[arg(long)]
+    pub zone: String,
+    /// Valid from this instant (RFC 3339, e.g. 2026-12-01T08:00:00Z).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub from: Option<i64>,
+    /// Valid until this instant (RFC 3339).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub until: Option<i64>,
+}
+
+#[derive(Debug, Args)]
+pub struct RevokeArgs {
+    #[command(flatten)]
+    pub db: DbArg,
+    pub name: String,
+    #[arg(long)]
+    pub zone: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ZoneArgs {
+    #[command(flatten)]
+    pub db: DbArg,
+    /// The zone (created if new).
+    pub name: String,
+    /// Whether a photo with several usable faces is judged by its largest
+    /// face (true) or denied as `multiple_faces` (false, the default).
+    #[arg(long, value_name = "BOOL", default_value_t = false, action = clap::ArgAction::Set)]
+    pub allow_multiple_faces: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    #[command(flatten)]
+    pub db: DbArg,
+    #[arg(long)]
+    pub zone: Option<String>,
+    #[arg(long, value_enum)]
+    pub decision: Option<DecisionFilter>,
+    /// Only events at or after this instant (RFC 3339).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub since: Option<i64>,
+    /// Only events before this instant (RFC 3339).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub until: Option<i64>,
+    /// At most this many, newest first.
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    /// Print JSON Lines instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DecisionFilter {
+    Allow,
+    Deny,
+}
+
+#[derive(Debug, Args)]
+pub struct IdentifyArgs {
+    #[command(flatten)]
+    pub db: DbArg,
+    #[arg(value_name = "IMG")]
+    pub image: PathBuf,
+    /// Only consider people with a valid grant for this zone.
+    #[arg(long)]
+    pub zone: Option<String>,
+    /// How many candidates to list per face.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub top: u16,
+    #[command(flatten)]
+    pub threshold: ThresholdArgs,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AccessArgs {
+    #[command(flatten)]
+    pub db: DbArg,
+    /// The zone asked for (e.g. the floor).
+    #[arg(long)]
+    pub zone: String,
+    #[arg(value_name = "IMG")]
+    pub image: PathBuf,
+    #[command(flatten)]
+    pub threshold: ThresholdArgs,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub db: DbArg,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Images analysed at once (default: the number of cores).
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
+    /// Largest request body accepted, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 20)]
+    pub max_body_mib: usize,
+    /// Target false-accept rate for access decisions.
+    #[arg(long, value_name = "RATE", default_value_t = 1e-3)]
+    pub far: f64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create an API key; the token is printed once.
+    Create {
+        #[command(flatten)]
+        db: DbArg,
+        #[arg(long, value_enum)]
+        role: KeyRole,
+        /// A label for the key (e.g. the camera's location).
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// List the keys (never their secrets).
+    List(ListArgs),
+    /// Revoke a key for good.
+    Revoke {
+        #[command(flatten)]
+        db: DbArg,
+        id: i64,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KeyRole {
+    /// Manages people, zones, grants; reads the audit trail.
+    Admin,
+    /// May only call access and identify.
+    Camera,
+}
+
+/// An RFC 3339 instant as unix seconds.
+fn parse_time(text: &str) -> Result<i64, String> {
+    let time = humantime::parse_rfc3339_weak(text)
+        .map_err(|e| format!("`{text}` is not an RFC 3339 time such as 2026-12-01T08:00:00Z ({e})"))?;
+    Ok(time.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64))
+}

@@ -1,0 +1,56 @@
+//! API-key authentication and roles, as extractors: a handler that takes
+//! [`Admin`] only runs for an admin key, one that takes [`Camera`] for a
+//! camera or admin key. No key or an unknown one is 401; a known key with
+//! the wrong role is 403.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
+use facecmp_gallery::{ApiKey, Role};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The caller holds an admin key.
+pub struct Admin(pub ApiKey);
+
+/// The caller holds a camera key (or an admin key: admins may do what cameras do).
+pub struct Camera(pub ApiKey);
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let key = authenticate(&parts.headers, state).await?;
+        match key.role {
+            Role::Admin => Ok(Admin(key)),
+            Role::Camera => Err(ApiError::Forbidden("camera")),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Camera {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        authenticate(&parts.headers, state).await.map(Camera)
+    }
+}
+
+async fn authenticate(headers: &HeaderMap, state: &AppState) -> Result<ApiKey, ApiError> {
+    let token = bearer_token(headers).ok_or(ApiError::Unauthenticated)?.to_string();
+    let gallery = state.gallery.clone();
+    // The lookup touches SQLite: keep it off the async threads.
+    let key = tokio::task::spawn_blocking(move || gallery.authenticate(&token))
+        .await
+        .map_err(|error| ApiError::Internal(error.to_string()))??;
+    key.ok_or(ApiError::Unauthenticated)
+}
+
+/// `Authorization: Bearer <key>`, or `X-API-Key: <key>`.
+fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    if let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        return value.strip_prefix("Bearer ").map(str::trim);
+    }
+    headers.get("x-api-key").and_then(|v| v.to_str().ok()).map(str::trim)
+}

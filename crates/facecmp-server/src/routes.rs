@@ -1,0 +1,424 @@
+//! Every route of the API, declared in one place, and their handlers.
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post, put};
+use axum::{Json, Router};
+use facecmp::{FaceChoice, Photo};
+use facecmp_gallery::{
+    AccessDecision, EnrolPolicy, EventQuery, Grant, Identification, Probe, Reason, Zone, prepare_sample,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tower_http::trace::TraceLayer;
+
+use crate::auth::{Admin, Camera};
+use crate::error::ApiError;
+use crate::image::ImageParts;
+use crate::state::AppState;
+
+pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/openapi.json", get(openapi))
+        .route("/v1/compare", post(compare))
+        .route("/v1/identify", post(identify))
+        .route("/v1/access", post(access))
+        .route("/v1/people", get(list_people))
+        .route("/v1/people/{name}", get(get_person).delete(remove_person))
+        .route("/v1/people/{name}/samples", post(enrol))
+        .route("/v1/samples", get(list_samples))
+        .route("/v1/samples/{id}", delete(remove_sample))
+        .route("/v1/zones", get(list_zones))
+        .route("/v1/zones/{zone}", put(set_zone))
+        .route("/v1/grants", get(list_grants))
+        .route("/v1/grants/{zone}/{person}", put(grant).delete(revoke))
+        .route("/v1/events", get(list_events))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Runs quick blocking work (SQLite) off the async threads, without
+/// queueing behind image analysis.
+async fn blocking<T: Send + 'static>(
+    job: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(job).await.map_err(|error| ApiError::Internal(error.to_string()))?
+}
+
+async fn healthz(State(state): State<AppState>) -> Json<Value> {
+    Json(json!({
+        "status": "ok",
+        "embedder": state.gallery.embedder().name,
+        "samples": state.gallery.sample_count(),
+        "engine": state.pipeline.engine().name(),
+    }))
+}
+
+async fn openapi() -> Response {
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], crate::openapi::DOCUMENT).into_response()
+}
+
+// ---- faces -------------------------------------------------------------
+
+#[derive(Serialize)]
+struct FaceJson {
+    face: usize,
+    #[serde(rename = "box")]
+    bbox: facecmp::BoundingBox,
+    score: f32,
+}
+
+impl FaceJson {
+    fn new(photo: &Photo, index: usize) -> FaceJson {
+        let face = &photo.faces[index];
+        FaceJson { face: index, bbox: face.bbox, score: face.score }
+    }
+}
+
+async fn compare(State(state): State<AppState>, _: Admin, body: ImageParts) -> Result<Json<Value>, ApiError> {
+    if body.parts.len() != 2 {
+        return Err(ApiError::BadRequest("send two images as multipart parts `a` and `b`".into()));
+    }
+    let (a, b) = (body.image("a")?, body.image("b")?);
+    let pipeline = state.pipeline.clone();
+    state
+        .workers
+        .run(move || {
+            let embed = |name: &str, bytes: &[u8]| -> Result<_, ApiError> {
+                let photo = pipeline.open_bytes(name, bytes)?;
+                let (face, embedding) = pipeline.embed_one(&photo, FaceChoice::Largest)?;
+                Ok((FaceJson::new(&photo, face), photo.faces.len(), embedding))
+            };
+            let (face_a, faces_a, embedding_a) = embed("a", &a)?;
+            let (face_b, faces_b, embedding_b) = embed("b", &b)?;
+            let comparison = facecmp::compare(&embedding_a, &embedding_b, pipeline.config().threshold);
+            Ok(Json(json!({
+                "similarity": comparison.similarity,
+                "threshold": comparison.threshold,
+                "same": comparison.same,
+                "a": { "faces": faces_a, "chosen": face_a },
+                "b": { "faces": faces_b, "chosen": face_b },
+            })))
+        })
+        .await
+}
+
+#[derive(Deserialize)]
+struct IdentifyQuery {
+    zone: Option<String>,
+    top: Option<usize>,
+}
+
+#[derive(Serialize)]
+struct IdentifiedFace {
+    #[serde(flatten)]
+    face: FaceJson,
+    candidates: Vec<Identification>,
+}
+
+async fn identify(
+    State(state): State<AppState>,
+    _: Camera,
+    Query(query): Query<IdentifyQuery>,
+    body: ImageParts,
+) -> Result<Json<Value>, ApiError> {
+    let image = body.image("image")?;
+    let top = query.top.unwrap_or(5).clamp(1, 1000);
+    let (pipeline, gallery, threshold) = (state.pipeline.clone(), state.gallery.clone(), state.threshold);
+    state
+        .workers
+        .run(move || {
+            let photo = pipeline.open_bytes("image", &image)?;
+            let (mut usable, _) = photo.usable_faces(pipeline.config().min_face_size)?;
+            usable.sort_by(|&a, &b| photo.faces[b].bbox.area().total_cmp(&photo.faces[a].bbox.area()));
+            let embeddings = pipeline.embed(&photo, &usable)?;
+            let mut faces = Vec::new();
+            for (&index, embedding) in usable.iter().zip(&embeddings) {
+                let candidates = gallery.identify(embedding, top, query.zone.as_deref(), threshold)?;
+                faces.push(IdentifiedFace { face: FaceJson::new(&photo, index), candidates });
+            }
+            Ok(Json(json!({ "threshold": threshold, "faces": faces })))
+        })
+        .await
+}
+
+#[derive(Deserialize)]
+struct AccessQuery {
+    zone: Option<String>,
+}
+
+/// Always answers with a decision. When the decision cannot be made or
+/// recorded, the answer is still `"allowed": false`, with status 500.
+async fn access(
+    State(state): State<AppState>,
+    Camera(key): Camera,
+    Query(query): Query<AccessQuery>,
+    body: ImageParts,
+) -> Response {
+    let Some(zone) = query.zone.or_else(|| body.field("zone").map(str::to_string)) else {
+        return ApiError::BadRequest("say which zone: ?zone=NAME".into()).into_response();
+    };
+    let image = body.image("image").ok();
+    let (gallery, pipeline) = (state.gallery.clone(), state.pipeline.clone());
+    let (threshold, quality) = (state.threshold, state.quality);
+    let zone_for_job = zone.clone();
+    let decided = state
+        .workers
+        .run(move || {
+            let zone = zone_for_job;
+            let decision = match image {
+                Some(bytes) => gallery.access(&pipeline, &zone, "image", &bytes, &quality, threshold),
+                None => {
+                    let probe = Probe::refuse(Reason::BadImage, "the request carries no image".into());
+                    gallery.decide_access(&zone, &probe, None, threshold)
+                }
+            };
+            Ok(decision?)
+        })
+        .await;
+    match decided {
+        Ok(decision) => {
+            log_decision(&decision, &key.name);
+            Json(decision).into_response()
+        }
+        Err(error) => fail_closed(&zone, error),
+    }
+}
+
+fn log_decision(decision: &AccessDecision, camera: &str) {
+    // Names stay out of the logs: the event id leads to them for those allowed to look.
+    tracing::info!(
+        zone = %decision.zone,
+        allowed = decision.allowed,
+        reason = %decision.reason,
+        event = decision.event_id,
+        camera,
+        "access decision"
+    );
+}
+
+fn fail_closed(zone: &str, error: ApiError) -> Response {
+    tracing::error!(%zone, %error, "access decision failed; denying");
+    let body = json!({
+        "allowed": false,
+        "reason": Reason::InternalError,
+        "detail": error.to_string(),
+        "zone": zone,
+    });
+    (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response()
+}
+
+// ---- people and samples ------------------------------------------------
+
+async fn list_people(State(state): State<AppState>, _: Admin) -> Result<Response, ApiError> {
+    let gallery = state.gallery.clone();
+    Ok(Json(blocking(move || Ok(gallery.people()?)).await?).into_response())
+}
+
+async fn get_person(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let gallery = state.gallery.clone();
+    Ok(Json(blocking(move || Ok(gallery.person(&name)?)).await?).into_response())
+}
+
+async fn remove_person(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let gallery = state.gallery.clone();
+    let erased = name.clone();
+    let tombstone = blocking(move || Ok(gallery.remove_person(&name)?)).await?;
+    Ok(Json(json!({ "erased": erased, "tombstone": tombstone })))
+}
+
+#[derive(Deserialize)]
+struct EnrolQuery {
+    external_id: Option<String>,
+    #[serde(default)]
+    strict: bool,
+}
+
+/// Enrols one photo. 201 with the sample when accepted; 422 with the
+/// reason when refused.
+async fn enrol(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(name): Path<String>,
+    Query(query): Query<EnrolQuery>,
+    body: ImageParts,
+) -> Result<Response, ApiError> {
+    let image = body.image("image")?;
+    let (pipeline, gallery) = (state.pipeline.clone(), state.gallery.clone());
+    let strict = query.strict.then_some(state.threshold);
+    state
+        .workers
+        .run(move || {
+            let policy = EnrolPolicy { strict, ..EnrolPolicy::default() };
+            let refused = |rejection: facecmp_gallery::Rejection| {
+                ApiError::BadImage { code: rejection.code(), message: rejection.to_string() }.into_response()
+            };
+            let sample = match prepare_sample(&pipeline, &name, &image, &policy)? {
+                Ok(sample) => sample,
+                Err(rejection) => return Ok(refused(rejection)),
+            };
+            Ok(match gallery.enrol(&name, query.external_id.as_deref(), &sample, strict)? {
+                Ok(enrolled) => (StatusCode::CREATED, Json(enrolled)).into_response(),
+                Err(rejection) => refused(rejection),
+            })
+        })
+        .await
+}
+
+#[derive(Deserialize)]
+struct SampleQuery {
+    person: Option<String>,
+}
+
+async fn list_samples(
+    State(state): State<AppState>,
+    _: Admin,
+    Query(query): Query<SampleQuery>,
+) -> Result<Response, ApiError> {
+    let gallery = state.gallery.clone();
+    Ok(Json(blocking(move || Ok(gallery.samples(query.person.as_deref())?)).await?).into_response())
+}
+
+async fn remove_sample(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    let gallery = state.gallery.clone();
+    match blocking(move || Ok(gallery.remove_sample(id)?)).await? {
+        true => Ok(StatusCode::NO_CONTENT),
+        false => Err(ApiError::NotFound(format!("no sample {id}"))),
+    }
+}
+
+// ---- zones and grants --------------------------------------------------
+
+async fn list_zones(State(state): State<AppState>, _: Admin) -> Result<Json<Vec<Zone>>, ApiError> {
+    let gallery = state.gallery.clone();
+    Ok(Json(blocking(move || Ok(gallery.zones()?)).await?))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ZonePolicy {
+    #[serde(default)]
+    allow_multiple_faces: bool,
+}
+
+async fn set_zone(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(zone): Path<String>,
+    body: Bytes,
+) -> Result<Json<Zone>, ApiError> {
+    let policy: ZonePolicy = optional_json(&body)?;
+    let gallery = state.gallery.clone();
+    Ok(Json(blocking(move || Ok(gallery.set_zone(&zone, policy.allow_multiple_faces)?)).await?))
+}
+
+#[derive(Deserialize)]
+struct GrantQuery {
+    zone: Option<String>,
+    person: Option<String>,
+}
+
+async fn list_grants(
+    State(state): State<AppState>,
+    _: Admin,
+    Query(query): Query<GrantQuery>,
+) -> Result<Json<Vec<Grant>>, ApiError> {
+    let gallery = state.gallery.clone();
+    Ok(Json(blocking(move || Ok(gallery.grants(query.zone.as_deref(), query.person.as_deref())?)).await?))
+}
+
+/// Optional validity window, in unix seconds.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct GrantWindow {
+    valid_from: Option<i64>,
+    valid_until: Option<i64>,
+}
+
+async fn grant(
+    State(state): State<AppState>,
+    _: Admin,
+    Path((zone, person)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Json<Grant>, ApiError> {
+    let window: GrantWindow = optional_json(&body)?;
+    let gallery = state.gallery.clone();
+    Ok(Json(
+        blocking(move || Ok(gallery.grant(&person, &zone, window.valid_from, window.valid_until)?)).await?,
+    ))
+}
+
+async fn revoke(
+    State(state): State<AppState>,
+    _: Admin,
+    Path((zone, person)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let gallery = state.gallery.clone();
+    let message = format!("{person} has no grant for {zone}");
+    match blocking(move || Ok(gallery.revoke(&person, &zone)?)).await? {
+        true => Ok(StatusCode::NO_CONTENT),
+        false => Err(ApiError::NotFound(message)),
+    }
+}
+
+// ---- the audit trail ---------------------------------------------------
+
+#[derive(Deserialize)]
+struct EventsQuery {
+    zone: Option<String>,
+    decision: Option<String>,
+    since: Option<i64>,
+    until: Option<i64>,
+    before: Option<i64>,
+    limit: Option<usize>,
+}
+
+async fn list_events(
+    State(state): State<AppState>,
+    _: Admin,
+    Query(query): Query<EventsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    if let Some(decision) = query.decision.as_deref()
+        && decision != "allow"
+        && decision != "deny"
+    {
+        return Err(ApiError::BadRequest(format!("decision must be `allow` or `deny`, not `{decision}`")));
+    }
+    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    let query = EventQuery {
+        zone: query.zone,
+        decision: query.decision,
+        since: query.since,
+        until: query.until,
+        before: query.before,
+        limit,
+    };
+    let gallery = state.gallery.clone();
+    let events = blocking(move || Ok(gallery.events(&query)?)).await?;
+    // A full page may have a next one: continue with ?before=<last id>.
+    let next = if events.len() == limit { events.last().map(|e| e.id) } else { None };
+    Ok(Json(json!({ "events": events, "next_before": next })))
+}
+
+fn optional_json<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|error| ApiError::BadRequest(format!("invalid JSON body: {error}")))
+}
