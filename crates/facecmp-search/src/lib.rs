@@ -9,7 +9,8 @@
 //! Samples can be added and removed at any time; a server keeps the index behind an `RwLock`.
 
 mod index;
-mod kernel;
+#[doc(hidden)]
+pub mod kernel;
 pub mod synthetic;
 mod top_persons;
 
