@@ -7,6 +7,7 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use crate::kernel;
+use crate::quantized::{self, ABSOLUTE_SLACK};
 use crate::top_persons::TopPersons;
 use crate::{PersonId, PersonMatch, SampleId, SearchError};
 
@@ -22,6 +23,8 @@ type Slot = u32;
 
 /// Exact top-k search over enrolled samples.
 ///
+/// Each row is held twice: as `f32` (the scores returned) and as `i8` codes with a per-row error bound
+/// (read by the scan; see `quantized.rs`). Memory: `dimension × 5 + 48` bytes or so per sample.
 /// Rows are kept contiguous: removing a sample moves the last row into its place, so row order is
 /// arbitrary and results never depend on it (ties are broken by person id, then sample id).
 #[derive(Clone)]
@@ -29,6 +32,10 @@ pub struct SearchIndex {
     dimension: usize,
     /// Row-major, `dimension` values per row.
     vectors: Vec<f32>,
+    /// The same rows quantised, with one scale and one error bound per row.
+    codes: Vec<i8>,
+    row_scales: Vec<f32>,
+    row_error_bounds: Vec<f32>,
     row_samples: Vec<SampleId>,
     row_slots: Vec<Slot>,
     sample_rows: HashMap<SampleId, usize>,
@@ -49,6 +56,9 @@ impl SearchIndex {
         Self {
             dimension,
             vectors: Vec::with_capacity(samples * dimension),
+            codes: Vec::with_capacity(samples * dimension),
+            row_scales: Vec::with_capacity(samples),
+            row_error_bounds: Vec::with_capacity(samples),
             row_samples: Vec::with_capacity(samples),
             row_slots: Vec::with_capacity(samples),
             sample_rows: HashMap::with_capacity(samples),
@@ -90,6 +100,9 @@ impl SearchIndex {
         let slot = self.acquire_slot(person);
         self.sample_rows.insert(sample, self.len());
         self.vectors.extend_from_slice(vector);
+        let (scale, error_bound) = quantized::quantize(vector, &mut self.codes);
+        self.row_scales.push(scale);
+        self.row_error_bounds.push(error_bound);
         self.row_samples.push(sample);
         self.row_slots.push(slot);
         Ok(())
@@ -107,6 +120,10 @@ impl SearchIndex {
         let dimension = self.dimension;
         self.vectors.copy_within(last * dimension..(last + 1) * dimension, row * dimension);
         self.vectors.truncate(last * dimension);
+        self.codes.copy_within(last * dimension..(last + 1) * dimension, row * dimension);
+        self.codes.truncate(last * dimension);
+        self.row_scales.swap_remove(row);
+        self.row_error_bounds.swap_remove(row);
         self.row_samples.swap_remove(row);
         self.row_slots.swap_remove(row);
         if row != last {
@@ -138,6 +155,13 @@ impl SearchIndex {
     /// are enrolled; ties go to the lower person id, then to the lower sample id.
     pub fn search(&self, query: &[f32], k: usize) -> Result<Vec<PersonMatch>, SearchError> {
         self.check_vector(query)?;
+        Ok(self.scan_shortlist(query, k, None))
+    }
+
+    /// Same results as [`SearchIndex::search`], from a scan of the `f32` rows alone (4× the bytes of the
+    /// `i8` copy). Kept as the reference the fast path is tested and benchmarked against.
+    pub fn search_full_scan(&self, query: &[f32], k: usize) -> Result<Vec<PersonMatch>, SearchError> {
+        self.check_vector(query)?;
         Ok(self.scan(query, k, None))
     }
 
@@ -156,7 +180,7 @@ impl SearchIndex {
             .zip(&self.slot_sample_counts)
             .map(|(&person, &count)| count > 0 && allowed(person))
             .collect();
-        Ok(self.scan(query, k, Some(&allowed_slots)))
+        Ok(self.scan_shortlist(query, k, Some(&allowed_slots)))
     }
 
     fn check_vector(&self, vector: &[f32]) -> Result<(), SearchError> {
@@ -197,6 +221,87 @@ impl SearchIndex {
             self.person_slots.remove(&self.slot_persons[slot as usize]);
             self.free_slots.push(slot);
         }
+    }
+
+    /// Exact top `k` in two steps: scan the `i8` copy for each row's score bounds, keeping every row whose
+    /// upper bound reaches the `k`-th best person's lower bound; then score only those from the `f32`
+    /// rows. Any row of a true top-`k` person passes (the `k` persons with the best lower bounds all score
+    /// at least the threshold), so the result equals [`SearchIndex::scan`]'s.
+    fn scan_shortlist(&self, query: &[f32], k: usize, allowed_slots: Option<&[bool]>) -> Vec<PersonMatch> {
+        let rows = self.len();
+        if k == 0 || rows == 0 {
+            return Vec::new();
+        }
+        let query_length = quantized::length_upper_bound(query);
+        let shortlist = if rows <= TASK_ROWS {
+            self.shortlist_rows(0..rows, query, query_length, k, allowed_slots)
+        } else {
+            (0..rows.div_ceil(TASK_ROWS))
+                .into_par_iter()
+                .map(|task| {
+                    let range = task * TASK_ROWS..((task + 1) * TASK_ROWS).min(rows);
+                    self.shortlist_rows(range, query, query_length, k, allowed_slots)
+                })
+                .reduce(|| Shortlist::new(k), Shortlist::merge)
+        };
+        let threshold = shortlist.lower_bounds.admission_threshold();
+        let mut top = TopPersons::new(k);
+        for &(row, upper_bound) in &shortlist.candidates {
+            if upper_bound >= threshold {
+                let similarity = kernel::dot(self.row(row), query);
+                let person = self.slot_persons[self.row_slots[row] as usize];
+                top.offer(PersonMatch { person, similarity, sample: self.row_samples[row] });
+            }
+        }
+        top.into_sorted_vec()
+    }
+
+    fn shortlist_rows(
+        &self,
+        rows: Range<usize>,
+        query: &[f32],
+        query_length: f32,
+        k: usize,
+        allowed_slots: Option<&[bool]>,
+    ) -> Shortlist {
+        let mut shortlist = Shortlist::new(k);
+        let mut scores = [0.0f32; SCORE_BLOCK_ROWS];
+        let dimension = self.dimension;
+        for block_start in rows.clone().step_by(SCORE_BLOCK_ROWS) {
+            let block_end = (block_start + SCORE_BLOCK_ROWS).min(rows.end);
+            let scores = &mut scores[..block_end - block_start];
+            kernel::score_codes(
+                &self.codes[block_start * dimension..block_end * dimension],
+                &self.row_scales[block_start..block_end],
+                query,
+                scores,
+            );
+            let mut threshold = shortlist.lower_bounds.admission_threshold();
+            for (row, &approximate) in (block_start..).zip(scores.iter()) {
+                let margin = self.row_error_bounds[row] * query_length + ABSOLUTE_SLACK;
+                let upper_bound = approximate + margin;
+                if upper_bound < threshold {
+                    continue;
+                }
+                let slot = self.row_slots[row] as usize;
+                if allowed_slots.is_some_and(|allowed| !allowed[slot]) {
+                    continue;
+                }
+                shortlist.candidates.push((row, upper_bound));
+                let lower_bound = PersonMatch {
+                    person: self.slot_persons[slot],
+                    similarity: approximate - margin,
+                    sample: 0,
+                };
+                shortlist.lower_bounds.offer(lower_bound);
+                threshold = shortlist.lower_bounds.admission_threshold();
+            }
+        }
+        shortlist
+    }
+
+    fn row(&self, row: usize) -> &[f32] {
+        &self.vectors[row * self.dimension..(row + 1) * self.dimension]
     }
 
     fn scan(&self, query: &[f32], k: usize, allowed_slots: Option<&[bool]>) -> Vec<PersonMatch> {
@@ -247,6 +352,26 @@ impl SearchIndex {
             }
         }
         top
+    }
+}
+
+/// Rows that may belong to the result, and the best persons by guaranteed (lower-bound) score.
+struct Shortlist {
+    /// Only the threshold matters: the `k`-th best lower bound among distinct persons.
+    lower_bounds: TopPersons,
+    /// Row and its score's upper bound.
+    candidates: Vec<(usize, f32)>,
+}
+
+impl Shortlist {
+    fn new(k: usize) -> Self {
+        Self { lower_bounds: TopPersons::new(k), candidates: Vec::new() }
+    }
+
+    fn merge(mut self, other: Shortlist) -> Shortlist {
+        self.lower_bounds = self.lower_bounds.merge(other.lower_bounds);
+        self.candidates.extend(other.candidates);
+        self
     }
 }
 
@@ -322,7 +447,9 @@ mod tests {
         let mut rng = Rng::new(seed + 1);
         for k in [1, 3, 5, 20, persons + 5] {
             let query = rng.unit_vector(dimension);
-            assert_eq!(index.search(&query, k).unwrap(), brute_force(&samples, &query, k, |_| true), "k {k}");
+            let expected = brute_force(&samples, &query, k, |_| true);
+            assert_eq!(index.search(&query, k).unwrap(), expected, "k {k}");
+            assert_eq!(index.search_full_scan(&query, k).unwrap(), expected, "k {k}, full scan");
             let allowed = |person: PersonId| person.rem_euclid(3) == 1;
             assert_eq!(
                 index.search_among(&query, k, &allowed).unwrap(),
@@ -465,5 +592,23 @@ mod tests {
         }
         let hits = ties.search(&[0.6, 0.8], 2).unwrap();
         assert_eq!(hits.iter().map(|h| (h.person, h.sample)).collect::<Vec<_>>(), vec![(1, 3), (2, 5)]);
+    }
+
+    #[test]
+    fn near_ties_below_the_int8_resolution_are_ranked_by_the_f32_scores() {
+        // Persons whose vectors differ by far less than one int8 step share their codes, so only the
+        // f32 re-scoring can order them; the shortlist must keep all of them.
+        let mut rng = Rng::new(8);
+        let base = rng.unit_vector(64);
+        let mut samples = Vec::new();
+        for person in 0..40 {
+            let vector: Vec<f32> = base.iter().map(|&x| x + 1e-6 * rng.normal()).collect();
+            samples.push((person * 3 + 1, person, vector));
+        }
+        let index = index_of(64, &samples);
+        for k in [1, 5, 39] {
+            let query: Vec<f32> = base.iter().map(|&x| x + 1e-3 * rng.normal()).collect();
+            assert_eq!(index.search(&query, k).unwrap(), brute_force(&samples, &query, k, |_| true), "k {k}");
+        }
     }
 }
