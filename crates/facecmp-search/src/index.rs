@@ -91,6 +91,24 @@ impl SearchIndex {
         self.sample_rows.contains_key(&sample)
     }
 
+    /// The person `sample` was enrolled under.
+    pub fn person_of(&self, sample: SampleId) -> Option<PersonId> {
+        let &row = self.sample_rows.get(&sample)?;
+        Some(self.slot_persons[self.row_slots[row] as usize])
+    }
+
+    /// The vector stored for `sample`.
+    pub fn vector_of(&self, sample: SampleId) -> Option<&[f32]> {
+        self.sample_rows.get(&sample).map(|&row| self.row(row))
+    }
+
+    /// Every sample with its person and vector, in storage order (arbitrary after removals).
+    pub fn samples(&self) -> impl ExactSizeIterator<Item = (SampleId, PersonId, &[f32])> + '_ {
+        (0..self.len()).map(|row| {
+            (self.row_samples[row], self.slot_persons[self.row_slots[row] as usize], self.row(row))
+        })
+    }
+
     /// Adds `sample` of `person`. `vector` should be unit length (similarities are plain dot products).
     pub fn insert(&mut self, sample: SampleId, person: PersonId, vector: &[f32]) -> Result<(), SearchError> {
         self.check_vector(vector)?;
@@ -183,7 +201,7 @@ impl SearchIndex {
         Ok(self.scan_shortlist(query, k, Some(&allowed_slots)))
     }
 
-    fn check_vector(&self, vector: &[f32]) -> Result<(), SearchError> {
+    pub(crate) fn check_vector(&self, vector: &[f32]) -> Result<(), SearchError> {
         if vector.len() != self.dimension {
             return Err(SearchError::DimensionMismatch { expected: self.dimension, got: vector.len() });
         }
@@ -522,8 +540,12 @@ mod tests {
         let mut index = SearchIndex::new(2);
         index.insert(1, 7, &[1.0, 0.0]).unwrap();
         index.insert(2, 7, &[0.0, 1.0]).unwrap();
-        index.insert(3, 8, &[0.0, 1.0]).unwrap();
+        index.insert(3, 8, &[0.0, 0.5]).unwrap();
         assert!(index.remove_sample(1));
+        // Sample 3 moved into sample 1's row; lookups must follow it.
+        assert_eq!((index.person_of(3), index.vector_of(3)), (Some(8), Some(&[0.0, 0.5][..])));
+        assert_eq!(index.samples().map(|(sample, ..)| sample).collect::<Vec<_>>(), vec![3, 2]);
+        assert_eq!(index.person_of(1), None);
         assert!(!index.remove_sample(1));
         assert_eq!(index.remove_person(7), 1);
         assert_eq!(index.remove_person(7), 0);
