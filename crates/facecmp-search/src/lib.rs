@@ -10,6 +10,8 @@
 //! The index knows nothing about faces, files or databases: plain `f32` slices go in, gallery ids come out.
 //! Samples can be added and removed at any time; a server keeps the index behind an `RwLock`.
 
+#[cfg(feature = "hnsw")]
+mod approximate;
 mod index;
 #[doc(hidden)]
 pub mod kernel;
@@ -17,6 +19,8 @@ mod quantized;
 pub mod synthetic;
 mod top_persons;
 
+#[cfg(feature = "hnsw")]
+pub use approximate::{ApproximateIndex, ApproximateOptions};
 pub use index::SearchIndex;
 
 /// A person's id in the gallery (its database row id).
@@ -43,4 +47,7 @@ pub enum SearchError {
     NotFinite,
     #[error("sample {0} is already in the index")]
     DuplicateSample(SampleId),
+    /// The approximate index's graph library failed (allocation) or cannot take this sample id.
+    #[error("approximate index: {0}")]
+    Approximate(String),
 }
