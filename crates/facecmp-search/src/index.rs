@@ -1,5 +1,6 @@
 //! The exact index: one contiguous matrix of samples, scanned in full for every query.
 
+use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::fmt;
 use std::ops::Range;
@@ -8,7 +9,7 @@ use rayon::prelude::*;
 
 use crate::kernel;
 use crate::quantized::{self, ABSOLUTE_SLACK};
-use crate::top_persons::TopPersons;
+use crate::top_persons::{TopPersons, rank};
 use crate::{PersonId, PersonMatch, SampleId, SearchError};
 
 /// Rows scored into one stack buffer before their scores are looked at.
@@ -16,6 +17,9 @@ const SCORE_BLOCK_ROWS: usize = 256;
 /// Rows per parallel task (4 MB at dimension 128). Smaller indexes are scanned on the calling thread:
 /// waking the thread pool costs more than scanning them.
 const TASK_ROWS: usize = 16 * 1024;
+/// Above this `k`, keeping a sorted top-`k` list costs O(k) per admitted row, and with many persons
+/// wanted nearly every row is admitted; a per-person array of best scores is then cheaper.
+const LARGEST_LISTED_K: usize = 64;
 
 /// Each person is given a dense slot number so that a filter can be evaluated once per person into a
 /// plain array before the (parallel) scan, rather than once per row.
@@ -250,6 +254,9 @@ impl SearchIndex {
         if k == 0 || rows == 0 {
             return Vec::new();
         }
+        if k > LARGEST_LISTED_K {
+            return self.scan_per_person(query, k, allowed_slots);
+        }
         let query_length = quantized::length_upper_bound(query);
         let shortlist = if rows <= TASK_ROWS {
             self.shortlist_rows(0..rows, query, query_length, k, allowed_slots)
@@ -318,6 +325,34 @@ impl SearchIndex {
         shortlist
     }
 
+    /// Exact top `k` for large `k`: score every f32 row, keep each person's best, sort the persons.
+    /// O(rows + persons · log persons) whatever `k` is.
+    fn scan_per_person(&self, query: &[f32], k: usize, allowed_slots: Option<&[bool]>) -> Vec<PersonMatch> {
+        let dimension = self.dimension;
+        let mut scores = vec![0.0f32; self.len()];
+        scores.par_chunks_mut(TASK_ROWS).enumerate().for_each(|(task, scores)| {
+            let first = task * TASK_ROWS;
+            let rows = &self.vectors[first * dimension..(first + scores.len()) * dimension];
+            kernel::score_rows(rows, query, scores);
+        });
+        let mut best: Vec<Option<PersonMatch>> = vec![None; self.slot_persons.len()];
+        for (row, &similarity) in scores.iter().enumerate() {
+            let slot = self.row_slots[row] as usize;
+            if allowed_slots.is_some_and(|allowed| !allowed[slot]) {
+                continue;
+            }
+            let candidate =
+                PersonMatch { person: self.slot_persons[slot], similarity, sample: self.row_samples[row] };
+            if best[slot].is_none_or(|current| rank(&candidate, &current) == Ordering::Less) {
+                best[slot] = Some(candidate);
+            }
+        }
+        let mut persons: Vec<PersonMatch> = best.into_iter().flatten().collect();
+        persons.sort_unstable_by(rank);
+        persons.truncate(k);
+        persons
+    }
+
     fn row(&self, row: usize) -> &[f32] {
         &self.vectors[row * self.dimension..(row + 1) * self.dimension]
     }
@@ -326,6 +361,9 @@ impl SearchIndex {
         let rows = self.len();
         if k == 0 || rows == 0 {
             return Vec::new();
+        }
+        if k > LARGEST_LISTED_K {
+            return self.scan_per_person(query, k, allowed_slots);
         }
         let top = if rows <= TASK_ROWS {
             self.scan_rows(0..rows, query, k, allowed_slots)
@@ -406,12 +444,10 @@ impl fmt::Debug for SearchIndex {
 
 #[cfg(test)]
 mod tests {
-    use std::cmp::Ordering;
     use std::collections::BTreeMap;
 
     use super::*;
     use crate::synthetic::{Gallery, Rng};
-    use crate::top_persons::rank;
 
     /// The reference: score every sample, keep each person's best, sort everything, cut at `k`.
     /// Uses the same dot product as the index so that near-ties round identically.
@@ -463,7 +499,8 @@ mod tests {
         let samples = random_samples(persons, dimension, seed);
         let index = index_of(dimension, &samples);
         let mut rng = Rng::new(seed + 1);
-        for k in [1, 3, 5, 20, persons + 5] {
+        // Up to 64 through the shortlist, beyond it through the per-person array.
+        for k in [1, 3, 5, 20, 64, 65, persons + 5] {
             let query = rng.unit_vector(dimension);
             let expected = brute_force(&samples, &query, k, |_| true);
             assert_eq!(index.search(&query, k).unwrap(), expected, "k {k}");
