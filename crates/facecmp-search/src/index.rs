@@ -1,4 +1,4 @@
-//! The exact index: one contiguous matrix of samples, scanned in full for every query.
+//! The exact index: one contiguous matrix of samples (and its `i8` twin), scanned in full for every query.
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
