@@ -9,6 +9,21 @@
 //!
 //! The index knows nothing about faces, files or databases: plain `f32` slices go in, gallery ids come out.
 //! Samples can be added and removed at any time; a server keeps the index behind an `RwLock`.
+//!
+//! ```
+//! use facecmp_search::SearchIndex;
+//!
+//! let mut index = SearchIndex::new(3);
+//! index.insert(1, 10, &[1.0, 0.0, 0.0])?; // sample 1 of person 10
+//! index.insert(2, 20, &[0.0, 1.0, 0.0])?;
+//! index.insert(3, 20, &[0.0, 0.6, 0.8])?;
+//! let best = index.search(&[0.0, 0.8, 0.6], 2)?;
+//! assert_eq!((best[0].person, best[0].sample), (20, 3)); // person 20's best sample is 3 (0.96)
+//! assert_eq!(best[1].person, 10);
+//! index.remove_person(20);
+//! assert_eq!(index.search_among(&[0.0, 0.8, 0.6], 2, &|person| person != 10)?, vec![]);
+//! # Ok::<(), facecmp_search::SearchError>(())
+//! ```
 
 #[cfg(feature = "hnsw")]
 mod approximate;
