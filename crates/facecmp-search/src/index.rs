@@ -1,5 +1,6 @@
-//! The exact index: one contiguous matrix of samples, scanned in full for every query.
+//! The exact index: one contiguous matrix of samples (and its `i8` twin), scanned in full for every query.
 
+use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::fmt;
 use std::ops::Range;
@@ -7,7 +8,8 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use crate::kernel;
-use crate::top_persons::TopPersons;
+use crate::quantized::{self, ABSOLUTE_SLACK};
+use crate::top_persons::{TopPersons, rank};
 use crate::{PersonId, PersonMatch, SampleId, SearchError};
 
 /// Rows scored into one stack buffer before their scores are looked at.
@@ -15,6 +17,9 @@ const SCORE_BLOCK_ROWS: usize = 256;
 /// Rows per parallel task (4 MB at dimension 128). Smaller indexes are scanned on the calling thread:
 /// waking the thread pool costs more than scanning them.
 const TASK_ROWS: usize = 16 * 1024;
+/// Above this `k`, keeping a sorted top-`k` list costs O(k) per admitted row, and with many persons
+/// wanted nearly every row is admitted; a per-person array of best scores is then cheaper.
+const LARGEST_LISTED_K: usize = 64;
 
 /// Each person is given a dense slot number so that a filter can be evaluated once per person into a
 /// plain array before the (parallel) scan, rather than once per row.
@@ -22,6 +27,8 @@ type Slot = u32;
 
 /// Exact top-k search over enrolled samples.
 ///
+/// Each row is held twice: as `f32` (the scores returned) and as `i8` codes with a per-row error bound
+/// (read by the scan; see `quantized.rs`). Memory: `dimension × 5 + 48` bytes or so per sample.
 /// Rows are kept contiguous: removing a sample moves the last row into its place, so row order is
 /// arbitrary and results never depend on it (ties are broken by person id, then sample id).
 #[derive(Clone)]
@@ -29,6 +36,10 @@ pub struct SearchIndex {
     dimension: usize,
     /// Row-major, `dimension` values per row.
     vectors: Vec<f32>,
+    /// The same rows quantised, with one scale and one error bound per row.
+    codes: Vec<i8>,
+    row_scales: Vec<f32>,
+    row_error_bounds: Vec<f32>,
     row_samples: Vec<SampleId>,
     row_slots: Vec<Slot>,
     sample_rows: HashMap<SampleId, usize>,
@@ -49,6 +60,9 @@ impl SearchIndex {
         Self {
             dimension,
             vectors: Vec::with_capacity(samples * dimension),
+            codes: Vec::with_capacity(samples * dimension),
+            row_scales: Vec::with_capacity(samples),
+            row_error_bounds: Vec::with_capacity(samples),
             row_samples: Vec::with_capacity(samples),
             row_slots: Vec::with_capacity(samples),
             sample_rows: HashMap::with_capacity(samples),
@@ -81,6 +95,24 @@ impl SearchIndex {
         self.sample_rows.contains_key(&sample)
     }
 
+    /// The person `sample` was enrolled under.
+    pub fn person_of(&self, sample: SampleId) -> Option<PersonId> {
+        let &row = self.sample_rows.get(&sample)?;
+        Some(self.slot_persons[self.row_slots[row] as usize])
+    }
+
+    /// The vector stored for `sample`.
+    pub fn vector_of(&self, sample: SampleId) -> Option<&[f32]> {
+        self.sample_rows.get(&sample).map(|&row| self.row(row))
+    }
+
+    /// Every sample with its person and vector, in storage order (arbitrary after removals).
+    pub fn samples(&self) -> impl ExactSizeIterator<Item = (SampleId, PersonId, &[f32])> + '_ {
+        (0..self.len()).map(|row| {
+            (self.row_samples[row], self.slot_persons[self.row_slots[row] as usize], self.row(row))
+        })
+    }
+
     /// Adds `sample` of `person`. `vector` should be unit length (similarities are plain dot products).
     pub fn insert(&mut self, sample: SampleId, person: PersonId, vector: &[f32]) -> Result<(), SearchError> {
         self.check_vector(vector)?;
@@ -90,6 +122,9 @@ impl SearchIndex {
         let slot = self.acquire_slot(person);
         self.sample_rows.insert(sample, self.len());
         self.vectors.extend_from_slice(vector);
+        let (scale, error_bound) = quantized::quantize(vector, &mut self.codes);
+        self.row_scales.push(scale);
+        self.row_error_bounds.push(error_bound);
         self.row_samples.push(sample);
         self.row_slots.push(slot);
         Ok(())
@@ -107,6 +142,10 @@ impl SearchIndex {
         let dimension = self.dimension;
         self.vectors.copy_within(last * dimension..(last + 1) * dimension, row * dimension);
         self.vectors.truncate(last * dimension);
+        self.codes.copy_within(last * dimension..(last + 1) * dimension, row * dimension);
+        self.codes.truncate(last * dimension);
+        self.row_scales.swap_remove(row);
+        self.row_error_bounds.swap_remove(row);
         self.row_samples.swap_remove(row);
         self.row_slots.swap_remove(row);
         if row != last {
@@ -138,6 +177,13 @@ impl SearchIndex {
     /// are enrolled; ties go to the lower person id, then to the lower sample id.
     pub fn search(&self, query: &[f32], k: usize) -> Result<Vec<PersonMatch>, SearchError> {
         self.check_vector(query)?;
+        Ok(self.scan_shortlist(query, k, None))
+    }
+
+    /// Same results as [`SearchIndex::search`], from a scan of the `f32` rows alone (4× the bytes of the
+    /// `i8` copy). Kept as the reference the fast path is tested and benchmarked against.
+    pub fn search_full_scan(&self, query: &[f32], k: usize) -> Result<Vec<PersonMatch>, SearchError> {
+        self.check_vector(query)?;
         Ok(self.scan(query, k, None))
     }
 
@@ -156,10 +202,10 @@ impl SearchIndex {
             .zip(&self.slot_sample_counts)
             .map(|(&person, &count)| count > 0 && allowed(person))
             .collect();
-        Ok(self.scan(query, k, Some(&allowed_slots)))
+        Ok(self.scan_shortlist(query, k, Some(&allowed_slots)))
     }
 
-    fn check_vector(&self, vector: &[f32]) -> Result<(), SearchError> {
+    pub(crate) fn check_vector(&self, vector: &[f32]) -> Result<(), SearchError> {
         if vector.len() != self.dimension {
             return Err(SearchError::DimensionMismatch { expected: self.dimension, got: vector.len() });
         }
@@ -199,10 +245,125 @@ impl SearchIndex {
         }
     }
 
+    /// Exact top `k` in two steps: scan the `i8` copy for each row's score bounds, keeping every row whose
+    /// upper bound reaches the `k`-th best person's lower bound; then score only those from the `f32`
+    /// rows. Any row of a true top-`k` person passes (the `k` persons with the best lower bounds all score
+    /// at least the threshold), so the result equals [`SearchIndex::scan`]'s.
+    fn scan_shortlist(&self, query: &[f32], k: usize, allowed_slots: Option<&[bool]>) -> Vec<PersonMatch> {
+        let rows = self.len();
+        if k == 0 || rows == 0 {
+            return Vec::new();
+        }
+        if k > LARGEST_LISTED_K {
+            return self.scan_per_person(query, k, allowed_slots);
+        }
+        let query_length = quantized::length_upper_bound(query);
+        let shortlist = if rows <= TASK_ROWS {
+            self.shortlist_rows(0..rows, query, query_length, k, allowed_slots)
+        } else {
+            (0..rows.div_ceil(TASK_ROWS))
+                .into_par_iter()
+                .map(|task| {
+                    let range = task * TASK_ROWS..((task + 1) * TASK_ROWS).min(rows);
+                    self.shortlist_rows(range, query, query_length, k, allowed_slots)
+                })
+                .reduce(|| Shortlist::new(k), Shortlist::merge)
+        };
+        let threshold = shortlist.lower_bounds.admission_threshold();
+        let mut top = TopPersons::new(k);
+        for &(row, upper_bound) in &shortlist.candidates {
+            if upper_bound >= threshold {
+                let similarity = kernel::dot(self.row(row), query);
+                let person = self.slot_persons[self.row_slots[row] as usize];
+                top.offer(PersonMatch { person, similarity, sample: self.row_samples[row] });
+            }
+        }
+        top.into_sorted_vec()
+    }
+
+    fn shortlist_rows(
+        &self,
+        rows: Range<usize>,
+        query: &[f32],
+        query_length: f32,
+        k: usize,
+        allowed_slots: Option<&[bool]>,
+    ) -> Shortlist {
+        let mut shortlist = Shortlist::new(k);
+        let mut scores = [0.0f32; SCORE_BLOCK_ROWS];
+        let dimension = self.dimension;
+        for block_start in rows.clone().step_by(SCORE_BLOCK_ROWS) {
+            let block_end = (block_start + SCORE_BLOCK_ROWS).min(rows.end);
+            let scores = &mut scores[..block_end - block_start];
+            kernel::score_codes(
+                &self.codes[block_start * dimension..block_end * dimension],
+                &self.row_scales[block_start..block_end],
+                query,
+                scores,
+            );
+            let mut threshold = shortlist.lower_bounds.admission_threshold();
+            for (row, &approximate) in (block_start..).zip(scores.iter()) {
+                let margin = self.row_error_bounds[row] * query_length + ABSOLUTE_SLACK;
+                let upper_bound = approximate + margin;
+                if upper_bound < threshold {
+                    continue;
+                }
+                let slot = self.row_slots[row] as usize;
+                if allowed_slots.is_some_and(|allowed| !allowed[slot]) {
+                    continue;
+                }
+                shortlist.candidates.push((row, upper_bound));
+                let lower_bound = PersonMatch {
+                    person: self.slot_persons[slot],
+                    similarity: approximate - margin,
+                    sample: 0,
+                };
+                shortlist.lower_bounds.offer(lower_bound);
+                threshold = shortlist.lower_bounds.admission_threshold();
+            }
+        }
+        shortlist
+    }
+
+    /// Exact top `k` for large `k`: score every f32 row, keep each person's best, sort the persons.
+    /// O(rows + persons · log persons) whatever `k` is.
+    fn scan_per_person(&self, query: &[f32], k: usize, allowed_slots: Option<&[bool]>) -> Vec<PersonMatch> {
+        let dimension = self.dimension;
+        let mut scores = vec![0.0f32; self.len()];
+        scores.par_chunks_mut(TASK_ROWS).enumerate().for_each(|(task, scores)| {
+            let first = task * TASK_ROWS;
+            let rows = &self.vectors[first * dimension..(first + scores.len()) * dimension];
+            kernel::score_rows(rows, query, scores);
+        });
+        let mut best: Vec<Option<PersonMatch>> = vec![None; self.slot_persons.len()];
+        for (row, &similarity) in scores.iter().enumerate() {
+            let slot = self.row_slots[row] as usize;
+            if allowed_slots.is_some_and(|allowed| !allowed[slot]) {
+                continue;
+            }
+            let candidate =
+                PersonMatch { person: self.slot_persons[slot], similarity, sample: self.row_samples[row] };
+            if best[slot].is_none_or(|current| rank(&candidate, &current) == Ordering::Less) {
+                best[slot] = Some(candidate);
+            }
+        }
+        let mut persons: Vec<PersonMatch> = best.into_iter().flatten().collect();
+        persons.sort_unstable_by(rank);
+        persons.truncate(k);
+        persons
+    }
+
+    fn row(&self, row: usize) -> &[f32] {
+        &self.vectors[row * self.dimension..(row + 1) * self.dimension]
+    }
+
     fn scan(&self, query: &[f32], k: usize, allowed_slots: Option<&[bool]>) -> Vec<PersonMatch> {
         let rows = self.len();
         if k == 0 || rows == 0 {
             return Vec::new();
+        }
+        if k > LARGEST_LISTED_K {
+            return self.scan_per_person(query, k, allowed_slots);
         }
         let top = if rows <= TASK_ROWS {
             self.scan_rows(0..rows, query, k, allowed_slots)
@@ -250,6 +411,26 @@ impl SearchIndex {
     }
 }
 
+/// Rows that may belong to the result, and the best persons by guaranteed (lower-bound) score.
+struct Shortlist {
+    /// Only the threshold matters: the `k`-th best lower bound among distinct persons.
+    lower_bounds: TopPersons,
+    /// Row and its score's upper bound.
+    candidates: Vec<(usize, f32)>,
+}
+
+impl Shortlist {
+    fn new(k: usize) -> Self {
+        Self { lower_bounds: TopPersons::new(k), candidates: Vec::new() }
+    }
+
+    fn merge(mut self, other: Shortlist) -> Shortlist {
+        self.lower_bounds = self.lower_bounds.merge(other.lower_bounds);
+        self.candidates.extend(other.candidates);
+        self
+    }
+}
+
 impl fmt::Debug for SearchIndex {
     /// The matrix can hold hundreds of megabytes, so only its shape is shown.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -263,12 +444,10 @@ impl fmt::Debug for SearchIndex {
 
 #[cfg(test)]
 mod tests {
-    use std::cmp::Ordering;
     use std::collections::BTreeMap;
 
     use super::*;
     use crate::synthetic::{Gallery, Rng};
-    use crate::top_persons::rank;
 
     /// The reference: score every sample, keep each person's best, sort everything, cut at `k`.
     /// Uses the same dot product as the index so that near-ties round identically.
@@ -320,9 +499,12 @@ mod tests {
         let samples = random_samples(persons, dimension, seed);
         let index = index_of(dimension, &samples);
         let mut rng = Rng::new(seed + 1);
-        for k in [1, 3, 5, 20, persons + 5] {
+        // Up to 64 through the shortlist, beyond it through the per-person array.
+        for k in [1, 3, 5, 20, 64, 65, persons + 5] {
             let query = rng.unit_vector(dimension);
-            assert_eq!(index.search(&query, k).unwrap(), brute_force(&samples, &query, k, |_| true), "k {k}");
+            let expected = brute_force(&samples, &query, k, |_| true);
+            assert_eq!(index.search(&query, k).unwrap(), expected, "k {k}");
+            assert_eq!(index.search_full_scan(&query, k).unwrap(), expected, "k {k}, full scan");
             let allowed = |person: PersonId| person.rem_euclid(3) == 1;
             assert_eq!(
                 index.search_among(&query, k, &allowed).unwrap(),
@@ -395,8 +577,12 @@ mod tests {
         let mut index = SearchIndex::new(2);
         index.insert(1, 7, &[1.0, 0.0]).unwrap();
         index.insert(2, 7, &[0.0, 1.0]).unwrap();
-        index.insert(3, 8, &[0.0, 1.0]).unwrap();
+        index.insert(3, 8, &[0.0, 0.5]).unwrap();
         assert!(index.remove_sample(1));
+        // Sample 3 moved into sample 1's row; lookups must follow it.
+        assert_eq!((index.person_of(3), index.vector_of(3)), (Some(8), Some(&[0.0, 0.5][..])));
+        assert_eq!(index.samples().map(|(sample, ..)| sample).collect::<Vec<_>>(), vec![3, 2]);
+        assert_eq!(index.person_of(1), None);
         assert!(!index.remove_sample(1));
         assert_eq!(index.remove_person(7), 1);
         assert_eq!(index.remove_person(7), 0);
@@ -465,5 +651,23 @@ mod tests {
         }
         let hits = ties.search(&[0.6, 0.8], 2).unwrap();
         assert_eq!(hits.iter().map(|h| (h.person, h.sample)).collect::<Vec<_>>(), vec![(1, 3), (2, 5)]);
+    }
+
+    #[test]
+    fn near_ties_below_the_int8_resolution_are_ranked_by_the_f32_scores() {
+        // Persons whose vectors differ by far less than one int8 step share their codes, so only the
+        // f32 re-scoring can order them; the shortlist must keep all of them.
+        let mut rng = Rng::new(8);
+        let base = rng.unit_vector(64);
+        let mut samples = Vec::new();
+        for person in 0..40 {
+            let vector: Vec<f32> = base.iter().map(|&x| x + 1e-6 * rng.normal()).collect();
+            samples.push((person * 3 + 1, person, vector));
+        }
+        let index = index_of(64, &samples);
+        for k in [1, 5, 39] {
+            let query: Vec<f32> = base.iter().map(|&x| x + 1e-3 * rng.normal()).collect();
+            assert_eq!(index.search(&query, k).unwrap(), brute_force(&samples, &query, k, |_| true), "k {k}");
+        }
     }
 }
