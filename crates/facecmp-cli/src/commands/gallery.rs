@@ -215,12 +215,14 @@ pub fn events(args: &EventsArgs) -> Result<Outcome, CliError> {
             print_json(&event);
             continue;
         }
+        // For a denial the person is the nearest enrolled face, not someone who was let in.
+        let role = if event.decision == "allow" { "" } else { "nearest " };
         let who = match (&event.person, &event.tombstone) {
-            (Some(person), _) => format!(" {person}"),
-            (None, Some(tombstone)) => format!(" {tombstone}"),
+            (Some(person), _) => format!("  {role}{person}"),
+            (None, Some(tombstone)) => format!("  {tombstone}"),
             (None, None) => String::new(),
         };
-        let similarity = event.similarity.map(|s| format!(" {s:.3}")).unwrap_or_default();
+        let similarity = event.similarity.map(|s| format!(" ({s:.3})")).unwrap_or_default();
         println!(
             "{}  zone {}  {} ({}){who}{similarity}",
             format_time(event.time),
