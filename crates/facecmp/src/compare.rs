@@ -48,12 +48,12 @@ pub enum CalibrationError {
     #[error("{far} is not a false-accept rate (it must be in (0, 1))")]
     OutOfRange { far: f64 },
     #[error(
-        "a false-accept rate of {far} cannot be promised: the calibration ({dataset}) measured \
-         {impostor_pairs} impostor pairs and vouches for rates down to {lowest}; pass --threshold \
-         explicitly or calibrate on more data with `facecmp eval`"
+        "a false-accept rate of {far} cannot be promised: the calibration measured {impostor_pairs} \
+         impostor pairs and vouches for rates down to {lowest}; pass --threshold explicitly, or \
+         calibrate on more photos (tools/calibration/)"
     )]
     BeyondData { far: f64, lowest: f64, dataset: String, impostor_pairs: usize },
-    #[error("{embedder} has no calibration; pass --threshold explicitly or calibrate it with `facecmp eval`")]
+    #[error("{embedder} has no calibration; pass --threshold explicitly")]
     Missing { embedder: String },
 }
 
