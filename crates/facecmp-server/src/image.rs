@@ -38,6 +38,7 @@ impl FromRequest<AppState> for ImageParts {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        refuse_announced_oversize(&request, state.max_body_bytes)?;
         let content_type =
             request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
         if !content_type.starts_with("multipart/form-data") {
@@ -64,5 +65,21 @@ impl FromRequest<AppState> for ImageParts {
             }
         }
         Ok(image_parts)
+    }
+}
+
+/// Refuses a body whose announced length is over the limit before reading
+/// any of it; a client that asked `Expect: 100-continue` then never sends it.
+fn refuse_announced_oversize(request: &Request, limit: usize) -> Result<(), ApiError> {
+    let announced = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match announced {
+        Some(length) if length > limit as u64 => {
+            Err(ApiError::TooLarge(format!("the body is {length} bytes; at most {limit} are accepted")))
+        }
+        _ => Ok(()),
     }
 }

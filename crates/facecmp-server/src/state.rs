@@ -16,6 +16,7 @@ pub struct AppState {
     pub workers: Workers,
     pub threshold: f32,
     pub quality: QualityPolicy,
+    pub max_body_bytes: usize,
 }
 
 impl AppState {
@@ -26,6 +27,7 @@ impl AppState {
             workers: Workers::new(config.workers),
             threshold: config.threshold,
             quality: config.quality,
+            max_body_bytes: config.max_body_bytes,
         }
     }
 }
