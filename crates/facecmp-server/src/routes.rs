@@ -84,7 +84,7 @@ async fn compare(State(state): State<AppState>, _: Admin, body: ImageParts) -> R
         return Err(ApiError::BadRequest("send two images as multipart parts `a` and `b`".into()));
     }
     let (a, b) = (body.image("a")?, body.image("b")?);
-    let pipeline = state.pipeline.clone();
+    let (pipeline, threshold) = (state.pipeline.clone(), state.threshold);
     state
         .workers
         .run(move || {
@@ -95,7 +95,8 @@ async fn compare(State(state): State<AppState>, _: Admin, body: ImageParts) -> R
             };
             let (face_a, faces_a, embedding_a) = embed("a", &a)?;
             let (face_b, faces_b, embedding_b) = embed("b", &b)?;
-            let comparison = facecmp::compare(&embedding_a, &embedding_b, pipeline.config().threshold);
+            // The service's one threshold, the same that access and identify use.
+            let comparison = facecmp::compare(&embedding_a, &embedding_b, threshold);
             Ok(Json(json!({
                 "similarity": comparison.similarity,
                 "threshold": comparison.threshold,
