@@ -59,6 +59,8 @@ pub enum CliError {
     #[error(transparent)]
     Gallery(#[from] facecmp_gallery::GalleryError),
     #[error(transparent)]
+    Identify(#[from] facecmp_gallery::IdentifyError),
+    #[error(transparent)]
     Calibration(#[from] facecmp::compare::CalibrationError),
     #[error("{0}")]
     Service(String),

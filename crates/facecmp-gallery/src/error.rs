@@ -37,6 +37,15 @@ pub enum GalleryError {
     Search(#[from] SearchError),
 }
 
+/// Identifying a photo fails on the photo (no usable face) or on the gallery.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentifyError {
+    #[error(transparent)]
+    Photo(#[from] facecmp::Error),
+    #[error(transparent)]
+    Gallery(#[from] GalleryError),
+}
+
 pub type Result<T, E = GalleryError> = std::result::Result<T, E>;
 
 /// Attaches the gallery's path to SQLite errors.

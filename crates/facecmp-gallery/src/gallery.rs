@@ -237,6 +237,15 @@ impl Gallery {
     // ---- people -------------------------------------------------------
 
     pub fn people(&self) -> Result<Vec<Person>> {
+        self.people_named(None)
+    }
+
+    pub fn person(&self, name: &str) -> Result<Person> {
+        self.people_named(Some(name))?.pop().ok_or_else(|| GalleryError::NoSuchPerson(name.to_string()))
+    }
+
+    /// Everyone, or the one person called `name`.
+    fn people_named(&self, name: Option<&str>) -> Result<Vec<Person>> {
         let db = self.db();
         let mut statement = db
             .prepare(
@@ -244,11 +253,11 @@ impl Gallery {
                         (SELECT COUNT(*) FROM samples s WHERE s.person_id = p.id),
                         (SELECT group_concat(z.name, char(31)) FROM grants g JOIN zones z ON z.id = g.zone_id
                           WHERE g.person_id = p.id)
-                 FROM people p ORDER BY p.name",
+                 FROM people p WHERE ?1 IS NULL OR p.name = ?1 ORDER BY p.name",
             )
             .at(&self.path)?;
         let rows = statement
-            .query_map([], |row| {
+            .query_map([name], |row| {
                 let zones: Option<String> = row.get(5)?;
                 Ok(Person {
                     id: row.get(0)?,
@@ -261,13 +270,6 @@ impl Gallery {
             })
             .at(&self.path)?;
         rows.collect::<rusqlite::Result<_>>().at(&self.path)
-    }
-
-    pub fn person(&self, name: &str) -> Result<Person> {
-        self.people()?
-            .into_iter()
-            .find(|person| person.name == name)
-            .ok_or_else(|| GalleryError::NoSuchPerson(name.to_string()))
     }
 
     /// Enrols one reviewed face as a sample of `name`, creating the person
@@ -459,16 +461,26 @@ impl Gallery {
     // ---- zones and grants ---------------------------------------------
 
     pub fn zones(&self) -> Result<Vec<Zone>> {
+        self.zones_named(None)
+    }
+
+    /// Looked up on every access request: by name, not by listing every zone.
+    pub fn zone(&self, name: &str) -> Result<Option<Zone>> {
+        Ok(self.zones_named(Some(name))?.pop())
+    }
+
+    /// Every zone, or the one called `name`.
+    fn zones_named(&self, name: Option<&str>) -> Result<Vec<Zone>> {
         let db = self.db();
         let mut statement = db
             .prepare(
                 "SELECT z.id, z.name, z.allow_multiple_faces, z.created,
                         (SELECT COUNT(*) FROM grants g WHERE g.zone_id = z.id)
-                 FROM zones z ORDER BY z.name",
+                 FROM zones z WHERE ?1 IS NULL OR z.name = ?1 ORDER BY z.name",
             )
             .at(&self.path)?;
         let rows = statement
-            .query_map([], |row| {
+            .query_map([name], |row| {
                 Ok(Zone {
                     id: row.get(0)?,
                     name: row.get(1)?,
@@ -479,10 +491,6 @@ impl Gallery {
             })
             .at(&self.path)?;
         rows.collect::<rusqlite::Result<_>>().at(&self.path)
-    }
-
-    pub fn zone(&self, name: &str) -> Result<Option<Zone>> {
-        Ok(self.zones()?.into_iter().find(|zone| zone.name == name))
     }
 
     /// Creates a zone, or changes whether it admits photos with several faces.

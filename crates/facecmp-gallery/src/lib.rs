@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 
 pub use access::{Probe, QualityPolicy, Reason};
 pub use enrol::{EnrolPolicy, NewSample, Rejection};
-pub use error::{GalleryError, Result};
+pub use error::{GalleryError, IdentifyError, Result};
 pub use gallery::{
     AccessDecision, Enrolled, Event, EventQuery, Gallery, Grant, Identification, Person, Sample, Zone,
 };
@@ -80,7 +80,37 @@ pub fn probe(
     )
 }
 
+/// The candidates for one face of a photo.
+#[derive(Debug, Clone)]
+pub struct FaceCandidates {
+    /// The face's index in [`Photo::faces`].
+    pub face: usize,
+    pub candidates: Vec<Identification>,
+}
+
 impl Gallery {
+    /// Ranks the enrolled people for every usable face of a photo, largest
+    /// face first (the CLI's `identify` and the service's `/v1/identify`).
+    pub fn identify_photo(
+        &self,
+        pipeline: &Pipeline,
+        photo: &Photo,
+        top: usize,
+        zone: Option<&str>,
+        threshold: f32,
+    ) -> std::result::Result<Vec<FaceCandidates>, IdentifyError> {
+        let (mut usable, _) = photo.usable_faces(pipeline.config().min_face_size)?;
+        usable.sort_by(|&a, &b| photo.faces[b].bbox.area().total_cmp(&photo.faces[a].bbox.area()));
+        let embeddings = pipeline.embed(photo, &usable)?;
+        usable
+            .iter()
+            .zip(&embeddings)
+            .map(|(&face, embedding)| {
+                Ok(FaceCandidates { face, candidates: self.identify(embedding, top, zone, threshold)? })
+            })
+            .collect()
+    }
+
     /// The whole access check for one camera photo: zone policy, probe,
     /// match, grants, and the audit record. An `Err` means the decision
     /// could not be recorded: the door stays shut.

@@ -97,6 +97,15 @@ impl From<GalleryError> for ApiError {
     }
 }
 
+impl From<facecmp_gallery::IdentifyError> for ApiError {
+    fn from(error: facecmp_gallery::IdentifyError) -> ApiError {
+        match error {
+            facecmp_gallery::IdentifyError::Photo(error) => error.into(),
+            facecmp_gallery::IdentifyError::Gallery(error) => error.into(),
+        }
+    }
+}
+
 impl From<facecmp::Error> for ApiError {
     fn from(error: facecmp::Error) -> ApiError {
         let code = match &error {

@@ -134,14 +134,14 @@ async fn identify(
         .workers
         .run(move || {
             let photo = pipeline.open_bytes("image", &image)?;
-            let (mut usable, _) = photo.usable_faces(pipeline.config().min_face_size)?;
-            usable.sort_by(|&a, &b| photo.faces[b].bbox.area().total_cmp(&photo.faces[a].bbox.area()));
-            let embeddings = pipeline.embed(&photo, &usable)?;
-            let mut faces = Vec::new();
-            for (&index, embedding) in usable.iter().zip(&embeddings) {
-                let candidates = gallery.identify(embedding, top, query.zone.as_deref(), threshold)?;
-                faces.push(IdentifiedFace { face: FaceJson::new(&photo, index), candidates });
-            }
+            let faces: Vec<IdentifiedFace> = gallery
+                .identify_photo(&pipeline, &photo, top, query.zone.as_deref(), threshold)?
+                .into_iter()
+                .map(|found| IdentifiedFace {
+                    face: FaceJson::new(&photo, found.face),
+                    candidates: found.candidates,
+                })
+                .collect();
             Ok(Json(json!({ "threshold": threshold, "faces": faces })))
         })
         .await

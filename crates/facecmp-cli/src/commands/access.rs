@@ -40,14 +40,14 @@ pub fn identify(global: &GlobalArgs, args: &IdentifyArgs) -> Result<Outcome, Cli
     let gallery = open_for(&pipeline, &args.db)?;
     let threshold = resolve_threshold(&pipeline, &args.threshold)?;
     let photo = pipeline.open(&args.image)?;
-    let (mut usable, _) = photo.usable_faces(pipeline.config().min_face_size)?;
-    usable.sort_by(|&a, &b| photo.faces[b].bbox.area().total_cmp(&photo.faces[a].bbox.area()));
-    let embeddings = pipeline.embed(&photo, &usable)?;
-    let mut faces = Vec::new();
-    for (&index, embedding) in usable.iter().zip(&embeddings) {
-        let candidates = gallery.identify(embedding, args.top.into(), args.zone.as_deref(), threshold)?;
-        faces.push(FaceCandidatesJson { face: FaceJson::new(index, &photo.faces[index]), candidates });
-    }
+    let faces: Vec<FaceCandidatesJson> = gallery
+        .identify_photo(&pipeline, &photo, args.top.into(), args.zone.as_deref(), threshold)?
+        .into_iter()
+        .map(|found| FaceCandidatesJson {
+            face: FaceJson::new(found.face, &photo.faces[found.face]),
+            candidates: found.candidates,
+        })
+        .collect();
     let anyone = faces.iter().any(|face| face.candidates.iter().any(|c| c.matched));
     let report = IdentifyJson { file: photo.input.clone(), threshold, faces };
     if args.json {
