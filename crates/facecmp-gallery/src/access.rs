@@ -196,7 +196,10 @@ pub fn decide(candidates: &[Candidate], threshold: f32) -> Verdict {
             Reason::Unknown,
             match &best {
                 Some(best) => {
-                    format!("no enrolled person reaches {threshold:.3}; the best scores {:.3}", best.similarity)
+                    format!(
+                        "no enrolled person reaches {threshold:.3}; the best scores {:.3}",
+                        best.similarity
+                    )
                 }
                 None => "nobody is enrolled".to_string(),
             },
