@@ -13,6 +13,11 @@ use clap::Parser;
 
 use crate::args::{Cli, Command};
 
+// burn's CPU training allocates and frees many tensors a step: mimalloc
+// measured +50 % training throughput over the system allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Exit statuses, like `cmp`: 0 same, 1 different, 2 trouble.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -55,6 +60,9 @@ pub enum CliError {
     Face(#[from] facecmp::Error),
     #[error("cannot write {path}: {reason}")]
     Write { path: String, reason: String },
+    /// Training, evaluation and trained-model errors (each names its input).
+    #[error("{0}")]
+    Train(String),
 }
 
 /// Rust ignores SIGPIPE, so `facecmp detect … | head -1` would fail on its
@@ -79,11 +87,27 @@ pub fn load_pipeline(config: facecmp::Config) -> Result<facecmp::Pipeline, CliEr
     Ok(pipeline)
 }
 
+/// Like [`load_pipeline`], with the embedder that `--embedder` names (a
+/// trained model, returned with its model card) in place of SFace.
+pub fn load_pipeline_with_embedder(
+    global: &args::GlobalArgs,
+    config: facecmp::Config,
+) -> Result<(facecmp::Pipeline, Option<facecmp_train::artifacts::ModelCard>), CliError> {
+    let pipeline = load_pipeline(config)?;
+    let Some(dir) = &global.embedder else { return Ok((pipeline, None)) };
+    let embedder = facecmp_train::TrainedEmbedder::load(dir).map_err(|e| CliError::Train(e.to_string()))?;
+    let card = embedder.card().clone();
+    Ok((pipeline.with_embedder(Box::new(embedder)), Some(card)))
+}
+
 fn run(cli: &Cli) -> Result<Outcome, CliError> {
     match &cli.command {
         Command::Compare(args) => commands::compare::run(&cli.global, args),
         Command::Detect(args) => commands::detect::run(&cli.global, args),
         Command::Embed(args) => commands::embed::run(&cli.global, args),
         Command::Doctor(args) => commands::doctor::run(&cli.global, args),
+        Command::Train(args) => commands::train::run(&cli.global, args),
+        Command::Eval(args) => commands::eval::run(&cli.global, args),
+        Command::Synth(args) => commands::train::synth(args),
     }
 }

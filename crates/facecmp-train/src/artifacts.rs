@@ -87,7 +87,12 @@ pub fn sha256_file(path: &Path) -> Result<String, TrainError> {
 }
 
 /// Writes weights, model card, metrics and plots of a finished run.
-pub fn write_model(dir: &Path, trained: &Trained, config: &TrainConfig, data: DataSummary) -> Result<ModelCard, TrainError> {
+pub fn write_model(
+    dir: &Path,
+    trained: &Trained,
+    config: &TrainConfig,
+    data: DataSummary,
+) -> Result<ModelCard, TrainError> {
     std::fs::create_dir_all(dir).map_err(|e| checkpoint_error(dir, e))?;
     let weights = dir.join(WEIGHTS);
     save_weights(&trained.model, &weights)?;
@@ -103,7 +108,8 @@ pub fn write_model(dir: &Path, trained: &Trained, config: &TrainConfig, data: Da
         data,
         split: trained.split.clone(),
         epochs: trained.history.clone(),
-        validation: (!trained.val_scores.is_empty()).then(|| Verification::of(&trained.val_scores, &STANDARD_FARS)),
+        validation: (!trained.val_scores.is_empty())
+            .then(|| Verification::of(&trained.val_scores, &STANDARD_FARS)),
         calibration: calibrate(&trained.val_scores, &STANDARD_FARS),
         calibration_source: format!(
             "validation people of the split ({} genuine, {} impostor pairs)",
@@ -112,7 +118,8 @@ pub fn write_model(dir: &Path, trained: &Trained, config: &TrainConfig, data: Da
     };
     card.write(dir)?;
     write_metrics_csv(&dir.join(METRICS_CSV), &trained.history)?;
-    crate::plots::training_plots(dir, &trained.history, &trained.val_scores).map_err(|e| checkpoint_error(dir, e))?;
+    crate::plots::training_plots(dir, &trained.history, &trained.val_scores)
+        .map_err(|e| checkpoint_error(dir, e))?;
     Ok(card)
 }
 

@@ -45,7 +45,8 @@ pub fn to_input(crop: &RgbImage, out: &mut [f32], augmentation: Option<(&Augment
     let flip = aug.flip && rng.chance(0.5);
     let (sin, cos) = rng.range(-aug.rotation, aug.rotation).to_radians().sin_cos();
     let scale = 1.0 + rng.range(-aug.scale, aug.scale);
-    let shift = (rng.range(-aug.shift, aug.shift) * side as f32, rng.range(-aug.shift, aug.shift) * side as f32);
+    let shift =
+        (rng.range(-aug.shift, aug.shift) * side as f32, rng.range(-aug.shift, aug.shift) * side as f32);
     let brightness = rng.range(-aug.brightness, aug.brightness);
     let contrast = 1.0 + rng.range(-aug.contrast, aug.contrast);
     let centre = side as f32 / 2.0;
@@ -92,7 +93,8 @@ mod tests {
 
     #[test]
     fn plain_input_is_chw_in_minus_one_to_one() {
-        let crop = RgbImage::from_fn(2, 2, |x, y| image::Rgb([0, 255, if x == 1 && y == 0 { 255 } else { 0 }]));
+        let crop =
+            RgbImage::from_fn(2, 2, |x, y| image::Rgb([0, 255, if x == 1 && y == 0 { 255 } else { 0 }]));
         let mut out = vec![0.0; 12];
         to_input(&crop, &mut out, None);
         assert_eq!(&out[0..4], &[-1.0; 4]);
@@ -103,7 +105,14 @@ mod tests {
     #[test]
     fn augmentation_without_change_reproduces_the_crop() {
         let crop = RgbImage::from_fn(8, 8, |x, y| image::Rgb([x as u8 * 30, y as u8 * 30, 7]));
-        let none = Augmentation { flip: false, rotation: 0.0, scale: 0.0, shift: 0.0, brightness: 0.0, contrast: 0.0 };
+        let none = Augmentation {
+            flip: false,
+            rotation: 0.0,
+            scale: 0.0,
+            shift: 0.0,
+            brightness: 0.0,
+            contrast: 0.0,
+        };
         let (mut plain, mut augmented) = (vec![0.0; 192], vec![0.0; 192]);
         to_input(&crop, &mut plain, None);
         to_input(&crop, &mut augmented, Some((&none, &mut Rng::new(1))));

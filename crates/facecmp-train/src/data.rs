@@ -58,7 +58,10 @@ pub fn list_samples(data: &Path) -> Result<Vec<Sample>, DataError> {
     let mut samples = if metadata.is_dir() { list_folders(data)? } else { read_csv(data)? };
     samples.sort_by(|a, b| (&a.person, &a.path).cmp(&(&b.person, &b.path)));
     if samples.is_empty() {
-        return Err(DataError::input(data, "no images found (expected DATA/<person>/<image> or a CSV of path,person)"));
+        return Err(DataError::input(
+            data,
+            "no images found (expected DATA/<person>/<image> or a CSV of path,person)",
+        ));
     }
     Ok(samples)
 }
@@ -81,8 +84,12 @@ fn list_folders(root: &Path) -> Result<Vec<Sample>, DataError> {
 
 fn read_dir_sorted(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
     let entries = std::fs::read_dir(dir).map_err(|e| DataError::io(dir, e))?;
-    let mut paths: Vec<PathBuf> =
-        entries.collect::<Result<Vec<_>, _>>().map_err(|e| DataError::io(dir, e))?.iter().map(|e| e.path()).collect();
+    let mut paths: Vec<PathBuf> = entries
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| DataError::io(dir, e))?
+        .iter()
+        .map(|e| e.path())
+        .collect();
     paths.sort();
     Ok(paths)
 }
@@ -191,7 +198,9 @@ pub fn prepare(samples: &[Sample], alignment: &Alignment<'_>) -> Result<Prepared
         let sha256 = hex(&Sha256::digest(&bytes));
         let outcome = match alignment {
             Alignment::PreAligned => pre_aligned(&sample.path, &bytes).map(|face| (face, false)),
-            Alignment::Detect { pipeline, cache } => detect_cached(pipeline, cache, &sample.path, &bytes, &sha256),
+            Alignment::Detect { pipeline, cache } => {
+                detect_cached(pipeline, cache, &sample.path, &bytes, &sha256)
+            }
         };
         match outcome {
             Ok((face, cached)) => {
@@ -216,7 +225,9 @@ fn pre_aligned(path: &Path, bytes: &[u8]) -> Result<AlignedFace, String> {
     let image = facecmp::image::decode(bytes, Default::default()).map_err(|e| e.to_string())?;
     let (w, h) = image.dimensions();
     if w != h {
-        return Err(format!("{w}×{h} is not square, so it cannot be an aligned crop (drop --aligned to detect faces)"));
+        return Err(format!(
+            "{w}×{h} is not square, so it cannot be an aligned crop (drop --aligned to detect faces)"
+        ));
     }
     let image = if w == ALIGNED_SIZE {
         image
@@ -241,7 +252,10 @@ fn detect_cached(
         return Err(reason);
     }
     if let Ok(image) = image::open(&crop_file) {
-        return Ok((AlignedFace { image: image.to_rgb8(), transform: facecmp::align::Similarity::IDENTITY }, true));
+        return Ok((
+            AlignedFace { image: image.to_rgb8(), transform: facecmp::align::Similarity::IDENTITY },
+            true,
+        ));
     }
     let result = detect_one(pipeline, path, bytes);
     // The cache only saves time: failing to write it is not an error.
@@ -254,7 +268,8 @@ fn detect_cached(
 
 fn detect_one(pipeline: &Pipeline, path: &Path, bytes: &[u8]) -> Result<AlignedFace, String> {
     let photo = pipeline.open_bytes(&path.display().to_string(), bytes).map_err(|e| strip_input(&e, path))?;
-    let (usable, _too_small) = photo.usable_faces(pipeline.config().min_face_size).map_err(|e| strip_input(&e, path))?;
+    let (usable, _too_small) =
+        photo.usable_faces(pipeline.config().min_face_size).map_err(|e| strip_input(&e, path))?;
     match usable.as_slice() {
         [index] => Ok(photo.align(*index)),
         many => Err(format!("{} faces found; a labelled photo must show exactly one", many.len())),
@@ -341,7 +356,8 @@ pub struct PairSampler<'a> {
 impl<'a> PairSampler<'a> {
     /// `None` when no genuine pair or no impostor pair can be drawn.
     pub fn new(identities: &'a Identities, genuine_fraction: f32) -> Option<PairSampler<'a>> {
-        let with_pairs: Vec<usize> = (0..identities.members.len()).filter(|&p| identities.members[p].len() >= 2).collect();
+        let with_pairs: Vec<usize> =
+            (0..identities.members.len()).filter(|&p| identities.members[p].len() >= 2).collect();
         (!with_pairs.is_empty() && identities.members.len() >= 2).then_some(PairSampler {
             identities,
             with_pairs,
@@ -387,7 +403,9 @@ pub fn evaluation_pairs(identities: &Identities, impostors: usize, seed: u64) ->
     let total = identities.person_of.len();
     let same_person: usize = identities.members.iter().map(|m| m.len() * m.len().saturating_sub(1) / 2).sum();
     let possible = total * total.saturating_sub(1) / 2 - same_person;
+    let mut rng = Rng::derive(seed, 0xe7a1);
     if impostors >= possible {
+        let first_impostor = pairs.len();
         for a in 0..total {
             for b in a + 1..total {
                 if identities.person_of[a] != identities.person_of[b] {
@@ -395,9 +413,10 @@ pub fn evaluation_pairs(identities: &Identities, impostors: usize, seed: u64) ->
                 }
             }
         }
+        // In random order, like sampled ones: any prefix is a fair sample.
+        rng.shuffle(&mut pairs[first_impostor..]);
         return pairs;
     }
-    let mut rng = Rng::derive(seed, 0xe7a1);
     let mut seen = HashSet::with_capacity(impostors);
     while seen.len() < impostors {
         let (a, b) = rng.two_distinct(total);

@@ -37,7 +37,12 @@ impl TrainedEmbedder {
         let device = Device::flex();
         let model = load_weights(card.tower.init(&device), &weights)?;
         let identity = EmbedderIdentity {
-            name: format!("facecmp-{}-{}d-{}", card.tower.architecture.name(), card.tower.embedding_dim, &sha256[..12]),
+            name: format!(
+                "facecmp-{}-{}d-{}",
+                card.tower.architecture.name(),
+                card.tower.embedding_dim,
+                &sha256[..12]
+            ),
             sha256,
             dimension: card.tower.embedding_dim,
             preprocessing: card.preprocessing.clone(),

@@ -53,8 +53,10 @@ mod tests {
     #[test]
     fn value_and_gradient_match_a_hand_computed_case() {
         let device = device();
-        let a = Tensor::<2>::from_data(TensorData::new(vec![1.0f32, 0.0, 1.0, 0.0], [2, 2]), &device).require_grad();
-        let b = Tensor::<2>::from_data(TensorData::new(vec![0.6f32, 0.8, 0.8, 0.6], [2, 2]), &device).require_grad();
+        let a = Tensor::<2>::from_data(TensorData::new(vec![1.0f32, 0.0, 1.0, 0.0], [2, 2]), &device)
+            .require_grad();
+        let b = Tensor::<2>::from_data(TensorData::new(vec![0.6f32, 0.8, 0.8, 0.6], [2, 2]), &device)
+            .require_grad();
         let genuine = Tensor::<1>::from_data(TensorData::new(vec![1.0f32, 0.0], [2]), &device);
         let loss = contrastive(a.clone(), b.clone(), genuine, 1.0);
         let value = loss.clone().into_data().as_slice::<f32>().unwrap()[0];

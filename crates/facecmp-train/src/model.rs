@@ -68,6 +68,9 @@ impl Tower {
 }
 
 /// Rows scaled to unit length; the epsilon keeps the gradient finite at 0.
+/// (Both towers batch-normalise the embedding before this: centred, the
+/// embeddings spread over the sphere instead of crowding into one cone,
+/// where every pair, genuine or not, has a cosine near 1.)
 pub fn l2_normalise(x: Tensor<2>) -> Tensor<2> {
     let norm = (x.clone().powi_scalar(2).sum_dim(1) + 1e-12).sqrt();
     x / norm
@@ -133,6 +136,7 @@ pub struct CompactTower {
     stages: Vec<ResidualBlock>,
     pool: AdaptiveAvgPool2d,
     embed: Linear,
+    embed_norm: BatchNorm,
 }
 
 impl CompactTower {
@@ -149,6 +153,7 @@ impl CompactTower {
             ],
             pool: AdaptiveAvgPool2dConfig::new([1, 1]).init(),
             embed: LinearConfig::new(8 * w, config.embedding_dim).init(device),
+            embed_norm: BatchNormConfig::new(config.embedding_dim).init(device),
         }
     }
 
@@ -158,7 +163,7 @@ impl CompactTower {
             x = stage.forward(x); // channels ×2, side ÷2 per stage
         }
         let pooled: Tensor<2> = self.pool.forward(x).flatten(1, 3); // [N, 8w]
-        self.embed.forward(pooled) // [N, D]
+        self.embed_norm.forward(self.embed.forward(pooled)) // [N, D]
     }
 }
 
@@ -169,6 +174,7 @@ pub struct SeedTower {
     max_pool: MaxPool2d,
     pool: AdaptiveAvgPool2d,
     embed: Linear,
+    embed_norm: BatchNorm,
 }
 
 /// The seed tower pools to a 4×4 grid before its linear embedding, keeping
@@ -184,6 +190,7 @@ impl SeedTower {
             max_pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
             pool: AdaptiveAvgPool2dConfig::new([SEED_GRID, SEED_GRID]).init(),
             embed: LinearConfig::new(4 * w * SEED_GRID * SEED_GRID, config.embedding_dim).init(device),
+            embed_norm: BatchNormConfig::new(config.embedding_dim).init(device),
         }
     }
 
@@ -191,7 +198,7 @@ impl SeedTower {
         let x = self.max_pool.forward(relu(self.first.forward(faces))); // [N, 2w, S/2, S/2]
         let x = self.max_pool.forward(relu(self.second.forward(x))); // [N, 4w, S/4, S/4]
         let grid: Tensor<2> = self.pool.forward(x).flatten(1, 3); // [N, 4w·16]
-        self.embed.forward(grid) // [N, D]
+        self.embed_norm.forward(self.embed.forward(grid)) // [N, D]
     }
 }
 
@@ -246,7 +253,8 @@ mod tests {
         let path = dir.path().join("tower.safetensors");
         crate::training::save_weights(&valid, &path).unwrap();
         let plain = Device::flex();
-        let loaded = crate::training::load_weights(config(Architecture::Compact).init(&plain), &path).unwrap();
+        let loaded =
+            crate::training::load_weights(config(Architecture::Compact).init(&plain), &path).unwrap();
         let values: Vec<f32> = (0..2 * 3 * 32 * 32).map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0).collect();
         let input = || Tensor::<4>::from_data(TensorData::new(values.clone(), [2, 3, 32, 32]), &plain);
         let before = rows(valid.forward(input()));

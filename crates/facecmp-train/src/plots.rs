@@ -60,7 +60,13 @@ fn loss_plot(path: &Path, history: &[EpochMetrics]) -> PlotResult {
     let train = series(history, |m| Some(m.train_loss));
     let val = series(history, |m| m.val_loss);
     let top = train.iter().chain(&val).map(|p| p.1).fold(0.0f64, f64::max).max(1e-3) * 1.1;
-    line_plot(path, "Contrastive loss per epoch", "loss", 0.0..top, &[("training", &train, RED), ("validation", &val, BLUE)])
+    line_plot(
+        path,
+        "Contrastive loss per epoch",
+        "loss",
+        0.0..top,
+        &[("training", &train, RED), ("validation", &val, BLUE)],
+    )
 }
 
 fn accuracy_plot(path: &Path, history: &[EpochMetrics]) -> PlotResult {
@@ -162,10 +168,9 @@ fn histogram_plot(path: &Path, scores: &[ScoredPair], label: &str) -> PlotResult
                 let x = -1.0 + i as f64 * width;
                 Rectangle::new([(x, 0.0), (x + width, share)], colour.mix(0.45).filled())
             });
-            chart
-                .draw_series(bars)?
-                .label(name)
-                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 15, y + 5)], colour.mix(0.45).filled()));
+            chart.draw_series(bars)?.label(name).legend(move |(x, y)| {
+                Rectangle::new([(x, y - 5), (x + 15, y + 5)], colour.mix(0.45).filled())
+            });
         }
         chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
         root.present()?;

@@ -5,7 +5,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use facecmp::eval::{
-    GroupMetrics, GroupedPair, KFold, LfwPair, OperatingPoint, STANDARD_FARS, ScoredPair, Verification, per_group,
+    GroupMetrics, GroupedPair, KFold, LfwPair, OperatingPoint, STANDARD_FARS, ScoredPair, Verification,
+    per_group,
 };
 use facecmp::{EmbedderIdentity, Embedding, Pipeline};
 use serde::{Deserialize, Serialize};
@@ -108,7 +109,12 @@ pub struct EvalReport {
 }
 
 impl EvalReport {
-    pub fn new(embedder: EmbedderIdentity, data: String, protocol: String, scores: &[ScoredPair]) -> EvalReport {
+    pub fn new(
+        embedder: EmbedderIdentity,
+        data: String,
+        protocol: String,
+        scores: &[ScoredPair],
+    ) -> EvalReport {
         let verification = Verification::of(scores, &STANDARD_FARS);
         EvalReport {
             embedder,
@@ -185,7 +191,9 @@ impl EvalReport {
                 lfw.folds.len()
             );
             if let Some(unscored) = self.lfw_unscored_pairs.filter(|&n| n > 0) {
-                md += &format!("\n{unscored} pairs could not be scored (image missing or no face) and are left out.\n");
+                md += &format!(
+                    "\n{unscored} pairs could not be scored (image missing or no face) and are left out.\n"
+                );
             }
         }
         if let Some(groups) = &self.groups {
@@ -194,7 +202,9 @@ impl EvalReport {
                 self.operating_threshold, self.operating_threshold_source
             );
             for g in groups {
-                let tar = |far: f64| g.tar_at_far.iter().find(|t| t.0 == far).and_then(|t| t.1.as_ref()).map(|p| p.tar);
+                let tar = |far: f64| {
+                    g.tar_at_far.iter().find(|t| t.0 == far).and_then(|t| t.1.as_ref()).map(|p| p.tar)
+                };
                 md += &format!(
                     "| {} | {} | {} | {} | {} | {} | {} |\n",
                     g.group,

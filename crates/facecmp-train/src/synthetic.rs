@@ -122,9 +122,9 @@ impl Nuisance {
             cast: [rng.range(0.9, 1.1), rng.range(0.9, 1.1), rng.range(0.9, 1.1)],
             smile: rng.range(-0.5, 1.0),
             eye_openness: rng.range(0.5, 1.0),
-            noise: rng.range(0.0, 12.0),
-            occlusion: rng.chance(0.3).then(|| {
-                let (w, h) = (rng.range(15.0, 45.0), rng.range(15.0, 45.0));
+            noise: rng.range(0.0, 10.0),
+            occlusion: rng.chance(0.25).then(|| {
+                let (w, h) = (rng.range(12.0, 40.0), rng.range(12.0, 40.0));
                 let (x, y) = (rng.range(0.0, side - w), rng.range(0.0, side - h));
                 (x, y, w, h, [rng.range(0.0, 255.0), rng.range(0.0, 255.0), rng.range(0.0, 255.0)])
             }),
@@ -140,7 +140,8 @@ pub fn render(identity: &Identity, rng: &mut Rng) -> RgbImage {
     let mut image = RgbImage::new(SIDE, SIDE);
     for (x, y, pixel) in image.enumerate_pixels_mut() {
         // Photo pixel → the face's own (canonical) coordinates.
-        let (px, py) = (x as f32 + 0.5 - centre - nuisance.shift.0, y as f32 + 0.5 - centre - nuisance.shift.1);
+        let (px, py) =
+            (x as f32 + 0.5 - centre - nuisance.shift.0, y as f32 + 0.5 - centre - nuisance.shift.1);
         let (u, v) = ((cos * px + sin * py) / nuisance.scale, (-sin * px + cos * py) / nuisance.scale);
         let colour = shade(identity, &nuisance, u + centre, v + centre, x as f32, y as f32);
         let lit = light(colour, &nuisance, px, py, rng);
@@ -175,7 +176,9 @@ fn shade(id: &Identity, n: &Nuisance, u: f32, v: f32, x: f32, y: f32) -> Colour 
         }
     }
     let (ex, ey) = (dx.abs() - id.eye_half_spacing, v - id.eye_y);
-    if id.glasses && ((ex / (id.eye_half_width + 4.0)).powi(2) + (ey / (id.eye_half_width + 2.0)).powi(2) - 1.0).abs() < 0.18
+    if id.glasses
+        && ((ex / (id.eye_half_width + 4.0)).powi(2) + (ey / (id.eye_half_width + 2.0)).powi(2) - 1.0).abs()
+            < 0.18
     {
         return [30.0, 30.0, 30.0];
     }
@@ -235,7 +238,12 @@ pub fn photo(seed: u64, index: usize, identity: &Identity, number: usize) -> Rgb
 /// under `out`; returns the folders. Identities of different seeds are
 /// different people (with overwhelming probability), which is how a test set
 /// disjoint from the training set is made.
-pub fn write_dataset(out: &Path, identities: usize, photos: usize, seed: u64) -> std::io::Result<Vec<PathBuf>> {
+pub fn write_dataset(
+    out: &Path,
+    identities: usize,
+    photos: usize,
+    seed: u64,
+) -> std::io::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(out)?;
     let mut folders = Vec::with_capacity(identities);
     for index in 0..identities {

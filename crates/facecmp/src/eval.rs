@@ -130,7 +130,8 @@ pub fn at_far(pairs: &[ScoredPair], target_far: f64) -> Option<OperatingPoint> {
 
 /// FAR and TAR when accepting `score >= threshold`.
 fn rates_at(pairs: &[ScoredPair], threshold: f32, counts: PairCounts) -> (f64, f64) {
-    let accepted = |genuine: bool| pairs.iter().filter(|p| p.genuine == genuine && p.score >= threshold).count();
+    let accepted =
+        |genuine: bool| pairs.iter().filter(|p| p.genuine == genuine && p.score >= threshold).count();
     let rate = |n: usize, of: usize| if of == 0 { 0.0 } else { n as f64 / of as f64 };
     (rate(accepted(false), counts.impostor), rate(accepted(true), counts.genuine))
 }
@@ -333,7 +334,12 @@ pub struct Calibration {
 pub fn calibrate(pairs: &[ScoredPair], fars: &[f64]) -> Vec<Calibration> {
     fars.iter()
         .filter_map(|&far| at_far(pairs, far))
-        .map(|p| Calibration { far: p.target_far, threshold: p.threshold, tar: p.tar, impostor_pairs: p.impostor_pairs })
+        .map(|p| Calibration {
+            far: p.target_far,
+            threshold: p.threshold,
+            tar: p.tar,
+            impostor_pairs: p.impostor_pairs,
+        })
         .collect()
 }
 
@@ -382,7 +388,9 @@ pub fn parse_lfw_pairs(text: &str) -> Result<Vec<LfwPair>, String> {
             for _ in 0..per_kind {
                 let (index, line) =
                     lines.next().ok_or_else(|| format!("fold {fold}: the file ends early"))?;
-                pairs.push(parse_pair_line(line, fold, genuine).map_err(|e| format!("line {}: {e}", index + 1))?);
+                pairs.push(
+                    parse_pair_line(line, fold, genuine).map_err(|e| format!("line {}: {e}", index + 1))?,
+                );
             }
         }
     }

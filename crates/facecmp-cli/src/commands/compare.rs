@@ -1,6 +1,7 @@
 //! `facecmp compare A B`: one face from each photo, or every pair with `--all`.
 
 use facecmp::{Error, FaceChoice, Photo, Pipeline};
+use facecmp_train::artifacts::ModelCard;
 use serde::Serialize;
 
 use crate::args::{CompareArgs, GlobalArgs};
@@ -17,9 +18,9 @@ struct ComparisonJson {
 }
 
 pub fn run(global: &GlobalArgs, args: &CompareArgs) -> Result<Outcome, CliError> {
-    let mut config = global.config();
-    config.threshold = args.threshold;
-    let pipeline = crate::load_pipeline(config)?;
+    let (pipeline, card) = crate::load_pipeline_with_embedder(global, global.config())?;
+    let threshold = choose_threshold(args, card.as_ref())?;
+    let args = &CompareArgs { threshold, ..args.clone() };
     let (a, b) = open_both(&pipeline, args)?;
     if args.all {
         return compare_all(&pipeline, &a, &b, args);
@@ -47,6 +48,27 @@ pub fn run(global: &GlobalArgs, args: &CompareArgs) -> Result<Outcome, CliError>
         );
     }
     Ok(if comparison.same { Outcome::Yes } else { Outcome::No })
+}
+
+/// `--far` takes the model's calibrated threshold; a trained model without
+/// `--threshold` gets its calibration for FAR 1e-3 (else its best validation
+/// threshold), since SFace's default means nothing for another network.
+fn choose_threshold(args: &CompareArgs, card: Option<&ModelCard>) -> Result<f32, CliError> {
+    let Some(card) = card else { return Ok(args.threshold) };
+    let calibrated = |far: f64| facecmp::eval::threshold_for_far(&card.calibration, far);
+    match args.far {
+        Some(far) => calibrated(far).ok_or_else(|| {
+            let known: Vec<String> = card.calibration.iter().map(|c| format!("{:.0e}", c.far)).collect();
+            CliError::Train(format!(
+                "the model has no threshold calibrated for FAR {far:.0e} (calibrated: {}); run `facecmp eval --embedder DIR --calibrate` on more impostor pairs",
+                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+            ))
+        }),
+        None if args.threshold == facecmp::SFACE_COSINE_THRESHOLD => Ok(calibrated(1e-3)
+            .or(card.validation.as_ref().and_then(|v| v.best_threshold))
+            .unwrap_or(args.threshold)),
+        None => Ok(args.threshold),
+    }
 }
 
 /// Decodes and searches both photos at once: the second photo's work
