@@ -50,6 +50,9 @@ impl TowerConfig {
     }
 }
 
+// The variants differ in size, but a tower is built once per process: boxing
+// would buy nothing and complicate the module derive.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Tower {
     Compact(CompactTower),

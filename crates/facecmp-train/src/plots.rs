@@ -32,6 +32,9 @@ fn register_font() {
 
 type PlotResult = Result<(), String>;
 
+/// A named series of (epoch, value) points and its colour.
+type Line<'a> = (&'a str, &'a [(f64, f64)], RGBColor);
+
 fn failed(path: &Path) -> impl Fn(Box<dyn std::error::Error>) -> String + '_ {
     move |e| format!("cannot draw {}: {e}", path.display())
 }
@@ -65,7 +68,7 @@ fn loss_plot(path: &Path, history: &[EpochMetrics]) -> PlotResult {
         "Contrastive loss per epoch",
         "loss",
         0.0..top,
-        &[("training", &train, RED), ("validation", &val, BLUE)],
+        &[("training", train.as_slice(), RED), ("validation", val.as_slice(), BLUE)],
     )
 }
 
@@ -77,7 +80,7 @@ fn accuracy_plot(path: &Path, history: &[EpochMetrics]) -> PlotResult {
         "Validation (people never trained on)",
         "accuracy / AUC",
         0.4..1.0,
-        &[("best pair accuracy", &accuracy, BLUE), ("ROC AUC", &auc, GREEN)],
+        &[("best pair accuracy", accuracy.as_slice(), BLUE), ("ROC AUC", auc.as_slice(), GREEN)],
     )
 }
 
@@ -86,7 +89,7 @@ fn line_plot(
     title: &str,
     y_label: &str,
     y_range: std::ops::Range<f64>,
-    lines: &[(&str, &Vec<(f64, f64)>, RGBColor)],
+    lines: &[Line<'_>],
 ) -> PlotResult {
     register_font();
     let last_epoch = lines.iter().flat_map(|l| l.1.iter().map(|p| p.0)).fold(1.0f64, f64::max);
