@@ -44,6 +44,9 @@ pub struct GlobalArgs {
     /// Minimum detector confidence for a face.
     #[arg(long, global = true, value_name = "SCORE", default_value_t = 0.6)]
     pub detection_threshold: f32,
+    /// Embed with a model trained by `facecmp train` (its MODEL_DIR) instead of SFace.
+    #[arg(long, global = true, value_name = "MODEL_DIR")]
+    pub embedder: Option<PathBuf>,
 }
 
 impl GlobalArgs {
@@ -118,6 +121,13 @@ pub enum Command {
     /// Manage the service's API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Train a Siamese embedding tower on identity folders (or a CSV) and write MODEL_DIR.
+    Train(TrainArgs),
+    /// Evaluate an embedder (SFace or --embedder MODEL_DIR) on identity folders or LFW pairs.
+    /// Exit status: 0 done, 2 error.
+    Eval(EvalArgs),
+    /// Write synthetic identities (aligned 112×112 face-like crops) for training and tests.
+    Synth(SynthArgs),
 }
 
 #[derive(Debug, Args)]
@@ -127,16 +137,21 @@ pub struct DoctorArgs {
     pub json: bool,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct CompareArgs {
     pub a: PathBuf,
     pub b: PathBuf,
     /// Cosine similarity at or above which the faces are the same person.
-    /// The default, 0.363, is OpenCV's published threshold for SFace; it will be
-    /// replaced by one calibrated with `facecmp eval` for a target false-accept rate.
-    #[arg(long, value_name = "T", default_value_t = facecmp::SFACE_COSINE_THRESHOLD,
-          allow_negative_numbers = true, value_parser = parse_cosine)]
-    pub threshold: f32,
+    /// The default for the bundled SFace, 0.363, is OpenCV's published threshold
+    /// for SFace (its calibration gives 0.364 for FAR 1e-3); a trained model's
+    /// default is its calibrated threshold for FAR 1e-3.
+    #[arg(long, value_name = "T", allow_negative_numbers = true, value_parser = parse_cosine)]
+    pub threshold: Option<f32>,
+    /// Use the embedder's threshold calibrated for this false-accept rate
+    /// (e.g. 1e-3): `models/sface-calibration.json` for SFace, `model.json`
+    /// for a trained model.
+    #[arg(long, value_name = "RATE", conflicts_with = "threshold", value_parser = parse_rate)]
+    pub far: Option<f64>,
     /// Use face N of A (as numbered by `facecmp detect`) instead of the largest.
     #[arg(long, value_name = "N", conflicts_with = "all")]
     pub face_a: Option<usize>,
@@ -185,4 +200,144 @@ pub fn parse_cosine(text: &str) -> Result<f32, String> {
     } else {
         Err(format!("{value} is outside [-1, 1], the range of cosine similarity"))
     }
+}
+
+/// A rate in (0, 1).
+fn parse_rate(text: &str) -> Result<f64, String> {
+    let value: f64 = text.parse().map_err(|_| format!("`{text}` is not a number"))?;
+    if value > 0.0 && value < 1.0 { Ok(value) } else { Err(format!("{value} is not a rate in (0, 1)")) }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ArchitectureArg {
+    /// Small residual CNN (default).
+    Compact,
+    /// The original two-convolution design as an embedding tower.
+    Seed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OptimizerArg {
+    /// SGD with Nesterov momentum.
+    Sgd,
+    Adam,
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// DATA/<person>/<image> folders, or a CSV of `path,person`.
+    pub data: PathBuf,
+    /// Where to write the model (weights, model.json, metrics.csv, plots, checkpoint/).
+    #[arg(long, value_name = "MODEL_DIR")]
+    pub out: PathBuf,
+    /// The images already are aligned 112×112 crops (e.g. `facecmp synth` output): skip detection.
+    #[arg(long)]
+    pub aligned: bool,
+    /// Cache of aligned crops, keyed by file sha256 (default: MODEL_DIR/crops).
+    #[arg(long, value_name = "DIR")]
+    pub cache: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = ArchitectureArg::Compact)]
+    pub arch: ArchitectureArg,
+    /// Side of the network input; aligned crops are resized to it.
+    #[arg(long, value_name = "PX", default_value_t = 64, value_parser = clap::value_parser!(u32).range(16..=112))]
+    pub input_size: u32,
+    #[arg(long, value_name = "D", default_value_t = 128, value_parser = clap::value_parser!(u32).range(2..=1024))]
+    pub embedding_dim: u32,
+    /// Channels of the first stage (later stages double it).
+    #[arg(long, value_name = "C", default_value_t = 16, value_parser = clap::value_parser!(u32).range(4..=128))]
+    pub width: u32,
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub epochs: u32,
+    /// Pairs drawn (afresh) per epoch.
+    #[arg(long, value_name = "N", default_value_t = 8192, value_parser = clap::value_parser!(u32).range(1..))]
+    pub pairs_per_epoch: u32,
+    /// Pairs per optimisation step.
+    #[arg(long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u32).range(2..))]
+    pub batch_size: u32,
+    /// Genuine pairs per impostor pair (1 = balanced 1:1).
+    #[arg(long, value_name = "R", default_value_t = 1.0)]
+    pub genuine_ratio: f32,
+    /// Pair each anchor with its hardest in-batch impostor instead of a random one.
+    #[arg(long)]
+    pub hard_negatives: bool,
+    /// Contrastive-loss margin on the embedding distance (unit vectors: 0..2).
+    #[arg(long, default_value_t = 1.0)]
+    pub margin: f32,
+    #[arg(long, value_enum, default_value_t = OptimizerArg::Sgd)]
+    pub optimizer: OptimizerArg,
+    /// Initial learning rate (default: 0.05 for SGD, 0.001 for Adam).
+    #[arg(long, value_name = "LR")]
+    pub lr: Option<f64>,
+    #[arg(long, default_value_t = 5e-4)]
+    pub weight_decay: f32,
+    /// Keep the learning rate constant instead of cosine decay.
+    #[arg(long)]
+    pub constant_lr: bool,
+    /// Train without augmentation (flip, affine jitter, brightness/contrast).
+    #[arg(long)]
+    pub no_augment: bool,
+    /// Share of people held out for validation (split by person, seeded).
+    #[arg(long, default_value_t = 0.2)]
+    pub val_fraction: f32,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Continue from MODEL_DIR/checkpoint (same settings; --epochs may grow).
+    #[arg(long)]
+    pub resume: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// DATA/<person>/<image> folders or a CSV of `path,person` (not with --lfw-pairs).
+    #[arg(required_unless_present = "lfw_pairs", conflicts_with = "lfw_pairs")]
+    pub data: Option<PathBuf>,
+    /// LFW View-2 protocol file (data/lfw/pairs.txt): 10-fold evaluation.
+    #[arg(long, value_name = "pairs.txt", requires = "images")]
+    pub lfw_pairs: Option<PathBuf>,
+    /// The LFW images, as DIR/<Name>/<Name>_0001.jpg.
+    #[arg(long, value_name = "DIR")]
+    pub images: Option<PathBuf>,
+    /// The images already are aligned 112×112 crops: skip detection.
+    #[arg(long)]
+    pub aligned: bool,
+    /// Impostor pairs to sample (all genuine pairs are always used).
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    pub impostors: usize,
+    /// Seed of the impostor sampling.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Only the people of this side of the --embedder model's split.
+    #[arg(long, value_enum, requires = "embedder")]
+    pub split: Option<SplitSide>,
+    /// `person,group` CSV: per-group FMR/FNMR and TAR@FAR.
+    #[arg(long, value_name = "groups.csv")]
+    pub groups: Option<PathBuf>,
+    /// Write report.md, report.json, roc.png and histogram.png here.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Print the report as JSON instead of Markdown.
+    #[arg(long)]
+    pub json: bool,
+    /// Store the FAR thresholds measured here in the --embedder model's model.json.
+    #[arg(long, requires = "embedder")]
+    pub calibrate: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SplitSide {
+    Train,
+    Val,
+}
+
+#[derive(Debug, Args)]
+pub struct SynthArgs {
+    /// Folder to fill with OUT/<person>/<NNN>.png.
+    pub out: PathBuf,
+    #[arg(long, value_name = "N", default_value_t = 300)]
+    pub identities: usize,
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
+    pub photos: u32,
+    /// Different seeds give different people: use another seed for a disjoint test set.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
 }

@@ -18,7 +18,7 @@ pub struct DbArg {
 pub struct ThresholdArgs {
     /// Target false-accept rate: the threshold is the one calibrated for it
     /// (see `models/sface-calibration.json`).
-    #[arg(long, value_name = "RATE", default_value_t = 1e-3, conflicts_with = "threshold")]
+    #[arg(long, value_name = "RATE", default_value_t = facecmp::compare::DEFAULT_FAR, conflicts_with = "threshold")]
     pub far: f64,
     /// An explicit cosine-similarity threshold instead of a FAR target.
     #[arg(long, value_name = "T", allow_negative_numbers = true, value_parser = crate::args::parse_cosine)]
@@ -189,7 +189,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "MIB", default_value_t = 20)]
     pub max_body_mib: usize,
     /// Target false-accept rate for access decisions.
-    #[arg(long, value_name = "RATE", default_value_t = 1e-3)]
+    #[arg(long, value_name = "RATE", default_value_t = facecmp::compare::DEFAULT_FAR)]
     pub far: f64,
 }
 

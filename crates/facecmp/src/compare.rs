@@ -23,6 +23,10 @@ pub fn compare(a: &Embedding, b: &Embedding, threshold: f32) -> Comparison {
     Comparison { similarity, threshold, same: similarity >= threshold }
 }
 
+/// The false-accept rate that `access`, `serve` and a trained model's
+/// `compare` default to: one stranger in a thousand comparisons.
+pub const DEFAULT_FAR: f64 = 1e-3;
+
 /// Thresholds measured for target false-accept rates (FAR: the share of
 /// pairs of different people scored as the same person).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -49,8 +53,9 @@ pub enum CalibrationError {
     OutOfRange { far: f64 },
     #[error(
         "a false-accept rate of {far} cannot be promised: the calibration measured {impostor_pairs} \
-         impostor pairs and vouches for rates down to {lowest}; pass --threshold explicitly, or \
-         calibrate on more photos (tools/calibration/)"
+         impostor pairs on {dataset} and vouches for rates down to {lowest}; pass --threshold \
+         explicitly, or calibrate on more photos (SFace: tools/calibration/; a trained model: \
+         `facecmp eval --embedder DIR --calibrate`)"
     )]
     BeyondData { far: f64, lowest: f64, dataset: String, impostor_pairs: usize },
     #[error("{embedder} has no calibration; pass --threshold explicitly")]

@@ -17,6 +17,7 @@ pub mod config;
 pub mod detect;
 pub mod embed;
 pub mod error;
+pub mod eval;
 pub mod image;
 pub mod models;
 pub mod pipeline;

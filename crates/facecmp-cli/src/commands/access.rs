@@ -36,7 +36,7 @@ struct FaceCandidatesJson {
 
 /// Ranks the enrolled people for every usable face, largest face first.
 pub fn identify(global: &GlobalArgs, args: &IdentifyArgs) -> Result<Outcome, CliError> {
-    let pipeline = crate::load_pipeline(global.config())?;
+    let pipeline = crate::load_pipeline(global, global.config())?;
     let gallery = open_for(&pipeline, &args.db)?;
     let threshold = resolve_threshold(&pipeline, &args.threshold)?;
     let photo = pipeline.open(&args.image)?;
@@ -77,7 +77,7 @@ fn print_identifications(report: &IdentifyJson) {
 pub fn access(global: &GlobalArgs, args: &AccessArgs) -> Result<Outcome, CliError> {
     let config = global.config();
     let quality = QualityPolicy { min_face_size: config.min_face_size, ..QualityPolicy::default() };
-    let pipeline = crate::load_pipeline(config)?;
+    let pipeline = crate::load_pipeline(global, config)?;
     let gallery = open_for(&pipeline, &args.db)?;
     let threshold = resolve_threshold(&pipeline, &args.threshold)?;
     let input = args.image.display().to_string();

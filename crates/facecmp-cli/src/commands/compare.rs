@@ -1,9 +1,11 @@
 //! `facecmp compare A B`: one face from each photo, or every pair with `--all`.
 
+use facecmp::compare::DEFAULT_FAR;
 use facecmp::{Error, FaceChoice, Photo, Pipeline};
 use serde::Serialize;
 
-use crate::args::{CompareArgs, GlobalArgs};
+use crate::args::{CompareArgs, GlobalArgs, ThresholdArgs};
+use crate::commands::access::resolve_threshold;
 use crate::report::{ChosenFaceJson, FaceJson, describe_box, plural, print_json};
 use crate::{CliError, Outcome};
 
@@ -17,17 +19,16 @@ struct ComparisonJson {
 }
 
 pub fn run(global: &GlobalArgs, args: &CompareArgs) -> Result<Outcome, CliError> {
-    let mut config = global.config();
-    config.threshold = args.threshold;
-    let pipeline = crate::load_pipeline(config)?;
+    let pipeline = crate::load_pipeline(global, global.config())?;
+    let threshold = choose_threshold(&pipeline, args, global.embedder.is_some())?;
     let (a, b) = open_both(&pipeline, args)?;
     if args.all {
-        return compare_all(&pipeline, &a, &b, args);
+        return compare_all(&pipeline, &a, &b, args, threshold);
     }
     let choice = |face: Option<usize>| face.map_or(FaceChoice::Largest, FaceChoice::Index);
     let (face_a, embedding_a) = pipeline.embed_one(&a, choice(args.face_a))?;
     let (face_b, embedding_b) = pipeline.embed_one(&b, choice(args.face_b))?;
-    let comparison = facecmp::compare(&embedding_a, &embedding_b, args.threshold);
+    let comparison = facecmp::compare(&embedding_a, &embedding_b, threshold);
     if args.json {
         print_json(&ComparisonJson {
             similarity: comparison.similarity,
@@ -47,6 +48,20 @@ pub fn run(global: &GlobalArgs, args: &CompareArgs) -> Result<Outcome, CliError>
         );
     }
     Ok(if comparison.same { Outcome::Yes } else { Outcome::No })
+}
+
+/// `--threshold` as given, else the threshold calibrated for `--far`.
+/// Without either, SFace keeps its published threshold, while a trained
+/// model takes its calibration for the default FAR: SFace's number means
+/// nothing for another network.
+fn choose_threshold(pipeline: &Pipeline, args: &CompareArgs, trained: bool) -> Result<f32, CliError> {
+    let far = match (args.threshold, args.far) {
+        (Some(threshold), _) => return Ok(threshold),
+        (None, Some(far)) => far,
+        (None, None) if trained => DEFAULT_FAR,
+        (None, None) => return Ok(facecmp::SFACE_COSINE_THRESHOLD),
+    };
+    resolve_threshold(pipeline, &ThresholdArgs { far, threshold: None })
 }
 
 /// Decodes and searches both photos at once: the second photo's work
@@ -90,7 +105,13 @@ struct MatrixJson {
 }
 
 /// Every usable face of A against every usable face of B.
-fn compare_all(pipeline: &Pipeline, a: &Photo, b: &Photo, args: &CompareArgs) -> Result<Outcome, CliError> {
+fn compare_all(
+    pipeline: &Pipeline,
+    a: &Photo,
+    b: &Photo,
+    args: &CompareArgs,
+    threshold: f32,
+) -> Result<Outcome, CliError> {
     let min_size = pipeline.config().min_face_size;
     let (faces_a, small_a) = a.usable_faces(min_size)?;
     let (faces_b, small_b) = b.usable_faces(min_size)?;
@@ -99,7 +120,7 @@ fn compare_all(pipeline: &Pipeline, a: &Photo, b: &Photo, args: &CompareArgs) ->
     let similarity: Vec<Vec<f32>> =
         embeddings_a.iter().map(|ea| embeddings_b.iter().map(|eb| ea.cosine(eb)).collect()).collect();
     let same: Vec<Vec<bool>> =
-        similarity.iter().map(|row| row.iter().map(|&s| s >= args.threshold).collect()).collect();
+        similarity.iter().map(|row| row.iter().map(|&s| s >= threshold).collect()).collect();
     let any_same = same.iter().flatten().any(|&s| s);
     if args.json {
         let photo_json = |photo: &Photo, faces: &[usize], small: Vec<usize>| PhotoFacesJson {
@@ -108,14 +129,14 @@ fn compare_all(pipeline: &Pipeline, a: &Photo, b: &Photo, args: &CompareArgs) ->
             too_small: small,
         };
         print_json(&MatrixJson {
-            threshold: args.threshold,
+            threshold,
             a: photo_json(a, &faces_a, small_a),
             b: photo_json(b, &faces_b, small_b),
             similarity,
             same,
         });
     } else {
-        print_matrix(a, b, &faces_a, &faces_b, &similarity, args.threshold);
+        print_matrix(a, b, &faces_a, &faces_b, &similarity, threshold);
         for (photo, small) in [(a, &small_a), (b, &small_b)] {
             if !small.is_empty() {
                 println!("{}: {} too small to compare: {small:?}", photo.input, plural(small.len(), "face"));

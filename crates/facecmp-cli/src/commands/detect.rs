@@ -18,7 +18,7 @@ struct PhotoJson<'a> {
 }
 
 pub fn run(global: &GlobalArgs, args: &DetectArgs) -> Result<Outcome, CliError> {
-    let pipeline = crate::load_pipeline(global.config())?;
+    let pipeline = crate::load_models(global.config())?;
     let mut outcome = Outcome::Yes;
     for path in &args.images {
         match detect_one(&pipeline, path, args) {

@@ -19,7 +19,7 @@ struct EmbeddingJson<'a> {
 }
 
 pub fn run(global: &GlobalArgs, args: &EmbedArgs) -> Result<Outcome, CliError> {
-    let pipeline = crate::load_pipeline(global.config())?;
+    let pipeline = crate::load_pipeline(global, global.config())?;
     let mut outcome = Outcome::Yes;
     for path in &args.images {
         if let Err(error) = embed_one(&pipeline, path, args.all_faces) {

@@ -16,7 +16,7 @@ use crate::{CliError, Outcome};
 
 pub fn init(global: &GlobalArgs, command: &GalleryCommand) -> Result<Outcome, CliError> {
     let GalleryCommand::Init { db } = command;
-    let pipeline = crate::load_pipeline(global.config())?;
+    let pipeline = crate::load_pipeline(global, global.config())?;
     let gallery = Gallery::create(db, pipeline.embedder())?;
     println!("created {} for embedder {}", gallery.path(), gallery.embedder().name);
     Ok(Outcome::Yes)
@@ -53,7 +53,7 @@ enum EnrolOutcome<'a> {
 /// Enrols each photo in turn. Each accepted photo is on disk before its
 /// line is printed, so a line on stdout is a durable acknowledgement.
 pub fn enroll(global: &GlobalArgs, args: &EnrollArgs) -> Result<Outcome, CliError> {
-    let pipeline = crate::load_pipeline(global.config())?;
+    let pipeline = crate::load_pipeline(global, global.config())?;
     let gallery = open_for(&pipeline, &args.db)?;
     let mut policy = EnrolPolicy::default();
     policy.quality.min_face_size = policy.quality.min_face_size.max(global.min_face_size);

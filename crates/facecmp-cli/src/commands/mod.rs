@@ -3,6 +3,8 @@ pub mod compare;
 pub mod detect;
 pub mod doctor;
 pub mod embed;
+pub mod eval;
 pub mod gallery;
 pub mod keys;
 pub mod serve;
+pub mod train;

@@ -12,7 +12,7 @@ pub fn run(global: &GlobalArgs, args: &ServeArgs) -> Result<Outcome, CliError> {
     facecmp_server::init_logging();
     let config = global.config();
     let quality = QualityPolicy { min_face_size: config.min_face_size, ..QualityPolicy::default() };
-    let pipeline = crate::load_pipeline(config)?;
+    let pipeline = crate::load_pipeline(global, config)?;
     let gallery = open_for(&pipeline, &args.db)?;
     let threshold = resolve_threshold(&pipeline, &ThresholdArgs { far: args.far, threshold: None })?;
     let workers = args.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));

@@ -1,0 +1,26 @@
+//! Siamese training and evaluation for facecmp, on burn.
+//!
+//! ```text
+//! DATA/<person>/*.jpg ──data──▶ aligned crops (cached) ──split by person──▶ train | val
+//!   train ──PairSampler──▶ balanced pairs ──Tower (one module, both faces)──▶ embeddings
+//!         ──loss::contrastive──▶ SGD/Adam step            (training)
+//!   val   ──all genuine + sampled impostor pairs──▶ ROC, accuracy, calibration (artifacts, plots)
+//! MODEL_DIR ──TrainedEmbedder──▶ facecmp::Embedder (compare/embed/eval --embedder)
+//! ```
+
+pub mod artifacts;
+pub mod augment;
+pub mod data;
+pub mod embedder;
+pub mod loss;
+pub mod model;
+pub mod plots;
+pub mod progress;
+pub mod report;
+pub mod rng;
+pub mod synthetic;
+pub mod training;
+
+pub use embedder::TrainedEmbedder;
+pub use model::{Architecture, Tower, TowerConfig};
+pub use training::{TrainConfig, train};

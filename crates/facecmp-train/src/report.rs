@@ -1,0 +1,243 @@
+//! `facecmp eval`'s work: embed prepared photos with any embedder, score
+//! pairs, and write the report (Markdown, JSON, plots).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use facecmp::eval::{
+    GroupMetrics, GroupedPair, KFold, LfwPair, OperatingPoint, STANDARD_FARS, ScoredPair, Verification,
+    per_group,
+};
+use facecmp::{EmbedderIdentity, Embedding, Pipeline};
+use serde::{Deserialize, Serialize};
+
+use crate::data::{Identities, Pair, Prepared, Skipped};
+
+/// Embeds every crop of `prepared` (in order, person by person) in batches.
+pub fn embed_prepared(pipeline: &Pipeline, prepared: &Prepared) -> Result<Vec<Embedding>, facecmp::Error> {
+    const BATCH: usize = 32;
+    let crops: Vec<_> = prepared.people.iter().flat_map(|(_, crops)| crops).collect();
+    let bar = crate::progress::bar(crops.len() as u64, "embedding");
+    let mut embeddings = Vec::with_capacity(crops.len());
+    for chunk in crops.chunks(BATCH) {
+        let faces: Vec<_> = chunk.iter().map(|c| &c.face).collect();
+        embeddings.extend(pipeline.embed_aligned(&chunk[0].path.display().to_string(), &faces)?);
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    Ok(embeddings)
+}
+
+pub fn score(pairs: &[Pair], embeddings: &[Embedding]) -> Vec<ScoredPair> {
+    pairs.iter().map(|p| ScoredPair::new(embeddings[p.a].cosine(&embeddings[p.b]), p.genuine)).collect()
+}
+
+/// Reads `groups.csv` (`person,group`, optional header).
+pub fn read_groups(path: &Path) -> Result<HashMap<String, String>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut groups = HashMap::new();
+    for (index, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        match line.split(',').map(str::trim).collect::<Vec<_>>().as_slice() {
+            ["person", "group"] if index == 0 => {}
+            [person, group] if !person.is_empty() && !group.is_empty() => {
+                groups.insert(person.to_string(), group.to_string());
+            }
+            _ => return Err(format!("{}: line {}: expected `person,group`", path.display(), index + 1)),
+        }
+    }
+    Ok(groups)
+}
+
+/// Labels each pair with the groups of its two people ("(no group)" when
+/// groups.csv does not list a person).
+pub fn group_pairs(
+    pairs: &[Pair],
+    scores: &[ScoredPair],
+    identities: &Identities,
+    names: &[String],
+    groups: &HashMap<String, String>,
+) -> Vec<GroupedPair> {
+    let group_of = |photo: usize| {
+        let name = &names[identities.person_of[photo]];
+        groups.get(name).cloned().unwrap_or_else(|| "(no group)".into())
+    };
+    pairs
+        .iter()
+        .zip(scores)
+        .map(|(p, s)| GroupedPair { pair: *s, group_a: group_of(p.a), group_b: group_of(p.b) })
+        .collect()
+}
+
+/// LFW pairs whose two images could both be prepared, as fold-labelled
+/// scores, and the pairs that could not be scored.
+pub fn score_lfw(
+    lfw: &[LfwPair],
+    embedding_of: &BTreeMap<(String, u32), Embedding>,
+) -> (Vec<(usize, ScoredPair)>, Vec<LfwPair>) {
+    let mut scored = Vec::with_capacity(lfw.len());
+    let mut missing = Vec::new();
+    for pair in lfw {
+        match (embedding_of.get(&pair.a), embedding_of.get(&pair.b)) {
+            (Some(a), Some(b)) => scored.push((pair.fold, ScoredPair::new(a.cosine(b), pair.genuine))),
+            _ => missing.push(pair.clone()),
+        }
+    }
+    (scored, missing)
+}
+
+/// Everything `facecmp eval` states, as written to `report.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EvalReport {
+    pub embedder: EmbedderIdentity,
+    pub data: String,
+    pub protocol: String,
+    pub people: usize,
+    pub images: usize,
+    pub skipped: Vec<Skipped>,
+    /// For a trained model: evaluated people that were in its training side
+    /// (should be 0 for an honest test).
+    pub people_trained_on: Option<usize>,
+    pub impostor_seed: Option<u64>,
+    pub verification: Verification,
+    /// The threshold the per-group rates are measured at.
+    pub operating_threshold: f32,
+    pub operating_threshold_source: String,
+    pub lfw: Option<KFold>,
+    /// LFW pairs that could not be scored (an image missing or without a face).
+    pub lfw_unscored_pairs: Option<usize>,
+    pub groups: Option<Vec<GroupMetrics>>,
+}
+
+impl EvalReport {
+    pub fn new(
+        embedder: EmbedderIdentity,
+        data: String,
+        protocol: String,
+        scores: &[ScoredPair],
+    ) -> EvalReport {
+        let verification = Verification::of(scores, &STANDARD_FARS);
+        EvalReport {
+            embedder,
+            data,
+            protocol,
+            people: 0,
+            images: 0,
+            skipped: Vec::new(),
+            people_trained_on: None,
+            impostor_seed: None,
+            operating_threshold: verification.best_threshold.unwrap_or(0.0),
+            operating_threshold_source: "best accuracy on these pairs".into(),
+            verification,
+            lfw: None,
+            lfw_unscored_pairs: None,
+            groups: None,
+        }
+    }
+
+    pub fn with_groups(mut self, pairs: &[GroupedPair]) -> EvalReport {
+        self.groups = Some(per_group(pairs, self.operating_threshold, &STANDARD_FARS));
+        self
+    }
+
+    /// Writes `report.md`, `report.json` and the ROC and histogram PNGs.
+    pub fn write(&self, dir: &Path, scores: &[ScoredPair]) -> Result<(), String> {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let json = serde_json::to_string_pretty(self).expect("the report serialises") + "\n";
+        let write = |name: &str, text: &str| {
+            let path = dir.join(name);
+            std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))
+        };
+        write("report.json", &json)?;
+        write("report.md", &self.markdown())?;
+        crate::plots::evaluation_plots(dir, scores, &self.embedder.name)
+    }
+
+    pub fn markdown(&self) -> String {
+        let v = &self.verification;
+        let mut md = format!("# Verification report: {}\n\n", self.embedder.name);
+        md += &format!("- data: `{}` ({})\n", self.data, self.protocol);
+        md += &format!(
+            "- {} people, {} images; {} photos skipped\n",
+            self.people,
+            self.images,
+            self.skipped.len()
+        );
+        md += &format!(
+            "- pairs: {} genuine, {} impostor{}\n",
+            v.pairs.genuine,
+            v.pairs.impostor,
+            self.impostor_seed.map_or(String::new(), |s| format!(" (impostors sampled with seed {s})"))
+        );
+        if let Some(overlap) = self.people_trained_on {
+            md += &format!("- people also in the model's training split: {overlap}\n");
+        }
+        md += &format!("- embedder sha256: `{}`\n\n", self.embedder.sha256);
+        md += "| metric | value |\n|---|---|\n";
+        md += &format!("| ROC AUC | {:.4} |\n", v.auc);
+        md += &format!("| EER | {} (threshold {}) |\n", percent(v.eer), number(v.eer_threshold));
+        md += &format!(
+            "| best accuracy (threshold chosen on these pairs) | {} at {} |\n",
+            percent(v.best_accuracy),
+            number(v.best_threshold)
+        );
+        for (far, point) in &v.tar_at_far {
+            md += &format!("| TAR @ FAR {far:.0e} | {} |\n", operating(point.as_ref()));
+        }
+        if let Some(lfw) = &self.lfw {
+            md += &format!(
+                "\n## LFW View 2, 10-fold\n\naccuracy {:.2} % ± {:.2} % (mean ± sample std over {} folds; threshold chosen on the other 9)\n",
+                100.0 * lfw.mean_accuracy,
+                100.0 * lfw.std_accuracy,
+                lfw.folds.len()
+            );
+            if let Some(unscored) = self.lfw_unscored_pairs.filter(|&n| n > 0) {
+                md += &format!(
+                    "\n{unscored} pairs could not be scored (image missing or no face) and are left out.\n"
+                );
+            }
+        }
+        if let Some(groups) = &self.groups {
+            md += &format!(
+                "\n## Per group at threshold {:.4} ({})\n\n| group | genuine | impostor | FMR | FNMR | TAR@FAR 1e-2 | TAR@FAR 1e-3 |\n|---|---|---|---|---|---|---|\n",
+                self.operating_threshold, self.operating_threshold_source
+            );
+            for g in groups {
+                let tar = |far: f64| {
+                    g.tar_at_far.iter().find(|t| t.0 == far).and_then(|t| t.1.as_ref()).map(|p| p.tar)
+                };
+                md += &format!(
+                    "| {} | {} | {} | {} | {} | {} | {} |\n",
+                    g.group,
+                    g.pairs.genuine,
+                    g.pairs.impostor,
+                    percent(g.fmr),
+                    percent(g.fnmr),
+                    percent(tar(1e-2)),
+                    percent(tar(1e-3))
+                );
+            }
+        }
+        if !self.skipped.is_empty() {
+            md += "\n## Skipped photos\n\n";
+            for s in &self.skipped {
+                md += &format!("- `{}`: {}\n", s.path.display(), s.reason);
+            }
+        }
+        md += "\nA TAR@FAR is given only where there are at least 1/FAR impostor pairs; n/a otherwise.\n";
+        md
+    }
+}
+
+fn percent(value: Option<f64>) -> String {
+    value.map_or("n/a".into(), |v| format!("{:.2} %", 100.0 * v))
+}
+
+fn number(value: Option<f32>) -> String {
+    value.map_or("n/a".into(), |v| format!("{v:.4}"))
+}
+
+fn operating(point: Option<&OperatingPoint>) -> String {
+    point.map_or("n/a (too few impostor pairs)".into(), |p| {
+        format!("{:.2} % (threshold {:.4}, measured FAR {:.1e})", 100.0 * p.tar, p.threshold, p.far)
+    })
+}

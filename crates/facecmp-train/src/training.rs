@@ -1,0 +1,516 @@
+//! The training loop: balanced pairs drawn on the fly, one tower forward per
+//! step over every image of the batch, contrastive loss, SGD (Nesterov) or
+//! Adam, a learning-rate schedule, validation on people never trained on,
+//! and a checkpoint after every epoch.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{
+    AdamConfig, GradientsParams, ModuleOptimizer, OptimizerRecord, SgdConfig, decay::WeightDecayConfig,
+};
+use burn::store::{ModuleSnapshot, SafetensorsStore};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use facecmp::RgbImage;
+use facecmp::eval::{STANDARD_FARS, ScoredPair, Verification};
+use serde::{Deserialize, Serialize};
+
+use crate::augment::{self, Augmentation};
+use crate::data::{self, Identities, Pair, PairSampler, Prepared, Split};
+use crate::loss;
+use crate::model::{Tower, TowerConfig};
+use crate::progress;
+use crate::rng::Rng;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    /// SGD with Nesterov momentum (the original project's choice).
+    Sgd,
+    Adam,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Schedule {
+    Constant,
+    /// Cosine decay to 1 % of the initial rate over the whole run.
+    Cosine,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub tower: TowerConfig,
+    pub epochs: usize,
+    /// Pairs drawn per epoch (fresh pairs every epoch).
+    pub pairs_per_epoch: usize,
+    /// Pairs per optimisation step.
+    pub batch_size: usize,
+    /// Share of genuine pairs in a batch (0.5 = 1:1).
+    pub genuine_fraction: f32,
+    /// Replace each batch's impostors by the hardest in-batch impostor of
+    /// each anchor (1:1 genuine:impostor).
+    pub hard_negatives: bool,
+    pub margin: f32,
+    pub optimizer: OptimizerKind,
+    pub learning_rate: f64,
+    /// SGD momentum (Nesterov).
+    pub momentum: f64,
+    pub weight_decay: f32,
+    pub schedule: Schedule,
+    /// Steps of linear warm-up before the schedule.
+    pub warmup_steps: usize,
+    pub augmentation: Option<Augmentation>,
+    /// Share of people held out for validation.
+    pub val_fraction: f32,
+    /// Impostor pairs drawn among validation people (all genuine pairs are used).
+    pub val_impostors: usize,
+    pub seed: u64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            tower: TowerConfig {
+                architecture: crate::model::Architecture::Compact,
+                input_size: 64,
+                embedding_dim: 128,
+                width: 16,
+            },
+            epochs: 10,
+            pairs_per_epoch: 8192,
+            batch_size: 32,
+            genuine_fraction: 0.5,
+            hard_negatives: false,
+            margin: 1.0,
+            optimizer: OptimizerKind::Sgd,
+            learning_rate: 0.05,
+            momentum: 0.9,
+            weight_decay: 5e-4,
+            schedule: Schedule::Cosine,
+            warmup_steps: 50,
+            augmentation: Some(Augmentation::STANDARD),
+            val_fraction: 0.2,
+            val_impostors: 20_000,
+            seed: 42,
+        }
+    }
+}
+
+impl TrainConfig {
+    pub fn steps_per_epoch(&self) -> usize {
+        self.pairs_per_epoch.div_ceil(self.batch_size).max(1)
+    }
+
+    /// The learning rate of optimisation step `step` (0-based, over the run).
+    pub fn learning_rate_at(&self, step: usize) -> f64 {
+        let total = (self.epochs * self.steps_per_epoch()).max(1);
+        if step < self.warmup_steps {
+            return self.learning_rate * (step + 1) as f64 / self.warmup_steps as f64;
+        }
+        match self.schedule {
+            Schedule::Constant => self.learning_rate,
+            Schedule::Cosine => {
+                let span = total.saturating_sub(self.warmup_steps).max(1) as f64;
+                let progress = ((step - self.warmup_steps) as f64 / span).min(1.0);
+                let floor = self.learning_rate * 0.01;
+                floor + (self.learning_rate - floor) * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
+            }
+        }
+    }
+}
+
+/// One row of `metrics.csv`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochMetrics {
+    pub epoch: usize,
+    pub train_loss: f64,
+    pub val_loss: Option<f64>,
+    /// Best pair accuracy on balanced validation pairs (people never
+    /// trained on; threshold chosen on them, reported beside it).
+    pub val_accuracy: Option<f64>,
+    pub val_threshold: Option<f32>,
+    pub val_auc: Option<f64>,
+    pub val_eer: Option<f64>,
+    pub learning_rate: f64,
+    pub pairs_per_second: f64,
+    pub seconds: f64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error("{0}")]
+    Data(String),
+    #[error("{path}: {reason}")]
+    Checkpoint { path: String, reason: String },
+}
+
+impl TrainError {
+    fn checkpoint(path: &Path, reason: impl ToString) -> TrainError {
+        TrainError::Checkpoint { path: path.display().to_string(), reason: reason.to_string() }
+    }
+}
+
+/// What a finished run hands to the artifact writer.
+pub struct Trained {
+    /// The inference view (batch norm uses running statistics).
+    pub model: Tower,
+    pub split: Split,
+    pub history: Vec<EpochMetrics>,
+    /// The final validation scores (for calibration, ROC and histogram).
+    pub val_scores: Vec<ScoredPair>,
+}
+
+/// Where `train` keeps its per-epoch checkpoint.
+pub fn checkpoint_dir(out: &Path) -> PathBuf {
+    out.join("checkpoint")
+}
+
+/// The state saved after each epoch, besides weights and optimizer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct CheckpointState {
+    config: TrainConfig,
+    split: Split,
+    epochs_done: usize,
+    rng: Rng,
+    history: Vec<EpochMetrics>,
+}
+
+/// The training set prepared for fast batches: crops at the input size.
+struct InputSet {
+    crops: Vec<RgbImage>,
+    identities: Identities,
+}
+
+impl InputSet {
+    fn new(prepared: &Prepared, size: usize) -> InputSet {
+        let crops = prepared
+            .people
+            .iter()
+            .flat_map(|(_, crops)| crops.iter().map(|c| data::downscale(&c.face.image, size as u32)))
+            .collect();
+        InputSet { crops, identities: Identities::of(prepared) }
+    }
+}
+
+/// The chosen crops as one `[N, 3, S, S]` tensor, augmented when asked.
+pub(crate) fn input_tensor(
+    crops: &[RgbImage],
+    images: &[usize],
+    mut augmentation: Option<(&Augmentation, &mut Rng)>,
+    device: &Device,
+) -> Tensor<4> {
+    let side = crops.first().map_or(0, |c| c.width() as usize);
+    let per_image = 3 * side * side;
+    let mut values = vec![0.0f32; images.len() * per_image];
+    for (&image, out) in images.iter().zip(values.chunks_exact_mut(per_image)) {
+        let aug = augmentation.as_mut().map(|(a, rng)| (*a, &mut **rng));
+        augment::to_input(&crops[image], out, aug);
+    }
+    Tensor::from_data(TensorData::new(values, [images.len(), 3, side, side]), device)
+}
+
+/// Embeds images with the inference view, in chunks, as plain vectors.
+pub fn embed_all(model: &Tower, crops: &[RgbImage], device: &Device) -> Vec<Vec<f32>> {
+    const CHUNK: usize = 128;
+    let mut out = Vec::with_capacity(crops.len());
+    for start in (0..crops.len()).step_by(CHUNK) {
+        let images: Vec<usize> = (start..(start + CHUNK).min(crops.len())).collect();
+        let embeddings = model.forward(input_tensor(crops, &images, None, device));
+        let [_, dim] = embeddings.dims();
+        let values = embeddings.into_data();
+        let values = values.as_slice::<f32>().expect("embeddings are f32");
+        out.extend(values.chunks_exact(dim).map(<[f32]>::to_vec));
+    }
+    out
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>().clamp(-1.0, 1.0)
+}
+
+/// Trains a tower on `prepared` and writes a checkpoint to `out/checkpoint`
+/// after every epoch; with `resume`, continues from that checkpoint.
+/// `on_epoch` sees each epoch's metrics as they come.
+pub fn train(
+    prepared: &Prepared,
+    config: &TrainConfig,
+    out: &Path,
+    resume: bool,
+    on_epoch: &mut dyn FnMut(&EpochMetrics),
+) -> Result<Trained, TrainError> {
+    let checkpoint = checkpoint_dir(out);
+    let saved = if resume { Some(load_state(&checkpoint, config)?) } else { None };
+    let split = match &saved {
+        Some(state) => state.split.clone(),
+        None => data::split_by_identity(&prepared.names(), config.val_fraction, config.seed),
+    };
+    let train_set = InputSet::new(&prepared.only(&split.train), config.tower.input_size);
+    let val_prepared = prepared.only(&split.val);
+    let val_set = InputSet::new(&val_prepared, config.tower.input_size);
+    let sampler = PairSampler::new(&train_set.identities, config.genuine_fraction).ok_or_else(|| {
+        TrainError::Data(format!(
+            "the training side of the split has {} people; at least two, one of them with two or more photos, are needed",
+            split.train.len()
+        ))
+    })?;
+    let val_pairs = data::evaluation_pairs(&val_set.identities, config.val_impostors, config.seed);
+
+    let device = Device::flex().autodiff();
+    device.seed(config.seed);
+    let mut model = config.tower.init(&device);
+    let mut optimizer = optimizer(config);
+    let (mut rng, mut history, first_epoch) = match saved {
+        Some(state) => {
+            model = load_weights(model, &checkpoint.join("model.safetensors"))?;
+            let record = OptimizerRecord::load(checkpoint.join("optimizer.bpk"))
+                .map_err(|e| TrainError::checkpoint(&checkpoint.join("optimizer.bpk"), format!("{e:?}")))?;
+            optimizer = optimizer.load_record(record);
+            (state.rng, state.history, state.epochs_done)
+        }
+        None => (Rng::derive(config.seed, 0x7a1), Vec::new(), 0),
+    };
+    std::fs::create_dir_all(&checkpoint).map_err(|e| TrainError::checkpoint(&checkpoint, e))?;
+
+    let steps = config.steps_per_epoch();
+    let mut val_scores = Vec::new();
+    for epoch in first_epoch..config.epochs {
+        let started = Instant::now();
+        let bar = progress::bar(steps as u64, &format!("epoch {}/{}", epoch + 1, config.epochs));
+        let mut loss_sum = 0.0;
+        for step in 0..steps {
+            let learning_rate = config.learning_rate_at(epoch * steps + step);
+            let (next, loss) = train_step(
+                model,
+                &mut optimizer,
+                &train_set,
+                &sampler,
+                config,
+                &mut rng,
+                learning_rate,
+                &device,
+            );
+            model = next;
+            loss_sum += loss;
+            bar.inc(1);
+            bar.set_prefix(format!("loss {:.4}", loss_sum / (step + 1) as f64));
+        }
+        bar.finish_and_clear();
+        let train_seconds = started.elapsed().as_secs_f64();
+        let valid = model.valid();
+        val_scores = score_pairs(&valid, &val_set, &val_pairs, &device.clone().inner());
+        let metrics = epoch_metrics(
+            epoch + 1,
+            loss_sum / steps as f64,
+            &val_scores,
+            config,
+            steps,
+            train_seconds,
+            started,
+        );
+        on_epoch(&metrics);
+        history.push(metrics);
+        save_checkpoint(&checkpoint, &valid, &optimizer, config, &split, epoch + 1, &rng, &history)?;
+    }
+    Ok(Trained { model: model.valid(), split, history, val_scores })
+}
+
+fn optimizer(config: &TrainConfig) -> ModuleOptimizer {
+    let decay = (config.weight_decay > 0.0).then(|| WeightDecayConfig::new(config.weight_decay));
+    match config.optimizer {
+        OptimizerKind::Sgd => SgdConfig::new()
+            .with_momentum(Some(MomentumConfig { momentum: config.momentum, dampening: 0.0, nesterov: true }))
+            .with_weight_decay(decay)
+            .init(),
+        OptimizerKind::Adam => AdamConfig::new().with_weight_decay(decay).init(),
+    }
+}
+
+/// One optimisation step; returns the updated model and the batch loss.
+#[allow(clippy::too_many_arguments)]
+fn train_step(
+    model: Tower,
+    optimizer: &mut ModuleOptimizer,
+    set: &InputSet,
+    sampler: &PairSampler<'_>,
+    config: &TrainConfig,
+    rng: &mut Rng,
+    learning_rate: f64,
+    device: &Device,
+) -> (Tower, f64) {
+    let pairs = if config.hard_negatives {
+        (0..config.batch_size).map(|_| sampler.genuine(rng)).collect()
+    } else {
+        sampler.batch(rng, config.batch_size)
+    };
+    // Every image of the batch goes through the one tower in one forward.
+    let images: Vec<usize> = pairs.iter().flat_map(|p| [p.a, p.b]).collect();
+    let mut aug_rng = Rng::new(rng.next_u64());
+    let input =
+        input_tensor(&set.crops, &images, config.augmentation.as_ref().map(|a| (a, &mut aug_rng)), device);
+    let embeddings = model.forward(input); // [2B, D]
+    let mut positions: Vec<(usize, usize, bool)> =
+        pairs.iter().enumerate().map(|(i, p)| (2 * i, 2 * i + 1, p.genuine)).collect();
+    if config.hard_negatives {
+        positions.extend(hardest_impostors(&embeddings, &images, &set.identities));
+    }
+    let index = |pick: fn(&(usize, usize, bool)) -> usize| {
+        let values: Vec<i32> = positions.iter().map(|p| pick(p) as i32).collect();
+        Tensor::<1, Int>::from_data(TensorData::new(values, [positions.len()]), device)
+    };
+    let a = embeddings.clone().select(0, index(|p| p.0));
+    let b = embeddings.select(0, index(|p| p.1));
+    let labels: Vec<f32> = positions.iter().map(|p| if p.2 { 1.0 } else { 0.0 }).collect();
+    let genuine = Tensor::<1>::from_data(TensorData::new(labels, [positions.len()]), device);
+    let loss = loss::contrastive(a, b, genuine, config.margin);
+    let value = f64::from(loss.clone().into_data().as_slice::<f32>().expect("f32 loss")[0]);
+    let grads = GradientsParams::from_grads(loss.backward(), &model);
+    (optimizer.step(learning_rate, model, grads), value)
+}
+
+/// For each anchor (even position), the in-batch image of another person
+/// whose embedding is closest: the impostor the model finds hardest now.
+fn hardest_impostors(
+    embeddings: &Tensor<2>,
+    images: &[usize],
+    identities: &Identities,
+) -> Vec<(usize, usize, bool)> {
+    let [n, dim] = embeddings.dims();
+    let data = embeddings.clone().detach().into_data();
+    let values = data.as_slice::<f32>().expect("f32 embeddings");
+    let row = |i: usize| &values[i * dim..(i + 1) * dim];
+    (0..n)
+        .step_by(2)
+        .filter_map(|anchor| {
+            let person = identities.person_of[images[anchor]];
+            (0..n)
+                .filter(|&j| identities.person_of[images[j]] != person)
+                .max_by(|&x, &y| cosine(row(anchor), row(x)).total_cmp(&cosine(row(anchor), row(y))))
+                .map(|j| (anchor, j, false))
+        })
+        .collect()
+}
+
+/// Cosine scores of the validation pairs under the inference view.
+fn score_pairs(model: &Tower, set: &InputSet, pairs: &[Pair], device: &Device) -> Vec<ScoredPair> {
+    if pairs.is_empty() {
+        return Vec::new();
+    }
+    let embeddings = embed_all(model, &set.crops, device);
+    pairs.iter().map(|p| ScoredPair::new(cosine(&embeddings[p.a], &embeddings[p.b]), p.genuine)).collect()
+}
+
+fn epoch_metrics(
+    epoch: usize,
+    train_loss: f64,
+    val: &[ScoredPair],
+    config: &TrainConfig,
+    steps: usize,
+    train_seconds: f64,
+    started: Instant,
+) -> EpochMetrics {
+    let verification = (!val.is_empty()).then(|| Verification::of(val, &STANDARD_FARS));
+    let accuracy = facecmp::eval::best_accuracy(&balanced(val));
+    EpochMetrics {
+        epoch,
+        train_loss,
+        val_loss: balanced_loss(val, config.margin),
+        val_accuracy: accuracy.map(|a| a.0),
+        val_threshold: accuracy.map(|a| a.1),
+        val_auc: verification.as_ref().map(|v| v.auc),
+        val_eer: verification.as_ref().and_then(|v| v.eer),
+        learning_rate: config.learning_rate_at(epoch * steps - 1),
+        pairs_per_second: (steps * config.batch_size) as f64 / train_seconds.max(1e-9),
+        seconds: started.elapsed().as_secs_f64(),
+    }
+}
+
+/// Every genuine pair and as many impostor pairs (the first ones, which
+/// were drawn at random): accuracy on these means something, where on all
+/// validation pairs (mostly impostors) "reject everything" would score high.
+pub fn balanced(pairs: &[ScoredPair]) -> Vec<ScoredPair> {
+    let genuine = pairs.iter().filter(|p| p.genuine).count();
+    let impostors = pairs.iter().filter(|p| !p.genuine).take(genuine);
+    pairs.iter().filter(|p| p.genuine).chain(impostors).copied().collect()
+}
+
+/// Validation loss with genuine and impostor pairs weighted equally, like
+/// the default 1:1 training batches (validation has far more impostors).
+fn balanced_loss(pairs: &[ScoredPair], margin: f32) -> Option<f64> {
+    let mean = |genuine: bool| {
+        let losses: Vec<f64> = pairs
+            .iter()
+            .filter(|p| p.genuine == genuine)
+            .map(|p| {
+                f64::from(loss::contrastive_value((2.0 - 2.0 * p.score).max(0.0).sqrt(), genuine, margin))
+            })
+            .collect();
+        (!losses.is_empty()).then(|| losses.iter().sum::<f64>() / losses.len() as f64)
+    };
+    Some((mean(true)? + mean(false)?) / 2.0)
+}
+
+pub fn save_weights(model: &Tower, path: &Path) -> Result<(), TrainError> {
+    let mut store = SafetensorsStore::from_file(path).overwrite(true);
+    model.save_into(&mut store).map_err(|e| TrainError::checkpoint(path, format!("{e:?}")))
+}
+
+pub fn load_weights(model: Tower, path: &Path) -> Result<Tower, TrainError> {
+    let mut model = model;
+    let mut store = SafetensorsStore::from_file(path);
+    let result = model.load_from(&mut store).map_err(|e| TrainError::checkpoint(path, format!("{e:?}")))?;
+    if !result.missing.is_empty() || !result.errors.is_empty() {
+        let reason =
+            format!("does not fit the tower: missing {:?}, errors {:?}", result.missing, result.errors);
+        return Err(TrainError::checkpoint(path, reason));
+    }
+    Ok(model)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn save_checkpoint(
+    dir: &Path,
+    valid: &Tower,
+    optimizer: &ModuleOptimizer,
+    config: &TrainConfig,
+    split: &Split,
+    epochs_done: usize,
+    rng: &Rng,
+    history: &[EpochMetrics],
+) -> Result<(), TrainError> {
+    save_weights(valid, &dir.join("model.safetensors"))?;
+    let optimizer_file = dir.join("optimizer.bpk");
+    optimizer
+        .to_record()
+        .save(&optimizer_file)
+        .map_err(|e| TrainError::checkpoint(&optimizer_file, format!("{e:?}")))?;
+    let state = CheckpointState {
+        config: config.clone(),
+        split: split.clone(),
+        epochs_done,
+        rng: rng.clone(),
+        history: history.to_vec(),
+    };
+    let state_file = dir.join("state.json");
+    let json = serde_json::to_string_pretty(&state).expect("the state serialises");
+    std::fs::write(&state_file, json).map_err(|e| TrainError::checkpoint(&state_file, e))
+}
+
+/// Reads a checkpoint's state; refuses one made with another configuration
+/// (apart from the number of epochs, which `--resume` may extend).
+fn load_state(dir: &Path, config: &TrainConfig) -> Result<CheckpointState, TrainError> {
+    let file = dir.join("state.json");
+    let text = std::fs::read_to_string(&file)
+        .map_err(|e| TrainError::checkpoint(&file, format!("cannot resume: {e}")))?;
+    let state: CheckpointState = serde_json::from_str(&text).map_err(|e| TrainError::checkpoint(&file, e))?;
+    let comparable = TrainConfig { epochs: state.config.epochs, ..config.clone() };
+    if comparable != state.config {
+        return Err(TrainError::checkpoint(
+            &file,
+            "was made with other training settings; resume with the same ones",
+        ));
+    }
+    Ok(state)
+}
