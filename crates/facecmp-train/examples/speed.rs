@@ -2,7 +2,7 @@
 //! BENCHMARKS.md. Run it under `/usr/bin/time -v` for the peak memory:
 //!
 //! ```sh
-//! cargo run --release -p facecmp-train --example speed -- BATCH INPUT [STEPS]
+//! cargo run -p facecmp-train --example speed -- BATCH INPUT [STEPS]
 //! ```
 //!
 //! Trains one epoch of STEPS optimisation steps (default 40) at batch BATCH

@@ -180,6 +180,11 @@ impl EvalReport {
             percent(v.best_accuracy),
             number(v.best_threshold)
         );
+        md += &format!(
+            "| best balanced accuracy (mean of TAR and true-reject rate) | {} at {} |\n",
+            percent(v.best_balanced_accuracy),
+            number(v.best_balanced_threshold)
+        );
         for (far, point) in &v.tar_at_far {
             md += &format!("| TAR @ FAR {far:.0e} | {} |\n", operating(point.as_ref()));
         }

@@ -85,6 +85,12 @@ pub fn auc(roc: &[RocPoint]) -> f64 {
     roc.windows(2).map(|w| (w[1].far - w[0].far) * (w[1].tar + w[0].tar) / 2.0).sum()
 }
 
+/// The ROC point with the highest mean of TAR and true-reject rate, with its
+/// threshold.
+pub fn best_balanced_accuracy(roc: &[RocPoint]) -> Option<(f64, f32)> {
+    roc.iter().map(|p| ((p.tar + 1.0 - p.far) / 2.0, p.threshold)).max_by(|a, b| a.0.total_cmp(&b.0))
+}
+
 /// The equal error rate: where FAR equals FRR (= 1 − TAR), interpolated
 /// linearly between the two ROC points that straddle it; with its threshold.
 pub fn eer(roc: &[RocPoint]) -> Option<(f64, f32)> {
@@ -196,6 +202,11 @@ pub struct Verification {
     pub eer_threshold: Option<f32>,
     pub best_accuracy: Option<f64>,
     pub best_threshold: Option<f32>,
+    /// The best mean of TAR and true-reject rate: accuracy as if genuine and
+    /// impostor pairs were equally many. With all genuine pairs and many more
+    /// sampled impostors, plain accuracy mostly counts rejected impostors.
+    pub best_balanced_accuracy: Option<f64>,
+    pub best_balanced_threshold: Option<f32>,
     /// One entry per requested FAR; `None` where too few impostor pairs.
     pub tar_at_far: Vec<(f64, Option<OperatingPoint>)>,
 }
@@ -205,6 +216,7 @@ impl Verification {
         let curve = roc(pairs);
         let eer = eer(&curve);
         let best = best_accuracy(pairs);
+        let balanced = best_balanced_accuracy(&curve);
         Verification {
             pairs: PairCounts::of(pairs),
             auc: auc(&curve),
@@ -212,6 +224,8 @@ impl Verification {
             eer_threshold: eer.map(|e| e.1),
             best_accuracy: best.map(|b| b.0),
             best_threshold: best.map(|b| b.1),
+            best_balanced_accuracy: balanced.map(|b| b.0),
+            best_balanced_threshold: balanced.map(|b| b.1),
             tar_at_far: fars.iter().map(|&far| (far, at_far(pairs, far))).collect(),
         }
     }
@@ -456,6 +470,17 @@ mod tests {
         assert_eq!(point.tar, 0.5);
         assert!(point.threshold > 0.98 && point.threshold < 0.985);
         assert!(at_far(&p, 0.001).is_none(), "100 impostors cannot measure a FAR of 1e-3");
+    }
+
+    #[test]
+    fn balanced_accuracy_weighs_both_kinds_of_pair_equally() {
+        let genuine = [0.9, 0.8].map(|s| ScoredPair::new(s, true));
+        let impostor = [0.85, 0.3, 0.2, 0.1].map(|s| ScoredPair::new(s, false));
+        let pairs: Vec<ScoredPair> = genuine.into_iter().chain(impostor).collect();
+        // At 0.8 both genuine pairs and 3 of 4 impostors are right: (1 + 0.75) / 2.
+        assert_eq!(best_balanced_accuracy(&roc(&pairs)), Some((0.875, 0.8)));
+        // Plain accuracy prefers the same threshold here, but counts pairs: 5 of 6.
+        assert_eq!(best_accuracy(&pairs).map(|b| b.0), Some(5.0 / 6.0));
     }
 
     #[test]

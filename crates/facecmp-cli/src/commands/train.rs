@@ -44,13 +44,13 @@ pub fn run(global: &GlobalArgs, args: &TrainArgs) -> Result<Outcome, CliError> {
     println!("model: {}", args.out.display());
     if let Some(v) = &card.validation {
         println!(
-            "validation ({} people never trained on; {} genuine, {} impostor pairs): AUC {:.4}, best accuracy {:.2} % at {:.4}",
+            "validation ({} people never trained on; {} genuine, {} impostor pairs): AUC {:.4}, best balanced accuracy {:.2} % at {:.4}",
             card.split.val.len(),
             v.pairs.genuine,
             v.pairs.impostor,
             v.auc,
-            100.0 * v.best_accuracy.unwrap_or(0.0),
-            v.best_threshold.unwrap_or(0.0)
+            100.0 * v.best_balanced_accuracy.unwrap_or(0.0),
+            v.best_balanced_threshold.unwrap_or(0.0)
         );
     }
     for point in card.calibration.iter().flat_map(|c| &c.points) {
