@@ -125,8 +125,10 @@ impl EvalReport {
             skipped: Vec::new(),
             people_trained_on: None,
             impostor_seed: None,
-            operating_threshold: verification.best_threshold.unwrap_or(0.0),
-            operating_threshold_source: "best accuracy on these pairs".into(),
+            // Not the best plain accuracy: over mostly impostor pairs its
+            // threshold rejects nearly everyone and inflates every FNMR.
+            operating_threshold: verification.best_balanced_threshold.unwrap_or(0.0),
+            operating_threshold_source: "best balanced accuracy on these pairs".into(),
             verification,
             lfw: None,
             lfw_unscored_pairs: None,

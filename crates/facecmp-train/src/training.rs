@@ -11,7 +11,7 @@ use burn::optim::momentum::MomentumConfig;
 use burn::optim::{
     AdamConfig, GradientsParams, ModuleOptimizer, OptimizerRecord, SgdConfig, decay::WeightDecayConfig,
 };
-use burn::store::{ModuleSnapshot, SafetensorsStore};
+use burn::store::{BurnpackStore, ModuleSnapshot, ModuleStore, SafetensorsStore};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use facecmp::RgbImage;
 use facecmp::eval::{STANDARD_FARS, ScoredPair, Verification};
@@ -264,7 +264,7 @@ pub fn train(
     let mut optimizer = optimizer(config);
     let (mut rng, mut history, first_epoch) = match saved {
         Some(state) => {
-            model = load_weights(model, &checkpoint.join("model.safetensors"))?;
+            model = load_checkpoint_weights(model, &checkpoint.join(CHECKPOINT_WEIGHTS))?;
             let record = OptimizerRecord::load(checkpoint.join("optimizer.bpk"))
                 .map_err(|e| TrainError::checkpoint(&checkpoint.join("optimizer.bpk"), format!("{e:?}")))?;
             optimizer = optimizer.load_record(record);
@@ -313,6 +313,11 @@ pub fn train(
         on_epoch(&metrics);
         history.push(metrics);
         save_checkpoint(&checkpoint, &valid, &optimizer, config, &split, epoch + 1, &rng, &history)?;
+    }
+    if val_scores.is_empty() {
+        // Resumed with every epoch already done: the model still needs its
+        // validation scores (calibration, ROC, histogram).
+        val_scores = score_pairs(&model.valid(), &val_set, &val_pairs, &device.clone().inner());
     }
     Ok(Trained { model: model.valid(), split, history, val_scores })
 }
@@ -458,9 +463,26 @@ pub fn save_weights(model: &Tower, path: &Path) -> Result<(), TrainError> {
 }
 
 pub fn load_weights(model: Tower, path: &Path) -> Result<Tower, TrainError> {
-    let mut model = model;
-    let mut store = SafetensorsStore::from_file(path);
-    let result = model.load_from(&mut store).map_err(|e| TrainError::checkpoint(path, format!("{e:?}")))?;
+    load_from(model, &mut SafetensorsStore::from_file(path), path)
+}
+
+/// The checkpoint's weights are burnpack, not safetensors: burnpack keeps
+/// each parameter's id, which keys the optimizer's momentum (SGD) or moments
+/// (Adam). Loaded from safetensors, the tower would get fresh ids, and a
+/// resumed run would silently restart its optimizer from zero.
+const CHECKPOINT_WEIGHTS: &str = "model.bpk";
+
+fn save_checkpoint_weights(model: &Tower, path: &Path) -> Result<(), TrainError> {
+    let mut store = BurnpackStore::from_file(path).overwrite(true);
+    model.save_into(&mut store).map_err(|e| TrainError::checkpoint(path, format!("{e:?}")))
+}
+
+fn load_checkpoint_weights(model: Tower, path: &Path) -> Result<Tower, TrainError> {
+    load_from(model, &mut BurnpackStore::from_file(path), path)
+}
+
+fn load_from(mut model: Tower, store: &mut impl ModuleStore, path: &Path) -> Result<Tower, TrainError> {
+    let result = model.load_from(store).map_err(|e| TrainError::checkpoint(path, format!("{e:?}")))?;
     if !result.missing.is_empty() || !result.errors.is_empty() {
         let reason =
             format!("does not fit the tower: missing {:?}, errors {:?}", result.missing, result.errors);
@@ -480,7 +502,7 @@ fn save_checkpoint(
     rng: &Rng,
     history: &[EpochMetrics],
 ) -> Result<(), TrainError> {
-    save_weights(valid, &dir.join("model.safetensors"))?;
+    save_checkpoint_weights(valid, &dir.join(CHECKPOINT_WEIGHTS))?;
     let optimizer_file = dir.join("optimizer.bpk");
     optimizer
         .to_record()
@@ -505,6 +527,15 @@ fn load_state(dir: &Path, config: &TrainConfig) -> Result<CheckpointState, Train
     let text = std::fs::read_to_string(&file)
         .map_err(|e| TrainError::checkpoint(&file, format!("cannot resume: {e}")))?;
     let state: CheckpointState = serde_json::from_str(&text).map_err(|e| TrainError::checkpoint(&file, e))?;
+    if config.epochs < state.epochs_done {
+        return Err(TrainError::checkpoint(
+            &file,
+            format!(
+                "has {} epochs done already; resume with --epochs {} or more",
+                state.epochs_done, state.epochs_done
+            ),
+        ));
+    }
     let comparable = TrainConfig { epochs: state.config.epochs, ..config.clone() };
     if comparable != state.config {
         return Err(TrainError::checkpoint(
@@ -513,4 +544,81 @@ fn load_state(dir: &Path, config: &TrainConfig) -> Result<CheckpointState, Train
         ));
     }
     Ok(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Architecture;
+    use crate::synthetic;
+
+    fn tiny_config() -> TrainConfig {
+        TrainConfig {
+            tower: TowerConfig {
+                architecture: Architecture::Compact,
+                input_size: 16,
+                embedding_dim: 8,
+                width: 4,
+            },
+            epochs: 2,
+            pairs_per_epoch: 64,
+            batch_size: 16,
+            warmup_steps: 2,
+            val_impostors: 50,
+            ..TrainConfig::default()
+        }
+    }
+
+    fn embeddings(trained: &Trained, people: &Prepared) -> Vec<Vec<f32>> {
+        let crops: Vec<RgbImage> = people
+            .people
+            .iter()
+            .flat_map(|(_, c)| c.iter().map(|c| data::downscale(&c.face.image, 16)))
+            .collect();
+        embed_all(&trained.model, &crops, &Device::flex())
+    }
+
+    /// Stopping after epoch 1 and resuming gives the model that training
+    /// straight through gives: weights, optimizer state (momentum) and RNG
+    /// all come back. With the momentum lost, the second epoch would differ.
+    #[test]
+    fn a_resumed_run_continues_exactly_where_it_stopped() {
+        let people = synthetic::people(7, 12, 3);
+        let (straight, resumed) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        // on_epoch runs before the epoch's checkpoint is written: at epoch 2
+        // the checkpoint on disk is epoch 1's, as if the run had died there.
+        let mut copy_epoch_one = |m: &EpochMetrics| {
+            if m.epoch == 2 {
+                let (from, to) = (checkpoint_dir(straight.path()), checkpoint_dir(resumed.path()));
+                std::fs::create_dir_all(&to).unwrap();
+                for file in std::fs::read_dir(&from).unwrap() {
+                    let file = file.unwrap().path();
+                    std::fs::copy(&file, to.join(file.file_name().unwrap())).unwrap();
+                }
+            }
+        };
+        let config = tiny_config();
+        let whole = train(&people, &config, straight.path(), false, &mut copy_epoch_one).unwrap();
+        let continued = train(&people, &config, resumed.path(), true, &mut |_| {}).unwrap();
+        assert_eq!(continued.history.len(), 2);
+        assert_eq!(whole.history[0], continued.history[0], "epoch 1 came from the checkpoint");
+        let (a, b) = (embeddings(&whole, &people), embeddings(&continued, &people));
+        let largest_difference =
+            a.iter().flatten().zip(b.iter().flatten()).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
+        assert!(largest_difference < 1e-4, "resumed embeddings differ by {largest_difference}");
+    }
+
+    #[test]
+    fn resuming_refuses_fewer_epochs_and_rescores_when_nothing_is_left() {
+        let people = synthetic::people(7, 12, 3);
+        let out = tempfile::tempdir().unwrap();
+        let config = tiny_config();
+        train(&people, &config, out.path(), false, &mut |_| {}).unwrap();
+        let fewer = TrainConfig { epochs: 1, ..config.clone() };
+        let error = train(&people, &fewer, out.path(), true, &mut |_| {}).err().expect("refused");
+        assert!(error.to_string().contains("--epochs 2 or more"), "{error}");
+        let again = train(&people, &config, out.path(), true, &mut |_| {}).unwrap();
+        assert_eq!(again.history.len(), 2);
+        assert!(!again.val_scores.is_empty(), "the finished model is validated for its calibration");
+    }
 }

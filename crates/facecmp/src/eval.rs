@@ -379,7 +379,8 @@ pub fn parse_lfw_pairs(text: &str) -> Result<Vec<LfwPair>, String> {
         [f, n] => (number(f, 1)?, number(n, 1)?),
         _ => return Err("line 1: expected `folds pairs-per-kind`".into()),
     };
-    let mut pairs = Vec::with_capacity(folds as usize * per_kind as usize * 2);
+    // Not sized from the header: a corrupt one must not allocate terabytes.
+    let mut pairs = Vec::new();
     for fold in 1..=folds as usize {
         for genuine in [true, false] {
             for _ in 0..per_kind {

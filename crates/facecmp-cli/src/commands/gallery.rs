@@ -6,11 +6,13 @@ use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
 
 use facecmp::Pipeline;
+use facecmp::compare::DEFAULT_FAR;
 use facecmp_gallery::{EnrolPolicy, EventQuery, Gallery, Rejection, prepare_sample};
 use serde::Serialize;
 
 use crate::args::{DbArg, DecisionFilter, EnrollArgs, EventsArgs, GalleryCommand, GlobalArgs, GrantArgs};
-use crate::args::{ListArgs, RemoveArgs, RevokeArgs, ZoneArgs};
+use crate::args::{ListArgs, RemoveArgs, RevokeArgs, ThresholdArgs, ZoneArgs};
+use crate::commands::access::resolve_threshold;
 use crate::report::{plural, print_json};
 use crate::{CliError, Outcome};
 
@@ -58,7 +60,7 @@ pub fn enroll(global: &GlobalArgs, args: &EnrollArgs) -> Result<Outcome, CliErro
     let mut policy = EnrolPolicy::default();
     policy.quality.min_face_size = policy.quality.min_face_size.max(global.min_face_size);
     if args.strict {
-        policy.strict = Some(strict_threshold(&pipeline));
+        policy.strict = Some(strict_threshold(&pipeline)?);
     }
     let mut refused = 0;
     for image in &args.images {
@@ -126,9 +128,10 @@ fn grant_zones(gallery: &Gallery, args: &EnrollArgs, refused: usize) -> Result<(
 }
 
 /// `--strict` refuses a first sample that already matches someone else at
-/// the embedder's 1e-3 FAR threshold (or the default one without a calibration).
-fn strict_threshold(pipeline: &Pipeline) -> f32 {
-    pipeline.calibration().and_then(|c| c.threshold_for(1e-3).ok()).unwrap_or(pipeline.config().threshold)
+/// the embedder's threshold for the default FAR; an embedder that cannot
+/// vouch for that rate is an error rather than a guess.
+fn strict_threshold(pipeline: &Pipeline) -> Result<f32, CliError> {
+    resolve_threshold(pipeline, &ThresholdArgs { far: DEFAULT_FAR, threshold: None })
 }
 
 pub fn people(args: &ListArgs) -> Result<Outcome, CliError> {
