@@ -301,16 +301,17 @@ pub struct EvalArgs {
     #[arg(long)]
     pub aligned: bool,
     /// Impostor pairs to sample (all genuine pairs are always used).
-    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    #[arg(long, value_name = "N", default_value_t = 100_000, conflicts_with = "lfw_pairs",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub impostors: usize,
     /// Seed of the impostor sampling.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, conflicts_with = "lfw_pairs")]
     pub seed: u64,
     /// Only the people of this side of the --embedder model's split.
-    #[arg(long, value_enum, requires = "embedder")]
+    #[arg(long, value_enum, requires = "embedder", conflicts_with = "lfw_pairs")]
     pub split: Option<SplitSide>,
-    /// `person,group` CSV: per-group FMR/FNMR and TAR@FAR.
-    #[arg(long, value_name = "groups.csv")]
+    /// `person,group` CSV: per-group FMR/FNMR and TAR@FAR (identity folders only).
+    #[arg(long, value_name = "groups.csv", conflicts_with = "lfw_pairs")]
     pub groups: Option<PathBuf>,
     /// Write report.md, report.json, roc.png and histogram.png here.
     #[arg(long, value_name = "DIR")]

@@ -103,6 +103,16 @@ fn synth_train_eval_compare_round_trip() {
     assert_eq!(calibration["points"][0]["far"], 0.1, "eval --calibrate stored the thresholds");
     assert_eq!(calibration["impostor_pairs"], 24 * 23 / 2 - 24, "measured on eval's pairs");
 
+    // Calibrating on the people it was trained on would promise too much.
+    #[rustfmt::skip]
+    let output = facecmp(&[
+        "eval", root.path().join("people").to_str().unwrap(), "--aligned",
+        "--embedder", model.to_str().unwrap(), "--calibrate",
+    ]);
+    assert_eq!(status(&output), 2, "{}", describe(&output));
+    assert!(text(&output.stderr).contains("not calibrating on 10 people"), "{}", describe(&output));
+    assert_eq!(read_json(&model.join("model.json"))["calibration"], card["calibration"], "unchanged");
+
     // The trained model as compare's embedder, with a calibrated threshold.
     let (a, b) = (others.join("s2_person_00000/000.png"), others.join("s2_person_00000/001.png"));
     let compare = |extra: &[&str]| {

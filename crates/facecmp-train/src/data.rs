@@ -197,7 +197,7 @@ pub fn prepare(samples: &[Sample], alignment: &Alignment<'_>) -> Result<Prepared
         };
         let sha256 = hex(&Sha256::digest(&bytes));
         let outcome = match alignment {
-            Alignment::PreAligned => pre_aligned(&sample.path, &bytes).map(|face| (face, false)),
+            Alignment::PreAligned => pre_aligned(&bytes).map(|face| (face, false)),
             Alignment::Detect { pipeline, cache } => {
                 detect_cached(pipeline, cache, &sample.path, &bytes, &sha256)
             }
@@ -221,7 +221,7 @@ pub fn prepare(samples: &[Sample], alignment: &Alignment<'_>) -> Result<Prepared
 
 /// An image that already is an aligned crop; resized to 112×112 if it is
 /// another square size.
-fn pre_aligned(path: &Path, bytes: &[u8]) -> Result<AlignedFace, String> {
+fn pre_aligned(bytes: &[u8]) -> Result<AlignedFace, String> {
     let image = facecmp::image::decode(bytes, Default::default()).map_err(|e| e.to_string())?;
     let (w, h) = image.dimensions();
     if w != h {
@@ -234,7 +234,6 @@ fn pre_aligned(path: &Path, bytes: &[u8]) -> Result<AlignedFace, String> {
     } else {
         image::imageops::resize(&image, ALIGNED_SIZE, ALIGNED_SIZE, image::imageops::FilterType::Triangle)
     };
-    let _ = path;
     Ok(AlignedFace { image, transform: facecmp::align::Similarity::IDENTITY })
 }
 

@@ -191,11 +191,12 @@ impl EvalReport {
             md += &format!("| TAR @ FAR {far:.0e} | {} |\n", operating(point.as_ref()));
         }
         if let Some(lfw) = &self.lfw {
+            let folds = lfw.folds.len();
             md += &format!(
-                "\n## LFW View 2, 10-fold\n\naccuracy {:.2} % ± {:.2} % (mean ± sample std over {} folds; threshold chosen on the other 9)\n",
+                "\n## LFW View 2, {folds}-fold\n\naccuracy {:.2} % ± {:.2} % (mean ± sample std over {folds} folds; threshold chosen on the other {})\n",
                 100.0 * lfw.mean_accuracy,
                 100.0 * lfw.std_accuracy,
-                lfw.folds.len()
+                folds.saturating_sub(1),
             );
             if let Some(unscored) = self.lfw_unscored_pairs.filter(|&n| n > 0) {
                 md += &format!(

@@ -37,6 +37,14 @@ pub fn run(global: &GlobalArgs, args: &EvalArgs) -> Result<Outcome, CliError> {
     if args.calibrate
         && let (Some(dir), Some(mut card)) = (&global.embedder, card)
     {
+        // Thresholds measured on people the model learned would promise a
+        // false-accept rate it only reaches on them.
+        if let Some(trained_on @ 1..) = report.0.people_trained_on {
+            return Err(CliError::Train(format!(
+                "{}: not calibrating on {trained_on} people the model was trained on; evaluate other people (or --split val)",
+                report.0.data
+            )));
+        }
         card.recalibrate(&report.1, format!("facecmp eval on {}", report.0.data));
         card.write(dir).map_err(train_error)?;
         let measured = card.calibration.iter().flat_map(|c| &c.points).filter(|p| p.threshold.is_some());
