@@ -5,7 +5,7 @@
 //!   train ──PairSampler──▶ balanced pairs ──Tower (one module, both faces)──▶ embeddings
 //!         ──loss::contrastive──▶ SGD/Adam step            (training)
 //!   val   ──all genuine + sampled impostor pairs──▶ ROC, accuracy, calibration (artifacts, plots)
-//! MODEL_DIR ──TrainedEmbedder──▶ facecmp::Embedder (compare/embed/eval --embedder)
+//! MODEL_DIR ──TrainedEmbedder──▶ facecmp::Embedder (--embedder: compare, embed, eval, the gallery)
 //! ```
 
 pub mod artifacts;
