@@ -2,7 +2,7 @@
 //! people and verify pairs of *other* synthetic people (another seed, never
 //! seen in training) at the threshold chosen on the validation people.
 //!
-//! A short CPU run (about 8 minutes on 2 cores); no timing is asserted.
+//! A short CPU run (about 5 minutes on 2 cores, 7 on one); no timing is asserted.
 
 use facecmp::eval::{ScoredPair, accuracy_at};
 use facecmp_train::data::{Identities, downscale, evaluation_pairs};
