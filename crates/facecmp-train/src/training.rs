@@ -403,7 +403,11 @@ fn score_pairs(model: &Tower, set: &InputSet, pairs: &[Pair], device: &Device) -
     if pairs.is_empty() {
         return Vec::new();
     }
-    let embeddings = embed_all(model, &set.crops, device);
+    score_embedded(pairs, &embed_all(model, &set.crops, device))
+}
+
+/// Cosine scores of pairs of rows of `embeddings` (as [`embed_all`] gives them).
+pub fn score_embedded(pairs: &[Pair], embeddings: &[Vec<f32>]) -> Vec<ScoredPair> {
     pairs.iter().map(|p| ScoredPair::new(cosine(&embeddings[p.a], &embeddings[p.b]), p.genuine)).collect()
 }
 

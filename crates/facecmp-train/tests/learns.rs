@@ -4,9 +4,9 @@
 //!
 //! A short CPU run (about 5 minutes on 2 cores, 7 on one); no timing is asserted.
 
-use facecmp::eval::{ScoredPair, accuracy_at};
+use facecmp::eval::accuracy_at;
 use facecmp_train::data::{Identities, downscale, evaluation_pairs};
-use facecmp_train::training::{EpochMetrics, embed_all};
+use facecmp_train::training::{EpochMetrics, embed_all, score_embedded};
 use facecmp_train::{Architecture, TowerConfig, TrainConfig, synthetic, train};
 
 const INPUT_SIZE: usize = 32;
@@ -52,13 +52,7 @@ fn compact_learns_to_verify_people_it_never_saw() {
     // Balanced: as many impostor pairs as genuine ones, so accuracy means
     // something (not "say no to everything").
     let pairs = evaluation_pairs(&identities, genuine, 5);
-    let scores: Vec<ScoredPair> = pairs
-        .iter()
-        .map(|p| {
-            let cos = embeddings[p.a].iter().zip(&embeddings[p.b]).map(|(x, y)| x * y).sum::<f32>();
-            ScoredPair::new(cos, p.genuine)
-        })
-        .collect();
+    let scores = score_embedded(&pairs, &embeddings);
     let accuracy = accuracy_at(&scores, threshold);
     eprintln!(
         "disjoint test people: {} pairs ({genuine} genuine), accuracy {accuracy:.4} at {threshold:.4}",
