@@ -28,10 +28,11 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "DIR")]
     pub models: Option<PathBuf>,
     /// Inference threads (default: every core).
-    #[arg(long, global = true, value_name = "N", default_value_t = 0, hide_default_value = true)]
+    #[arg(long, global = true, value_name = "N", default_value_t = 0, hide_default_value = true,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=MAX_THREADS as u64))]
     pub threads: usize,
     /// Refuse faces whose box is smaller than this many pixels on its shorter side.
-    #[arg(long, global = true, value_name = "PX", default_value_t = 32.0)]
+    #[arg(long, global = true, value_name = "PX", default_value_t = 32.0, value_parser = parse_face_size)]
     pub min_face_size: f32,
     /// Inference engine: ONNX Runtime when its library loads (auto), else the
     /// built-in tract. See `facecmp doctor`.
@@ -42,7 +43,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "PX", default_value_t = 640, value_parser = clap::value_parser!(u32).range(32..=8192))]
     pub detection_size: u32,
     /// Minimum detector confidence for a face.
-    #[arg(long, global = true, value_name = "SCORE", default_value_t = 0.6)]
+    #[arg(long, global = true, value_name = "SCORE", default_value_t = 0.6, value_parser = parse_score)]
     pub detection_threshold: f32,
     /// Embed with a model trained by `facecmp train` (its MODEL_DIR) instead of SFace.
     #[arg(long, global = true, value_name = "MODEL_DIR")]
@@ -202,8 +203,38 @@ pub fn parse_cosine(text: &str) -> Result<f32, String> {
     }
 }
 
+/// More inference threads than this only cost memory: no machine facecmp
+/// runs on has more cores.
+pub const MAX_THREADS: usize = 256;
+
+/// A finite number, or a clear refusal (`nan`, `inf` parse as floats).
+fn parse_finite(text: &str) -> Result<f32, String> {
+    let value: f32 = text.parse().map_err(|_| format!("`{text}` is not a number"))?;
+    if value.is_finite() { Ok(value) } else { Err(format!("`{text}` is not a finite number")) }
+}
+
+/// A detector score in [0, 1].
+pub fn parse_score(text: &str) -> Result<f32, String> {
+    let value = parse_finite(text)?;
+    if (0.0..=1.0).contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!("{value} is outside [0, 1], the range of detector scores"))
+    }
+}
+
+/// A face size in pixels, in [0, 16384] (the largest photo side).
+pub fn parse_face_size(text: &str) -> Result<f32, String> {
+    let value = parse_finite(text)?;
+    if (0.0..=16_384.0).contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!("{value} is outside [0, 16384] pixels"))
+    }
+}
+
 /// A rate in (0, 1).
-fn parse_rate(text: &str) -> Result<f64, String> {
+pub fn parse_rate(text: &str) -> Result<f64, String> {
     let value: f64 = text.parse().map_err(|_| format!("`{text}` is not a number"))?;
     if value > 0.0 && value < 1.0 { Ok(value) } else { Err(format!("{value} is not a rate in (0, 1)")) }
 }

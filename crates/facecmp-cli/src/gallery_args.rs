@@ -18,7 +18,8 @@ pub struct DbArg {
 pub struct ThresholdArgs {
     /// Target false-accept rate: the threshold is the one calibrated for it
     /// (see `models/sface-calibration.json`).
-    #[arg(long, value_name = "RATE", default_value_t = facecmp::compare::DEFAULT_FAR, conflicts_with = "threshold")]
+    #[arg(long, value_name = "RATE", default_value_t = facecmp::compare::DEFAULT_FAR, conflicts_with = "threshold",
+          value_parser = crate::args::parse_rate)]
     pub far: f64,
     /// An explicit cosine-similarity threshold instead of a FAR target.
     #[arg(long, value_name = "T", allow_negative_numbers = true, value_parser = crate::args::parse_cosine)]
@@ -183,14 +184,60 @@ pub struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
     /// Images analysed at once (default: the number of cores).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=crate::args::MAX_THREADS as u64))]
     pub workers: Option<usize>,
     /// Largest request body accepted, in MiB.
-    #[arg(long, value_name = "MIB", default_value_t = 20)]
+    #[arg(long, value_name = "MIB", default_value_t = 20,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024))]
     pub max_body_mib: usize,
     /// Target false-accept rate for access decisions.
-    #[arg(long, value_name = "RATE", default_value_t = facecmp::compare::DEFAULT_FAR)]
+    #[arg(long, value_name = "RATE", default_value_t = facecmp::compare::DEFAULT_FAR,
+          value_parser = crate::args::parse_rate)]
     pub far: f64,
+    /// Time a connection has for a complete request head, from its opening or
+    /// its previous response (so also the keep-alive idle timeout).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_timeout)]
+    pub header_timeout: std::time::Duration,
+    /// Time a request has for its whole body, from its head.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_timeout)]
+    pub body_timeout: std::time::Duration,
+    /// Connections open at once (lowered to fit under the open-file limit).
+    #[arg(long, value_name = "N", default_value_t = 1024,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=65_536))]
+    pub max_connections: usize,
+    /// Connections open at once from one IP address (0: no per-address cap).
+    #[arg(long, value_name = "N", default_value_t = 64,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=65_536))]
+    pub max_connections_per_client: usize,
+    /// On Ctrl-C or SIGTERM, how long requests in flight may take to finish
+    /// before the remaining connections are dropped.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_grace)]
+    pub shutdown_grace: std::time::Duration,
+}
+
+/// A timeout between 100 ms and one hour, e.g. `10s`, `500ms`, `2m`.
+fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
+    parse_duration_within(text, std::time::Duration::from_millis(100))
+}
+
+/// A grace period between 0 and one hour.
+fn parse_grace(text: &str) -> Result<std::time::Duration, String> {
+    parse_duration_within(text, std::time::Duration::ZERO)
+}
+
+fn parse_duration_within(text: &str, least: std::time::Duration) -> Result<std::time::Duration, String> {
+    let most = std::time::Duration::from_secs(3600);
+    let duration = humantime::parse_duration(text)
+        .map_err(|error| format!("`{text}` is not a duration like 10s or 500ms: {error}"))?;
+    if duration < least || duration > most {
+        return Err(format!(
+            "{text} is outside {} to {}",
+            humantime::format_duration(least),
+            humantime::format_duration(most)
+        ));
+    }
+    Ok(duration)
 }
 
 #[derive(Debug, Subcommand)]

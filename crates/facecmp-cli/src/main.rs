@@ -2,6 +2,16 @@
 //! arguments, calls the `facecmp` library and prints; every decision about
 //! faces is made in the library.
 
+/// `println!` for results: a failed write (a full disk, a closed
+/// descriptor) ends the command with one line and status 2, where
+/// `println!` would panic.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*).map_err($crate::CliError::Stdout)?
+    }};
+}
+
 mod args;
 mod commands;
 mod draw;
@@ -67,6 +77,8 @@ pub enum CliError {
     Identify(#[from] facecmp_gallery::IdentifyError),
     #[error(transparent)]
     Calibration(#[from] facecmp::compare::CalibrationError),
+    #[error("cannot write to standard output: {0}")]
+    Stdout(std::io::Error),
     #[error("{0}")]
     Service(String),
     /// Training, evaluation and trained-model errors (each names its input).

@@ -63,6 +63,7 @@ pub fn plural(count: usize, word: &str) -> String {
     if count == 1 { format!("1 {word}") } else { format!("{count} {word}s") }
 }
 
-pub fn print_json(value: &impl Serialize) {
-    println!("{}", serde_json::to_string(value).expect("reports serialise to JSON"));
+pub fn print_json(value: &impl Serialize) -> Result<(), crate::CliError> {
+    outln!("{}", serde_json::to_string(value).expect("reports serialise to JSON"));
+    Ok(())
 }

@@ -1,7 +1,17 @@
 //! The one error type of the API, and how it becomes a response:
-//! `{"error": {"code": "...", "message": "..."}}` with a fitting status.
+//! `{"error": {"code": "...", "message": "...", "request_id": "..."}}` with a
+//! fitting status.
+//!
+//! A message is safe to show: it names what the client sent wrong, never a
+//! path, an SQL statement or a library's internal text. What went wrong
+//! inside goes to the log, on a line that carries the same request id (see
+//! [`request_id`]).
 
+use std::sync::Arc;
+
+use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use facecmp_gallery::GalleryError;
 use serde_json::json;
@@ -20,52 +30,101 @@ pub enum ApiError {
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
+    MethodNotAllowed(String),
+    #[error("{0}")]
     Conflict(String),
     #[error("{0}")]
     TooLarge(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// The request body did not arrive in time.
+    #[error("{0}")]
+    Timeout(String),
     #[error("the server is shutting down")]
     ShuttingDown,
-    #[error("{0}")]
+    /// The detail is for the log only.
+    #[error("the request failed inside the server; the log has the detail under this request id")]
     Internal(String),
 }
 
 impl ApiError {
-    fn status(&self) -> StatusCode {
+    pub fn status(&self) -> StatusCode {
         match self {
             ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::BadImage { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
-    fn code(&self) -> &'static str {
+    pub fn code(&self) -> &'static str {
         match self {
             ApiError::Unauthenticated => "unauthenticated",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::BadRequest(_) => "bad_request",
             ApiError::BadImage { code, .. } => code,
             ApiError::NotFound(_) => "not_found",
+            ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::Conflict(_) => "conflict",
             ApiError::TooLarge(_) => "too_large",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+            ApiError::Timeout(_) => "timeout",
             ApiError::ShuttingDown => "shutting_down",
             ApiError::Internal(_) => "internal_error",
         }
+    }
+
+    /// Writes the log line for this error: the internal detail for a
+    /// server fault, the safe message for a refusal. Every value is
+    /// `Debug`-formatted, so a client's newline is `\n` on the same line.
+    pub fn log(&self) {
+        let request_id = current_request_id();
+        match self {
+            ApiError::Internal(detail) => {
+                tracing::error!(request_id = %request_id, detail = ?clip(detail), "request failed");
+            }
+            other => {
+                let message = other.to_string();
+                tracing::info!(
+                    request_id = %request_id,
+                    status = other.status().as_u16(),
+                    code = other.code(),
+                    message = ?clip(&message),
+                    "request refused"
+                );
+            }
+        }
+    }
+}
+
+/// At most this many characters of any client-influenced text reach a log
+/// line: a 10 MB zone name must not become a 10 MB log line.
+const LOGGED_TEXT: usize = 300;
+
+pub fn clip(text: &str) -> &str {
+    match text.char_indices().nth(LOGGED_TEXT) {
+        Some((at, _)) => &text[..at],
+        None => text,
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let ApiError::Internal(message) = &self {
-            tracing::error!(%message, "request failed");
-        }
+        self.log();
         let status = self.status();
-        let body = json!({ "error": { "code": self.code(), "message": self.to_string() } });
+        let body = json!({ "error": {
+            "code": self.code(),
+            "message": self.to_string(),
+            "request_id": current_request_id().as_str(),
+        }});
         let mut response = (status, axum::Json(body)).into_response();
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -75,13 +134,28 @@ impl IntoResponse for ApiError {
 }
 
 impl ApiError {
-    /// A body that could not be read: too large, or malformed.
-    pub fn from_body(status: StatusCode, message: String) -> ApiError {
-        if status == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::TooLarge(message)
-        } else {
-            ApiError::BadRequest(message)
+    /// An extractor's refusal (axum's own, or a body that could not be
+    /// read) in the API's terms.
+    pub fn from_rejection(status: StatusCode, message: String) -> ApiError {
+        match status {
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge(message),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType(message),
+            StatusCode::REQUEST_TIMEOUT => ApiError::Timeout(message),
+            status if status.is_server_error() => ApiError::Internal(message),
+            _ => ApiError::BadRequest(message),
         }
+    }
+
+    /// A body that could not be read: too large, too slow, or malformed.
+    pub fn from_body(
+        status: StatusCode,
+        message: String,
+        error: &(dyn std::error::Error + 'static),
+    ) -> ApiError {
+        if crate::transport::is_body_timeout(error) {
+            return ApiError::Timeout("the request body did not arrive in time".into());
+        }
+        ApiError::from_rejection(status, message)
     }
 }
 
@@ -109,6 +183,11 @@ impl From<facecmp_gallery::IdentifyError> for ApiError {
 impl From<facecmp::Error> for ApiError {
     fn from(error: facecmp::Error) -> ApiError {
         let code = match &error {
+            facecmp::Error::Image {
+                source:
+                    facecmp::image::ImageError::TooLarge { .. } | facecmp::image::ImageError::TooManyBytes { .. },
+                ..
+            } => return ApiError::TooLarge(error.to_string()),
             facecmp::Error::Image { .. } => "bad_image",
             facecmp::Error::NoFace { .. } => "no_face",
             facecmp::Error::FaceTooSmall { .. } | facecmp::Error::NoSuchFace { .. } => "low_quality",
@@ -116,4 +195,49 @@ impl From<facecmp::Error> for ApiError {
         };
         ApiError::BadImage { code, message: error.to_string() }
     }
+}
+
+// ---- request ids ---------------------------------------------------------
+
+/// The id of one request: in the `x-request-id` response header, in every
+/// error body, and on every log line written while serving it.
+#[derive(Debug, Clone)]
+pub struct RequestId(Arc<str>);
+
+impl RequestId {
+    fn generate() -> RequestId {
+        RequestId(uuid::Uuid::new_v4().simple().to_string().into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+tokio::task_local! {
+    static REQUEST_ID: RequestId;
+}
+
+/// The id of the request being served (`-` outside one).
+pub fn current_request_id() -> RequestId {
+    REQUEST_ID.try_with(RequestId::clone).unwrap_or_else(|_| RequestId("-".into()))
+}
+
+/// Middleware: gives each request a fresh id (a client's own
+/// `x-request-id` is not trusted into the logs), serves it with the id in
+/// scope, and returns the id in the `x-request-id` header.
+pub async fn request_id(mut request: Request, next: Next) -> Response {
+    let id = RequestId::generate();
+    request.extensions_mut().insert(id.clone());
+    let mut response = REQUEST_ID.scope(id.clone(), next.run(request)).await;
+    if let Ok(value) = HeaderValue::from_str(id.as_str()) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
 }

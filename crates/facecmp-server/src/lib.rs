@@ -8,13 +8,14 @@
 
 pub mod auth;
 pub mod error;
+mod extract;
 pub mod image;
 mod openapi;
 mod routes;
 pub mod state;
+pub mod transport;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use facecmp::Pipeline;
@@ -22,6 +23,7 @@ use facecmp_gallery::{Gallery, QualityPolicy};
 use tokio::net::TcpListener;
 
 pub use state::AppState;
+pub use transport::ConnectionLimits;
 
 /// How the service runs.
 #[derive(Debug, Clone)]
@@ -33,6 +35,24 @@ pub struct ServerConfig {
     /// Cosine threshold for access and identification.
     pub threshold: f32,
     pub quality: QualityPolicy,
+    /// Timeouts and connection caps of the transport (see [`transport`]).
+    pub limits: ConnectionLimits,
+    /// Bytes of pixel buffers all decodes in flight may hold together
+    /// (each image's own cap is the pipeline's `DecodeLimits`).
+    pub decode_memory_bytes: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            max_body_bytes: 20 << 20,
+            threshold: facecmp::compare::SFACE_COSINE_THRESHOLD,
+            quality: QualityPolicy::default(),
+            limits: ConnectionLimits::default(),
+            decode_memory_bytes: 1 << 30,
+        }
+    }
 }
 
 /// Builds the application: routes, limits, logging.
@@ -41,16 +61,25 @@ pub fn app(pipeline: Pipeline, gallery: Gallery, config: &ServerConfig) -> axum:
     routes::router(state, config.max_body_bytes)
 }
 
-/// Serves on `listener` until `shutdown` completes, then finishes the
-/// requests in flight.
+/// Serves on `listener` with the default [`ConnectionLimits`] until
+/// `shutdown` completes, then finishes the requests in flight.
 pub async fn serve(
     listener: TcpListener,
     app: axum::Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    transport::serve(listener, app, ConnectionLimits::default(), shutdown).await
+}
+
+/// Serves on `listener` within `limits` until `shutdown` completes, then
+/// finishes the requests in flight for at most `limits.shutdown_grace`.
+pub async fn serve_with(
+    listener: TcpListener,
+    app: axum::Router,
+    limits: ConnectionLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    transport::serve(listener, app, limits, shutdown).await
 }
 
 /// Resolves on Ctrl-C or SIGTERM: the signals a terminal or a service
@@ -74,12 +103,18 @@ pub async fn shutdown_signal() {
         () = interrupt => {},
         () = terminate => {},
     }
-    tracing::info!("shutting down: finishing the requests in flight");
 }
 
 /// Structured logs on stderr; `RUST_LOG` refines them (default `info`).
+/// Colour only on a terminal: escape codes in a log file or journal are
+/// noise a reader must strip.
 pub fn init_logging() {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .try_init();
 }

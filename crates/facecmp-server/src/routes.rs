@@ -1,7 +1,6 @@
 //! Every route of the API, declared in one place, and their handlers.
 
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
@@ -15,7 +14,8 @@ use serde_json::{Value, json};
 use tower_http::trace::TraceLayer;
 
 use crate::auth::{Admin, Camera};
-use crate::error::ApiError;
+use crate::error::{ApiError, RequestId};
+use crate::extract::{ApiPath, ApiQuery, JsonObject};
 use crate::image::ImageParts;
 use crate::state::AppState;
 
@@ -36,9 +36,25 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/v1/grants", get(list_grants))
         .route("/v1/grants/{zone}/{person}", put(grant).delete(revoke))
         .route("/v1/events", get(list_events))
+        .fallback(no_such_route)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))
-        .layer(TraceLayer::new_for_http())
+        // The span carries the request id onto every log line of the
+        // request; the path is Debug-escaped, the query (zones, names) left out.
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
+            let id = request.extensions().get::<RequestId>().map(RequestId::to_string).unwrap_or_default();
+            tracing::info_span!("request", id = %id, method = %request.method(), path = ?request.uri().path())
+        }))
+        .layer(axum::middleware::from_fn(crate::error::request_id))
         .with_state(state)
+}
+
+async fn no_such_route() -> ApiError {
+    ApiError::NotFound("no such route; see /openapi.json".into())
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed("this route does not take this method; see /openapi.json".into())
 }
 
 /// Runs quick blocking work (SQLite) off the async threads, without
@@ -80,14 +96,17 @@ impl FaceJson {
 }
 
 async fn compare(State(state): State<AppState>, _: Admin, body: ImageParts) -> Result<Json<Value>, ApiError> {
-    if body.parts.len() != 2 {
+    if !body.is_multipart() {
         return Err(ApiError::BadRequest("send two images as multipart parts `a` and `b`".into()));
     }
+    body.expect(&["a", "b"], &[])?;
     let (a, b) = (body.image("a")?, body.image("b")?);
     let (pipeline, threshold) = (state.pipeline.clone(), state.threshold);
+    let memory = state.decode_budget.reserve(&[&a, &b], pipeline.config().decode).await?;
     state
         .workers
         .run(move || {
+            let _memory = memory;
             let embed = |name: &str, bytes: &[u8]| -> Result<_, ApiError> {
                 let photo = pipeline.open_bytes(name, bytes)?;
                 let (face, embedding) = pipeline.embed_one(&photo, FaceChoice::Largest)?;
@@ -124,15 +143,18 @@ struct IdentifiedFace {
 async fn identify(
     State(state): State<AppState>,
     _: Camera,
-    Query(query): Query<IdentifyQuery>,
+    ApiQuery(query): ApiQuery<IdentifyQuery>,
     body: ImageParts,
 ) -> Result<Json<Value>, ApiError> {
+    body.expect(&["image"], &[])?;
     let image = body.image("image")?;
     let top = query.top.unwrap_or(5).clamp(1, 1000);
     let (pipeline, gallery, threshold) = (state.pipeline.clone(), state.gallery.clone(), state.threshold);
+    let memory = state.decode_budget.reserve(&[&image], pipeline.config().decode).await?;
     state
         .workers
         .run(move || {
+            let _memory = memory;
             let photo = pipeline.open_bytes("image", &image)?;
             let faces: Vec<IdentifiedFace> = gallery
                 .identify_photo(&pipeline, &photo, top, query.zone.as_deref(), threshold)?
@@ -157,9 +179,12 @@ struct AccessQuery {
 async fn access(
     State(state): State<AppState>,
     Camera(key): Camera,
-    Query(query): Query<AccessQuery>,
+    ApiQuery(query): ApiQuery<AccessQuery>,
     body: ImageParts,
 ) -> Response {
+    if let Err(error) = body.expect(&["image"], &["zone"]) {
+        return error.into_response();
+    }
     let Some(zone) = query.zone.or_else(|| body.field("zone").map(str::to_string)) else {
         return ApiError::BadRequest("say which zone: ?zone=NAME".into()).into_response();
     };
@@ -167,9 +192,15 @@ async fn access(
     let (gallery, pipeline) = (state.gallery.clone(), state.pipeline.clone());
     let (threshold, quality) = (state.threshold, state.quality);
     let zone_for_job = zone.clone();
+    let images: Vec<&[u8]> = image.iter().map(|bytes| &bytes[..]).collect();
+    let memory = match state.decode_budget.reserve(&images, pipeline.config().decode).await {
+        Ok(memory) => memory,
+        Err(error) => return fail_closed(&zone, error),
+    };
     let decided = state
         .workers
         .run(move || {
+            let _memory = memory;
             let zone = zone_for_job;
             let decision = match image {
                 Some(bytes) => gallery.access(&pipeline, &zone, "image", &bytes, &quality, threshold),
@@ -186,6 +217,9 @@ async fn access(
             log_decision(&decision, &key.name);
             Json(decision).into_response()
         }
+        // A request the gallery refuses (an invalid zone name) is the
+        // client's error: the door stays shut and nothing is recorded.
+        Err(error) if error.status().is_client_error() => error.into_response(),
         Err(error) => fail_closed(&zone, error),
     }
 }
@@ -193,7 +227,7 @@ async fn access(
 fn log_decision(decision: &AccessDecision, camera: &str) {
     // Names stay out of the logs: the event id leads to them for those allowed to look.
     tracing::info!(
-        zone = %decision.zone,
+        zone = ?crate::error::clip(&decision.zone),
         allowed = decision.allowed,
         reason = %decision.reason,
         event = decision.event_id,
@@ -203,12 +237,14 @@ fn log_decision(decision: &AccessDecision, camera: &str) {
 }
 
 fn fail_closed(zone: &str, error: ApiError) -> Response {
-    tracing::error!(%zone, %error, "access decision failed; denying");
+    error.log();
+    tracing::error!(zone = ?crate::error::clip(zone), "access decision failed; denying");
     let body = json!({
         "allowed": false,
         "reason": Reason::InternalError,
         "detail": error.to_string(),
         "zone": zone,
+        "request_id": crate::error::current_request_id().as_str(),
     });
     (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response()
 }
@@ -223,7 +259,7 @@ async fn list_people(State(state): State<AppState>, _: Admin) -> Result<Response
 async fn get_person(
     State(state): State<AppState>,
     _: Admin,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let gallery = state.gallery.clone();
     Ok(Json(blocking(move || Ok(gallery.person(&name)?)).await?).into_response())
@@ -232,7 +268,7 @@ async fn get_person(
 async fn remove_person(
     State(state): State<AppState>,
     _: Admin,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let gallery = state.gallery.clone();
     let erased = name.clone();
@@ -252,16 +288,19 @@ struct EnrolQuery {
 async fn enrol(
     State(state): State<AppState>,
     _: Admin,
-    Path(name): Path<String>,
-    Query(query): Query<EnrolQuery>,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(query): ApiQuery<EnrolQuery>,
     body: ImageParts,
 ) -> Result<Response, ApiError> {
+    body.expect(&["image"], &[])?;
     let image = body.image("image")?;
     let (pipeline, gallery) = (state.pipeline.clone(), state.gallery.clone());
     let strict = query.strict.then_some(state.threshold);
+    let memory = state.decode_budget.reserve(&[&image], pipeline.config().decode).await?;
     state
         .workers
         .run(move || {
+            let _memory = memory;
             let policy = EnrolPolicy { strict, ..EnrolPolicy::default() };
             let refused = |rejection: facecmp_gallery::Rejection| {
                 ApiError::BadImage { code: rejection.code(), message: rejection.to_string() }.into_response()
@@ -286,7 +325,7 @@ struct SampleQuery {
 async fn list_samples(
     State(state): State<AppState>,
     _: Admin,
-    Query(query): Query<SampleQuery>,
+    ApiQuery(query): ApiQuery<SampleQuery>,
 ) -> Result<Response, ApiError> {
     let gallery = state.gallery.clone();
     Ok(Json(blocking(move || Ok(gallery.samples(query.person.as_deref())?)).await?).into_response())
@@ -295,7 +334,7 @@ async fn list_samples(
 async fn remove_sample(
     State(state): State<AppState>,
     _: Admin,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<StatusCode, ApiError> {
     let gallery = state.gallery.clone();
     match blocking(move || Ok(gallery.remove_sample(id)?)).await? {
@@ -321,10 +360,9 @@ struct ZonePolicy {
 async fn set_zone(
     State(state): State<AppState>,
     _: Admin,
-    Path(zone): Path<String>,
-    body: Bytes,
+    ApiPath(zone): ApiPath<String>,
+    JsonObject(policy): JsonObject<ZonePolicy>,
 ) -> Result<Json<Zone>, ApiError> {
-    let policy: ZonePolicy = optional_json(&body)?;
     let gallery = state.gallery.clone();
     Ok(Json(blocking(move || Ok(gallery.set_zone(&zone, policy.allow_multiple_faces)?)).await?))
 }
@@ -338,7 +376,7 @@ struct GrantQuery {
 async fn list_grants(
     State(state): State<AppState>,
     _: Admin,
-    Query(query): Query<GrantQuery>,
+    ApiQuery(query): ApiQuery<GrantQuery>,
 ) -> Result<Json<Vec<Grant>>, ApiError> {
     let gallery = state.gallery.clone();
     Ok(Json(blocking(move || Ok(gallery.grants(query.zone.as_deref(), query.person.as_deref())?)).await?))
@@ -355,10 +393,9 @@ struct GrantWindow {
 async fn grant(
     State(state): State<AppState>,
     _: Admin,
-    Path((zone, person)): Path<(String, String)>,
-    body: Bytes,
+    ApiPath((zone, person)): ApiPath<(String, String)>,
+    JsonObject(window): JsonObject<GrantWindow>,
 ) -> Result<Json<Grant>, ApiError> {
-    let window: GrantWindow = optional_json(&body)?;
     let gallery = state.gallery.clone();
     Ok(Json(
         blocking(move || Ok(gallery.grant(&person, &zone, window.valid_from, window.valid_until)?)).await?,
@@ -368,7 +405,7 @@ async fn grant(
 async fn revoke(
     State(state): State<AppState>,
     _: Admin,
-    Path((zone, person)): Path<(String, String)>,
+    ApiPath((zone, person)): ApiPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let gallery = state.gallery.clone();
     let message = format!("{person} has no grant for {zone}");
@@ -393,7 +430,7 @@ struct EventsQuery {
 async fn list_events(
     State(state): State<AppState>,
     _: Admin,
-    Query(query): Query<EventsQuery>,
+    ApiQuery(query): ApiQuery<EventsQuery>,
 ) -> Result<Json<Value>, ApiError> {
     if let Some(decision) = query.decision.as_deref()
         && decision != "allow"
@@ -415,11 +452,4 @@ async fn list_events(
     // A full page may have a next one: continue with ?before=<last id>.
     let next = if events.len() == limit { events.last().map(|e| e.id) } else { None };
     Ok(Json(json!({ "events": events, "next_before": next })))
-}
-
-fn optional_json<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(T::default());
-    }
-    serde_json::from_slice(body).map_err(|error| ApiError::BadRequest(format!("invalid JSON body: {error}")))
 }

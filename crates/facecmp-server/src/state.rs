@@ -8,6 +8,7 @@ use tokio::sync::Semaphore;
 
 use crate::ServerConfig;
 use crate::error::ApiError;
+use crate::image::DecodeBudget;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -17,6 +18,7 @@ pub struct AppState {
     pub threshold: f32,
     pub quality: QualityPolicy,
     pub max_body_bytes: usize,
+    pub decode_budget: DecodeBudget,
 }
 
 impl AppState {
@@ -28,6 +30,7 @@ impl AppState {
             threshold: config.threshold,
             quality: config.quality,
             max_body_bytes: config.max_body_bytes,
+            decode_budget: DecodeBudget::new(config.decode_memory_bytes),
         }
     }
 }

@@ -29,6 +29,10 @@ struct Server {
 /// Starts a server on an ephemeral port with a fresh gallery, an admin key
 /// and a camera key; it stops when the `Server` is dropped.
 fn start() -> Server {
+    start_with(facecmp_server::ConnectionLimits::default())
+}
+
+fn start_with(limits: facecmp_server::ConnectionLimits) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let pipeline = Pipeline::load(Config::default()).unwrap();
     let gallery = Gallery::create(&dir.path().join("gallery.db"), pipeline.embedder()).unwrap();
@@ -39,6 +43,8 @@ fn start() -> Server {
         max_body_bytes: 4 << 20,
         threshold: 0.3642,
         quality: QualityPolicy::default(),
+        limits,
+        decode_memory_bytes: 1 << 30,
     };
     let app = facecmp_server::app(pipeline, gallery, &config);
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -48,7 +54,7 @@ fn start() -> Server {
         runtime.block_on(async move {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             bound.send(listener.local_addr().unwrap()).unwrap();
-            facecmp_server::serve(listener, app, async {
+            facecmp_server::serve_with(listener, app, limits, async {
                 let _ = stopped.await;
             })
             .await
@@ -68,6 +74,8 @@ fn agent() -> ureq::Agent {
 struct Reply {
     status: u16,
     body: Value,
+    request_id: Option<String>,
+    content_type: Option<String>,
 }
 
 impl Server {
@@ -87,9 +95,12 @@ impl Server {
             request.header("Content-Type", content_type).header("Connection", "close").body(bytes).unwrap();
         let mut response = agent().run(request).unwrap();
         let status = response.status().as_u16();
+        let header =
+            |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let (request_id, content_type) = (header("x-request-id"), header("content-type"));
         let text = response.body_mut().read_to_string().unwrap();
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Reply { status, body }
+        Reply { status, body, request_id, content_type }
     }
 
     fn access(&self, zone: &str, image: Vec<u8>) -> Reply {
@@ -352,4 +363,151 @@ fn the_openapi_document_describes_every_route() {
     for route in routes {
         assert!(paths.contains_key(route), "{route} is not in openapi.json");
     }
+}
+
+// ---- hostile clients -----------------------------------------------------
+
+/// An error in the API's format: a code, a message, and the request id that
+/// is also in the `x-request-id` header.
+fn assert_api_error(reply: &Reply, status: u16, code: &str) {
+    assert_eq!(reply.status, status, "{}", reply.body);
+    assert_eq!(reply.content_type.as_deref(), Some("application/json"), "{}", reply.body);
+    assert_eq!(reply.body["error"]["code"], code, "{}", reply.body);
+    assert!(reply.body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{}", reply.body);
+    let id = reply.body["error"]["request_id"].as_str().expect("a request id in the body");
+    assert_eq!(reply.request_id.as_deref(), Some(id));
+}
+
+#[test]
+fn every_refusal_is_a_json_error_with_a_request_id_axums_own_included() {
+    let server = start();
+    let admin = Some(server.admin.as_str());
+    assert_api_error(&server.send("DELETE", "/v1/samples/abc", admin, None), 400, "bad_request");
+    assert_api_error(&server.send("GET", "/v1/events?limit=lots", admin, None), 400, "bad_request");
+    assert_api_error(&server.send("GET", "/v1/nothing-here", admin, None), 404, "not_found");
+    assert_api_error(&server.send("PATCH", "/v1/people", admin, None), 405, "method_not_allowed");
+    assert_api_error(&server.send("GET", "/v1/people", None, None), 401, "unauthenticated");
+    let json_array = server.send("PUT", "/v1/zones/5", admin, Some(("application/json", b"[true]".to_vec())));
+    assert_api_error(&json_array, 400, "bad_request");
+    let unknown_field = server.send(
+        "PUT",
+        "/v1/grants/5/Obama",
+        admin,
+        Some(("application/json", br#"{"valid_untill": 1}"#.to_vec())),
+    );
+    assert_api_error(&unknown_field, 400, "bad_request");
+    // Ids differ per request and are in the header of successes too.
+    let (a, b) = (server.send("GET", "/healthz", None, None), server.send("GET", "/healthz", None, None));
+    assert!(a.request_id.is_some() && a.request_id != b.request_id);
+}
+
+#[test]
+fn compare_refuses_unnamed_and_repeated_parts() {
+    let server = start();
+    let admin = Some(server.admin.as_str());
+    let (obama, biden) = (read("obama.jpg"), read("biden.jpg"));
+    for parts in [
+        vec![("", &obama[..]), ("b", &biden[..])],
+        vec![("a", &obama[..]), ("", &biden[..])],
+        vec![("a", &obama[..]), ("a", &biden[..]), ("b", &biden[..])],
+        vec![("a", &obama[..]), ("b", &biden[..]), ("c", &biden[..])],
+    ] {
+        let names: Vec<&str> = parts.iter().map(|(name, _)| *name).collect();
+        let (content_type, body) = multipart(&parts);
+        let reply = server.send("POST", "/v1/compare", admin, Some((&content_type, body)));
+        assert_api_error(&reply, 400, "bad_request");
+        assert!(reply.body.get("same").is_none(), "{names:?}: {}", reply.body);
+    }
+}
+
+/// A 16-bit RGBA PNG header of 10000×10000 pixels (800 MB decoded) with a
+/// token of data: within the pixel limit, over the memory limit.
+fn png_bomb() -> Vec<u8> {
+    let image = image::ImageBuffer::<image::Rgba<u16>, _>::new(1, 1);
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    image.write_to(&mut bytes, image::ImageFormat::Png).unwrap();
+    let mut png = bytes.into_inner();
+    // IHDR's width and height, then its CRC over type and data.
+    png[16..20].copy_from_slice(&10_000u32.to_be_bytes());
+    png[20..24].copy_from_slice(&10_000u32.to_be_bytes());
+    let crc = crc32(&png[12..29]);
+    png[29..33].copy_from_slice(&crc.to_be_bytes());
+    png
+}
+
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &byte in bytes {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
+}
+
+#[test]
+fn a_decompression_bomb_is_refused_by_its_decoded_size() {
+    let server = start();
+    let admin = Some(server.admin.as_str());
+    let (content_type, body) = multipart(&[("a", &png_bomb()), ("b", &read("obama.jpg"))]);
+    let reply = server.send("POST", "/v1/compare", admin, Some((&content_type, body)));
+    assert_api_error(&reply, 413, "too_large");
+    assert!(reply.body["error"]["message"].as_str().unwrap().contains("MiB to decode"), "{}", reply.body);
+    let denied = server.access("5", png_bomb());
+    assert_eq!(
+        (denied.status, &denied.body["allowed"], &denied.body["reason"]),
+        (200, &Value::Bool(false), &Value::from("bad_image"))
+    );
+}
+
+#[test]
+fn internal_errors_reach_the_log_not_the_client() {
+    let server = start();
+    // Hold the gallery's write lock from outside, as another process would.
+    let lock = rusqlite::Connection::open(server._dir.path().join("gallery.db")).unwrap();
+    lock.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let reply = server.send("PUT", "/v1/zones/5", Some(&server.admin), None);
+    assert_api_error(&reply, 500, "internal_error");
+    let text = reply.body.to_string();
+    for leak in ["locked", "gallery.db", "SQL", "sqlite", &server._dir.path().display().to_string()] {
+        assert!(!text.contains(leak), "`{leak}` in {text}");
+    }
+}
+
+#[test]
+fn a_body_that_trickles_in_is_cut_off_at_its_deadline() {
+    use std::io::{Read, Write};
+    let limits = facecmp_server::ConnectionLimits {
+        body_read_timeout: std::time::Duration::from_secs(1),
+        ..Default::default()
+    };
+    let server = start_with(limits);
+    let mut stream = std::net::TcpStream::connect(server.address).unwrap();
+    let head = format!(
+        "POST /v1/people/X/samples HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: image/jpeg\r\nContent-Length: 100000\r\n\r\n",
+        server.admin
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.set_read_timeout(Some(std::time::Duration::from_millis(200))).unwrap();
+    let mut reply = Vec::new();
+    // A byte every 200 ms: never a gap long enough for a per-read timeout.
+    for _ in 0..150 {
+        if stream.write_all(b"x").is_err() {
+            break;
+        }
+        let mut buffer = [0u8; 4096];
+        match stream.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => reply.extend_from_slice(&buffer[..n]),
+            Err(_) => {}
+        }
+        if !reply.is_empty() {
+            break;
+        }
+    }
+    let reply = String::from_utf8_lossy(&reply);
+    assert!(reply.starts_with("HTTP/1.1 408"), "{reply}");
+    assert!(reply.contains("\"code\":\"timeout\""), "{reply}");
 }

@@ -3,24 +3,58 @@
 //! Every common format is accepted (JPEG, PNG including RGBA and 16-bit, WebP,
 //! BMP, TIFF, GIF, grayscale), the EXIF orientation is applied so faces are
 //! upright, and size limits are enforced from the header, before any pixel
-//! buffer is allocated, so a decompression bomb is refused cheaply.
+//! buffer is allocated, so a decompression bomb is refused cheaply: the
+//! dimensions, the pixel count, and the bytes decoding would allocate (which
+//! depend on the bit depth and the channels: a 16-bit RGBA pixel is 8 bytes).
+//!
+//! Decoders do not guess. JPEG goes through zune-jpeg in strict mode, so a
+//! scan that ends early or a corrupt entropy-coded segment is an error, not a
+//! photo padded with grey (the `image` crate turns strict mode off).
 
-use std::io::Cursor;
+use std::io::{Cursor, Read};
 use std::path::Path;
 
+use ::image::metadata::Orientation;
 use ::image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits, RgbImage};
+use zune_core::bytestream::ZCursor;
+use zune_core::colorspace::ColorSpace;
+use zune_core::options::DecoderOptions;
 
-/// Largest image accepted, per side and in decoded bytes.
+/// Largest image accepted: per side, in pixels, in bytes decoding may
+/// allocate, and in encoded file size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DecodeLimits {
     pub max_side: u32,
     pub max_pixels: u64,
+    /// Bytes of pixel buffers one decode may hold: the decoder's own buffer
+    /// (width × height × bytes per pixel of the file's colour type) plus the
+    /// 8-bit RGB copy the pipeline works on.
+    #[serde(default = "default_max_decoded_bytes")]
+    pub max_decoded_bytes: u64,
+    /// Largest file read from disk.
+    #[serde(default = "default_max_file_bytes")]
+    pub max_file_bytes: u64,
+}
+
+fn default_max_decoded_bytes() -> u64 {
+    512 << 20
+}
+
+fn default_max_file_bytes() -> u64 {
+    256 << 20
 }
 
 impl Default for DecodeLimits {
     fn default() -> Self {
-        // 16k per side and 100 megapixels: any real camera, no bombs.
-        Self { max_side: 16_384, max_pixels: 100_000_000 }
+        // 16k per side and 100 megapixels: any real camera, no bombs. 512 MiB
+        // of buffers: 100 megapixels of 8-bit RGB (300 MB), but not a
+        // 16-bit RGBA file of that size (800 MB before conversion).
+        Self {
+            max_side: 16_384,
+            max_pixels: 100_000_000,
+            max_decoded_bytes: default_max_decoded_bytes(),
+            max_file_bytes: default_max_file_bytes(),
+        }
     }
 }
 
@@ -28,6 +62,10 @@ impl Default for DecodeLimits {
 pub enum ImageError {
     #[error("cannot read file: {0}")]
     Read(#[from] std::io::Error),
+    #[error("not a regular file ({0}); give the path of an image file")]
+    NotAFile(&'static str),
+    #[error("file is larger than {max} bytes, the limit for an image")]
+    FileTooLarge { max: u64 },
     #[error("file is empty")]
     Empty,
     #[error("not an image (unrecognised format)")]
@@ -36,58 +74,216 @@ pub enum ImageError {
         "image is too large ({width}×{height}; the limit is {max_side} px per side and {max_pixels} pixels)"
     )]
     TooLarge { width: u32, height: u32, max_side: u32, max_pixels: u64 },
+    #[error(
+        "image would need {needed} MiB to decode ({width}×{height} at {bytes_per_pixel} bytes per pixel); the limit is {max} MiB",
+        needed = .bytes >> 20, max = .max >> 20
+    )]
+    TooManyBytes { width: u32, height: u32, bytes_per_pixel: u64, bytes: u64, max: u64 },
     #[error("image is corrupt or truncated: {0}")]
     Corrupt(String),
 }
 
-/// Reads and decodes an image file.
+/// What the header says about an image: its size and what decoding it
+/// costs in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    pub width: u32,
+    pub height: u32,
+    /// Bytes per pixel of the decoder's output (channels × bytes per sample).
+    pub bytes_per_pixel: u64,
+}
+
+impl Header {
+    /// The bytes a decode holds at its peak: the decoder's buffer and,
+    /// unless that already is 8-bit RGB, the RGB copy.
+    pub fn decoded_bytes(&self) -> u64 {
+        let pixels = u64::from(self.width) * u64::from(self.height);
+        let copy = if self.bytes_per_pixel == 3 { 0 } else { 3 };
+        pixels.saturating_mul(self.bytes_per_pixel + copy)
+    }
+
+    fn check(&self, limits: DecodeLimits) -> Result<(), ImageError> {
+        let Header { width, height, bytes_per_pixel } = *self;
+        if width > limits.max_side
+            || height > limits.max_side
+            || u64::from(width) * u64::from(height) > limits.max_pixels
+        {
+            return Err(ImageError::TooLarge {
+                width,
+                height,
+                max_side: limits.max_side,
+                max_pixels: limits.max_pixels,
+            });
+        }
+        let bytes = self.decoded_bytes();
+        if bytes > limits.max_decoded_bytes {
+            return Err(ImageError::TooManyBytes {
+                width,
+                height,
+                bytes_per_pixel,
+                bytes,
+                max: limits.max_decoded_bytes,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Reads and decodes an image file. Only regular files are read (a FIFO
+/// would block, `/dev/zero` never end), and at most `max_file_bytes`.
 pub fn load(path: &Path, limits: DecodeLimits) -> Result<RgbImage, ImageError> {
-    let bytes = std::fs::read(path)?;
-    decode(&bytes, limits)
+    decode(&read_file(path, limits.max_file_bytes)?, limits)
+}
+
+fn read_file(path: &Path, max: u64) -> Result<Vec<u8>, ImageError> {
+    // Checked before opening: opening a FIFO for reading blocks until a
+    // writer comes.
+    let kind = std::fs::metadata(path)?.file_type();
+    if !kind.is_file() {
+        return Err(ImageError::NotAFile(file_kind(&kind)));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?.take(max.saturating_add(1)).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Err(ImageError::FileTooLarge { max });
+    }
+    Ok(bytes)
+}
+
+fn file_kind(kind: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if kind.is_fifo() {
+            return "a FIFO";
+        }
+        if kind.is_char_device() {
+            return "a character device";
+        }
+        if kind.is_block_device() {
+            return "a block device";
+        }
+        if kind.is_socket() {
+            return "a socket";
+        }
+    }
+    if kind.is_dir() { "a directory" } else { "not a file" }
+}
+
+/// Reads an encoded image's header and checks it against `limits`, without
+/// decoding any pixels: what a caller needs to budget memory for a decode.
+pub fn inspect(bytes: &[u8], limits: DecodeLimits) -> Result<Header, ImageError> {
+    let header = match format(bytes)? {
+        ImageFormat::Jpeg => jpeg_header(&mut jpeg_decoder(bytes, limits))?,
+        _ => {
+            let decoder = ImageReader::new(Cursor::new(bytes))
+                .with_guessed_format()?
+                .into_decoder()
+                .map_err(classify)?;
+            header_of(&decoder)
+        }
+    };
+    header.check(limits)?;
+    Ok(header)
 }
 
 /// Decodes an encoded image held in memory.
 pub fn decode(bytes: &[u8], limits: DecodeLimits) -> Result<RgbImage, ImageError> {
+    match format(bytes)? {
+        ImageFormat::Jpeg => decode_jpeg(bytes, limits),
+        _ => decode_other(bytes, limits),
+    }
+}
+
+fn format(bytes: &[u8]) -> Result<ImageFormat, ImageError> {
     if bytes.is_empty() {
         return Err(ImageError::Empty);
     }
-    let reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format()?;
-    match reader.format() {
-        None => return Err(ImageError::UnknownFormat),
-        // The JPEG decoder pads a truncated scan with grey instead of failing;
-        // a half-grey face must not reach the detector.
-        Some(ImageFormat::Jpeg) if !jpeg_is_complete(bytes) => {
-            return Err(ImageError::Corrupt("the JPEG data ends before its end-of-image marker".into()));
-        }
-        Some(_) => {}
-    }
-    let mut decoder = reader.into_decoder().map_err(classify)?;
+    ImageReader::new(Cursor::new(bytes)).with_guessed_format()?.format().ok_or(ImageError::UnknownFormat)
+}
+
+fn header_of(decoder: &impl ImageDecoder) -> Header {
     let (width, height) = decoder.dimensions();
-    if width > limits.max_side
-        || height > limits.max_side
-        || u64::from(width) * u64::from(height) > limits.max_pixels
-    {
-        return Err(ImageError::TooLarge {
-            width,
-            height,
-            max_side: limits.max_side,
-            max_pixels: limits.max_pixels,
-        });
-    }
+    Header { width, height, bytes_per_pixel: u64::from(decoder.color_type().bytes_per_pixel()) }
+}
+
+fn decode_other(bytes: &[u8], limits: DecodeLimits) -> Result<RgbImage, ImageError> {
+    let reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format()?;
+    let mut decoder = reader.into_decoder().map_err(classify)?;
+    header_of(&decoder).check(limits)?;
     decoder.set_limits(allocation_limits(limits)).map_err(classify)?;
     // A broken EXIF block should not make a readable photo unusable.
-    let orientation = decoder.orientation().unwrap_or(::image::metadata::Orientation::NoTransforms);
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
     let mut image = DynamicImage::from_decoder(decoder).map_err(classify)?;
     image.apply_orientation(orientation);
     Ok(to_rgb(image))
+}
+
+/// The JPEG decoder, strict: any missing or corrupt data is an error.
+fn jpeg_decoder(bytes: &[u8], limits: DecodeLimits) -> zune_jpeg::JpegDecoder<ZCursor<&[u8]>> {
+    let options = DecoderOptions::default()
+        .set_strict_mode(true)
+        .set_max_width(limits.max_side as usize)
+        .set_max_height(limits.max_side as usize);
+    zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(bytes), options)
+}
+
+fn jpeg_header(decoder: &mut zune_jpeg::JpegDecoder<ZCursor<&[u8]>>) -> Result<Header, ImageError> {
+    decoder.decode_headers().map_err(jpeg_error)?;
+    let (width, height) =
+        decoder.dimensions().ok_or_else(|| ImageError::Corrupt("no frame header".into()))?;
+    let channels = jpeg_output(decoder.input_colorspace().unwrap_or(ColorSpace::RGB)).num_components();
+    let side = |value: usize| u32::try_from(value).unwrap_or(u32::MAX);
+    Ok(Header { width: side(width), height: side(height), bytes_per_pixel: channels as u64 })
+}
+
+/// The colour space zune-jpeg decodes to: grey stays grey, everything else
+/// (YCbCr, CMYK, YCCK) becomes RGB.
+fn jpeg_output(input: ColorSpace) -> ColorSpace {
+    match input {
+        ColorSpace::Luma => ColorSpace::Luma,
+        _ => ColorSpace::RGB,
+    }
+}
+
+fn decode_jpeg(bytes: &[u8], limits: DecodeLimits) -> Result<RgbImage, ImageError> {
+    // The decoder pads a truncated scan with grey even in strict mode when
+    // the data simply stops; a half-grey face must not reach the detector.
+    if !jpeg_is_complete(bytes) {
+        return Err(ImageError::Corrupt("the JPEG data ends before its end-of-image marker".into()));
+    }
+    let mut decoder = jpeg_decoder(bytes, limits);
+    let header = jpeg_header(&mut decoder)?;
+    header.check(limits)?;
+    let output = jpeg_output(decoder.input_colorspace().unwrap_or(ColorSpace::RGB));
+    decoder.set_options(decoder.options().jpeg_set_out_colorspace(output));
+    let orientation = decoder
+        .exif()
+        .and_then(|exif| Orientation::from_exif_chunk(exif))
+        .unwrap_or(Orientation::NoTransforms);
+    let pixels = decoder.decode().map_err(jpeg_error)?;
+    let wrong_size = || ImageError::Corrupt("the decoded JPEG does not match its header's size".into());
+    let mut image = match output {
+        ColorSpace::Luma => DynamicImage::ImageLuma8(
+            ::image::GrayImage::from_raw(header.width, header.height, pixels).ok_or_else(wrong_size)?,
+        ),
+        _ => DynamicImage::ImageRgb8(
+            RgbImage::from_raw(header.width, header.height, pixels).ok_or_else(wrong_size)?,
+        ),
+    };
+    image.apply_orientation(orientation);
+    Ok(image.into_rgb8())
+}
+
+fn jpeg_error(error: zune_jpeg::errors::DecodeErrors) -> ImageError {
+    ImageError::Corrupt(format!("JPEG: {error}"))
 }
 
 fn allocation_limits(limits: DecodeLimits) -> Limits {
     let mut alloc = Limits::default();
     alloc.max_image_width = Some(limits.max_side);
     alloc.max_image_height = Some(limits.max_side);
-    // RGBA at 16 bits per channel is the widest buffer a decoder makes.
-    alloc.max_alloc = Some(limits.max_pixels.saturating_mul(8));
+    alloc.max_alloc = Some(limits.max_decoded_bytes);
     alloc
 }
 
@@ -171,6 +367,129 @@ fn skip_scan_data(bytes: &[u8], mut at: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn photo(name: &str) -> Vec<u8> {
+        std::fs::read(format!("{}/../../tests/data/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    }
+
+    /// Where the entropy-coded data of the first scan starts and ends.
+    fn scan_data(jpeg: &[u8]) -> std::ops::Range<usize> {
+        let sos = jpeg.windows(2).position(|w| w == [0xFF, 0xDA]).unwrap();
+        let length = usize::from(u16::from_be_bytes([jpeg[sos + 2], jpeg[sos + 3]]));
+        let start = sos + 2 + length;
+        start..skip_scan_data(jpeg, start)
+    }
+
+    fn assert_corrupt(bytes: &[u8], what: &str) {
+        match decode(bytes, DecodeLimits::default()) {
+            Err(ImageError::Corrupt(_)) => {}
+            other => {
+                panic!("{what}: expected a corrupt-image error, got {:?}", other.map(|i| i.dimensions()))
+            }
+        }
+    }
+
+    #[test]
+    fn the_test_photos_decode() {
+        for name in ["obama.jpg", "obama2.jpg", "biden.jpg", "bald_guys.jpg", "no_face.png", "32bit.png"] {
+            let image = decode(&photo(name), DecodeLimits::default()).unwrap();
+            assert!(image.width() > 100 && image.height() > 100, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_truncated_jpeg_with_an_end_marker_appended_is_corrupt() {
+        let whole = photo("obama.jpg");
+        let scan = scan_data(&whole);
+        for fraction in [0.3, 0.9, 0.99] {
+            let cut = scan.start + ((scan.end - scan.start) as f64 * fraction) as usize;
+            let mut bytes = whole[..cut].to_vec();
+            bytes.extend_from_slice(&[0xFF, 0xD9]);
+            assert!(jpeg_is_complete(&bytes), "the marker walk alone cannot tell");
+            assert_corrupt(&bytes, &format!("cut at {fraction} of the scan, FF D9 appended"));
+        }
+    }
+
+    #[test]
+    fn a_jpeg_missing_part_of_its_scan_data_is_corrupt() {
+        for name in ["obama.jpg", "obama2.jpg", "biden.jpg"] {
+            let whole = photo(name);
+            let scan = scan_data(&whole);
+            let length = scan.end - scan.start;
+            let middle = scan.start + length / 2;
+            let mut bytes = whole[..middle].to_vec();
+            bytes.extend_from_slice(&whole[middle + length / 20..]);
+            assert_corrupt(&bytes, &format!("{name} with 5 % of its scan cut from the middle"));
+        }
+    }
+
+    /// A PNG header for an image that would decode to `width × height`
+    /// 16-bit RGBA pixels (8 bytes each), with a token of pixel data.
+    fn png_bomb(width: u32, height: u32) -> Vec<u8> {
+        fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+            out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+            let start = out.len();
+            out.extend_from_slice(kind);
+            out.extend_from_slice(data);
+            let crc = crc32(&out[start..]);
+            out.extend_from_slice(&crc.to_be_bytes());
+        }
+        let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+        let mut header = Vec::new();
+        header.extend_from_slice(&width.to_be_bytes());
+        header.extend_from_slice(&height.to_be_bytes());
+        header.extend_from_slice(&[16, 6, 0, 0, 0]); // 16 bits, RGBA
+        chunk(&mut png, b"IHDR", &header);
+        chunk(&mut png, b"IDAT", &[0x78, 0x01, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]);
+        chunk(&mut png, b"IEND", &[]);
+        png
+    }
+
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &byte in bytes {
+            crc ^= u32::from(byte);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            }
+        }
+        !crc
+    }
+
+    #[test]
+    fn a_decompression_bomb_is_refused_from_its_header_by_its_bytes_not_only_its_pixels() {
+        // 10000×10000 is within the pixel limit; at 8 bytes a pixel it
+        // would take 800 MB before the RGB copy.
+        let bomb = png_bomb(10_000, 10_000);
+        let header =
+            inspect(&bomb, DecodeLimits { max_decoded_bytes: u64::MAX, ..DecodeLimits::default() }).unwrap();
+        assert_eq!((header.width, header.height, header.bytes_per_pixel), (10_000, 10_000, 8));
+        assert_eq!(header.decoded_bytes(), 1_100_000_000);
+        match decode(&bomb, DecodeLimits::default()) {
+            Err(error @ ImageError::TooManyBytes { .. }) => {
+                assert!(error.to_string().contains("1049 MiB"), "{error}");
+            }
+            other => panic!("expected a refusal by size, got {:?}", other.map(|i| i.dimensions())),
+        }
+        assert!(matches!(inspect(&bomb, DecodeLimits::default()), Err(ImageError::TooManyBytes { .. })));
+    }
+
+    #[test]
+    fn only_regular_files_are_read_and_no_more_than_the_limit() {
+        let dir = std::env::temp_dir();
+        let error = load(&dir, DecodeLimits::default()).unwrap_err();
+        assert_eq!(error.to_string(), "not a regular file (a directory); give the path of an image file");
+        #[cfg(unix)]
+        {
+            let error = load(Path::new("/dev/zero"), DecodeLimits::default()).unwrap_err();
+            assert!(error.to_string().contains("a character device"), "{error}");
+        }
+        let small = DecodeLimits { max_file_bytes: 1000, ..DecodeLimits::default() };
+        let error =
+            load(Path::new(&format!("{}/../../tests/data/obama.jpg", env!("CARGO_MANIFEST_DIR"))), small)
+                .unwrap_err();
+        assert!(matches!(error, ImageError::FileTooLarge { max: 1000 }), "{error}");
+    }
 
     #[test]
     fn a_jpeg_cut_anywhere_is_incomplete() {

@@ -51,25 +51,26 @@ pub fn identify(global: &GlobalArgs, args: &IdentifyArgs) -> Result<Outcome, Cli
     let anyone = faces.iter().any(|face| face.candidates.iter().any(|c| c.matched));
     let report = IdentifyJson { file: photo.input.clone(), threshold, faces };
     if args.json {
-        print_json(&report);
+        print_json(&report)?;
     } else {
-        print_identifications(&report);
+        print_identifications(&report)?;
     }
     Ok(if anyone { Outcome::Yes } else { Outcome::No })
 }
 
-fn print_identifications(report: &IdentifyJson) {
+fn print_identifications(report: &IdentifyJson) -> Result<(), crate::CliError> {
     for face in &report.faces {
-        println!("{}: face {} ({})", report.file, face.face.face, describe_box(&face.face.bbox));
+        outln!("{}: face {} ({})", report.file, face.face.face, describe_box(&face.face.bbox));
         if face.candidates.is_empty() {
-            println!("  nobody enrolled");
+            outln!("  nobody enrolled");
         }
         for (rank, candidate) in face.candidates.iter().enumerate() {
             let verdict = if candidate.matched { "match" } else { "" };
-            println!("  {}. {:<24} {:.4}  {verdict}", rank + 1, candidate.person, candidate.similarity);
+            outln!("  {}. {:<24} {:.4}  {verdict}", rank + 1, candidate.person, candidate.similarity);
         }
     }
-    println!("threshold {:.3}", report.threshold);
+    outln!("threshold {:.3}", report.threshold);
+    Ok(())
 }
 
 /// Decides and records one access request. Exit 0 only when the decision is
@@ -89,15 +90,16 @@ pub fn access(global: &GlobalArgs, args: &AccessArgs) -> Result<Outcome, CliErro
         }
     };
     if args.json {
-        print_json(&decision);
+        print_json(&decision)?;
     } else {
-        print_decision(&decision);
+        print_decision(&decision)?;
     }
     Ok(if decision.allowed { Outcome::Yes } else { Outcome::No })
 }
 
-fn print_decision(decision: &AccessDecision) {
+fn print_decision(decision: &AccessDecision) -> Result<(), crate::CliError> {
     let verdict = if decision.allowed { "ALLOW" } else { "DENY" };
     let person = decision.person.as_deref().map(|p| format!(" {p}")).unwrap_or_default();
-    println!("{verdict} zone {}{person}: {} ({})", decision.zone, decision.reason, decision.detail);
+    outln!("{verdict} zone {}{person}: {} ({})", decision.zone, decision.reason, decision.detail);
+    Ok(())
 }

@@ -36,15 +36,16 @@ pub fn run(global: &GlobalArgs, args: &CompareArgs) -> Result<Outcome, CliError>
             same: comparison.same,
             a: ChosenFaceJson::new(&a, face_a),
             b: ChosenFaceJson::new(&b, face_b),
-        });
+        })?;
     } else {
-        println!("A  {}", describe_choice(&a, face_a, args.face_a.is_some(), "--face-a"));
-        println!("B  {}", describe_choice(&b, face_b, args.face_b.is_some(), "--face-b"));
+        outln!("A  {}", describe_choice(&a, face_a, args.face_a.is_some(), "--face-a"));
+        outln!("B  {}", describe_choice(&b, face_b, args.face_b.is_some(), "--face-b"));
         let (relation, verdict) =
             if comparison.same { ("≥", "same person") } else { ("<", "different people") };
-        println!(
+        outln!(
             "similarity {:.4} {relation} threshold {:.3}: {verdict}",
-            comparison.similarity, comparison.threshold
+            comparison.similarity,
+            comparison.threshold
         );
     }
     Ok(if comparison.same { Outcome::Yes } else { Outcome::No })
@@ -134,12 +135,12 @@ fn compare_all(
             b: photo_json(b, &faces_b, small_b),
             similarity,
             same,
-        });
+        })?;
     } else {
-        print_matrix(a, b, &faces_a, &faces_b, &similarity, threshold);
+        print_matrix(a, b, &faces_a, &faces_b, &similarity, threshold)?;
         for (photo, small) in [(a, &small_a), (b, &small_b)] {
             if !small.is_empty() {
-                println!("{}: {} too small to compare: {small:?}", photo.input, plural(small.len(), "face"));
+                outln!("{}: {} too small to compare: {small:?}", photo.input, plural(small.len(), "face"));
             }
         }
     }
@@ -153,18 +154,20 @@ fn print_matrix(
     faces_b: &[usize],
     similarity: &[Vec<f32>],
     threshold: f32,
-) {
-    println!(
+) -> Result<(), crate::CliError> {
+    outln!(
         "rows: faces of {}; columns: faces of {}; * = same person (threshold {threshold:.3})",
-        a.input, b.input
+        a.input,
+        b.input
     );
     let header: String = faces_b.iter().map(|j| format!("{:>9}", format!("B{j}"))).collect();
-    println!("{:>5}{header}", "");
+    outln!("{:>5}{header}", "");
     for (row, &i) in similarity.iter().zip(faces_a) {
         let cells: String = row
             .iter()
             .map(|&s| format!("{:>9}", format!("{s:.3}{}", if s >= threshold { "*" } else { " " })))
             .collect();
-        println!("{:>5}{cells}", format!("A{i}"));
+        outln!("{:>5}{cells}", format!("A{i}"));
     }
+    Ok(())
 }

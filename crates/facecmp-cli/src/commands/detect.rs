@@ -43,12 +43,12 @@ fn detect_one(pipeline: &Pipeline, path: &Path, args: &DetectArgs) -> Result<boo
             width: photo.image.width(),
             height: photo.image.height(),
             faces: photo.faces.iter().enumerate().map(|(i, face)| FaceJson::new(i, face)).collect(),
-        });
+        })?;
     } else {
         let (width, height) = photo.image.dimensions();
-        println!("{}: {} ({width}×{height})", photo.input, plural(photo.faces.len(), "face"));
+        outln!("{}: {} ({width}×{height})", photo.input, plural(photo.faces.len(), "face"));
         for (index, face) in photo.faces.iter().enumerate() {
-            println!("  face {index}  {}", describe_face(face));
+            outln!("  face {index}  {}", describe_face(face));
         }
     }
     if let Some(target) = &args.draw {

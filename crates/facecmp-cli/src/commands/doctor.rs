@@ -67,33 +67,34 @@ pub fn run(global: &GlobalArgs, args: &DoctorArgs) -> Result<Outcome, CliError> 
         cpu_features: cpu_features(),
     };
     if args.json {
-        print_json(&report);
+        print_json(&report)?;
     } else {
-        print_text(&report);
+        print_text(&report)?;
     }
     Ok(Outcome::Yes)
 }
 
-fn print_text(report: &DoctorJson) {
-    println!("facecmp {}", report.version);
-    println!("runtime       {}", report.runtime);
+fn print_text(report: &DoctorJson) -> Result<(), crate::CliError> {
+    outln!("facecmp {}", report.version);
+    outln!("runtime       {}", report.runtime);
     if let (Some(path), Some(version), Some(build)) =
         (&report.ort_library, &report.ort_version, &report.ort_build)
     {
-        println!("  library     {path}");
-        println!("  version     {version}");
-        println!("  build       {build}");
+        outln!("  library     {path}");
+        outln!("  version     {version}");
+        outln!("  build       {build}");
     }
     if let Some(reason) = &report.ort_unavailable {
-        println!("  ONNX Runtime unavailable: {reason}");
+        outln!("  ONNX Runtime unavailable: {reason}");
     }
-    println!("threads       {} of {} cores", report.threads, report.cores);
+    outln!("threads       {} of {} cores", report.threads, report.cores);
     for model in &report.models {
-        println!("model         {}  ({})", model.file, model.origin);
-        println!("  sha256      {}", model.sha256);
+        outln!("model         {}  ({})", model.file, model.origin);
+        outln!("  sha256      {}", model.sha256);
     }
-    println!("embedder      {}", report.embedder);
-    println!("cpu features  {}", report.cpu_features.join(" "));
+    outln!("embedder      {}", report.embedder);
+    outln!("cpu features  {}", report.cpu_features.join(" "));
+    Ok(())
 }
 
 /// The SIMD extensions the inference kernels can use on this CPU.

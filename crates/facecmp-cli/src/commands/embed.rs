@@ -47,7 +47,7 @@ fn embed_one(pipeline: &Pipeline, path: &Path, all_faces: bool) -> Result<(), Cl
             face: FaceJson::new(index, &photo.faces[index]),
             embedder: &pipeline.embedder().name,
             embedding: embedding.as_slice(),
-        });
+        })?;
     }
     Ok(())
 }

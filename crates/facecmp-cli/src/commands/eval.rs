@@ -26,7 +26,7 @@ pub fn run(global: &GlobalArgs, args: &EvalArgs) -> Result<Outcome, CliError> {
         (None, None) => unreachable!("clap requires DATA or --lfw-pairs"),
     };
     if args.json {
-        print_json(&report.0);
+        print_json(&report.0)?;
     } else {
         print!("{}", report.0.markdown());
     }

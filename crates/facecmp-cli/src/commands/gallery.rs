@@ -20,7 +20,7 @@ pub fn init(global: &GlobalArgs, command: &GalleryCommand) -> Result<Outcome, Cl
     let GalleryCommand::Init { db } = command;
     let pipeline = crate::load_pipeline(global, global.config())?;
     let gallery = Gallery::create(db, pipeline.embedder())?;
-    println!("created {} for embedder {}", gallery.path(), gallery.embedder().name);
+    outln!("created {} for embedder {}", gallery.path(), gallery.embedder().name);
     Ok(Outcome::Yes)
 }
 
@@ -74,13 +74,13 @@ pub fn enroll(global: &GlobalArgs, args: &EnrollArgs) -> Result<Outcome, CliErro
             }
         };
         if args.json {
-            print_json(&EnrolJson { file: input, accepted: outcome.is_ok(), outcome: line });
+            print_json(&EnrolJson { file: input, accepted: outcome.is_ok(), outcome: line })?;
         } else {
             match line {
                 EnrolOutcome::Accepted { person, sample } => {
-                    println!("{input}: enrolled as {person} (sample {sample})")
+                    outln!("{input}: enrolled as {person} (sample {sample})")
                 }
-                EnrolOutcome::Refused { reason, detail } => println!("{input}: refused ({reason}): {detail}"),
+                EnrolOutcome::Refused { reason, detail } => outln!("{input}: refused ({reason}): {detail}"),
             }
         }
         // The acknowledgement must reach whoever waits for it now, not at exit.
@@ -122,7 +122,7 @@ fn grant_zones(gallery: &Gallery, args: &EnrollArgs, refused: usize) -> Result<(
         gallery.grant(&args.name, zone, None, None)?;
     }
     if !args.json {
-        println!("{} may enter {}", args.name, args.zones.join(", "));
+        outln!("{} may enter {}", args.name, args.zones.join(", "));
     }
     Ok(())
 }
@@ -137,15 +137,15 @@ fn strict_threshold(pipeline: &Pipeline) -> Result<f32, CliError> {
 pub fn people(args: &ListArgs) -> Result<Outcome, CliError> {
     let people = open_admin(&args.db)?.people()?;
     if args.json {
-        print_json(&people);
+        print_json(&people)?;
     } else if people.is_empty() {
-        println!("nobody is enrolled");
+        outln!("nobody is enrolled");
     } else {
         for person in &people {
             let zones =
                 if person.zones.is_empty() { "no zones".to_string() } else { person.zones.join(", ") };
             let external = person.external_id.as_deref().map(|id| format!(" [{id}]")).unwrap_or_default();
-            println!("{}{external}: {}, {zones}", person.name, plural(person.samples, "sample"));
+            outln!("{}{external}: {}, {zones}", person.name, plural(person.samples, "sample"));
         }
     }
     Ok(Outcome::Yes)
@@ -153,7 +153,7 @@ pub fn people(args: &ListArgs) -> Result<Outcome, CliError> {
 
 pub fn remove(args: &RemoveArgs) -> Result<Outcome, CliError> {
     let tombstone = open_admin(&args.db)?.remove_person(&args.name)?;
-    println!("erased {}; their past access events are kept as {tombstone}", args.name);
+    outln!("erased {}; their past access events are kept as {tombstone}", args.name);
     Ok(Outcome::Yes)
 }
 
@@ -163,16 +163,16 @@ pub fn grant(args: &GrantArgs) -> Result<Outcome, CliError> {
         (None, None) => String::new(),
         (from, until) => format!(" from {} until {}", time_or(from, "now"), time_or(until, "revoked")),
     };
-    println!("{} may enter {}{window}", grant.person, grant.zone);
+    outln!("{} may enter {}{window}", grant.person, grant.zone);
     Ok(Outcome::Yes)
 }
 
 pub fn revoke(args: &RevokeArgs) -> Result<Outcome, CliError> {
     if open_admin(&args.db)?.revoke(&args.name, &args.zone)? {
-        println!("{} may no longer enter {}", args.name, args.zone);
+        outln!("{} may no longer enter {}", args.name, args.zone);
         Ok(Outcome::Yes)
     } else {
-        println!("{} had no grant for {}", args.name, args.zone);
+        outln!("{} had no grant for {}", args.name, args.zone);
         Ok(Outcome::No)
     }
 }
@@ -180,11 +180,11 @@ pub fn revoke(args: &RevokeArgs) -> Result<Outcome, CliError> {
 pub fn zones(args: &ListArgs) -> Result<Outcome, CliError> {
     let zones = open_admin(&args.db)?.zones()?;
     if args.json {
-        print_json(&zones);
+        print_json(&zones)?;
     } else {
         for zone in &zones {
             let faces = if zone.allow_multiple_faces { "several faces allowed" } else { "one face only" };
-            println!("{}: {} granted, {faces}", zone.name, plural(zone.people, "person"));
+            outln!("{}: {} granted, {faces}", zone.name, plural(zone.people, "person"));
         }
     }
     Ok(Outcome::Yes)
@@ -197,7 +197,7 @@ pub fn zone(args: &ZoneArgs) -> Result<Outcome, CliError> {
     } else {
         "admits one face only"
     };
-    println!("zone {} {faces}", zone.name);
+    outln!("zone {} {faces}", zone.name);
     Ok(Outcome::Yes)
 }
 
@@ -215,7 +215,7 @@ pub fn events(args: &EventsArgs) -> Result<Outcome, CliError> {
     };
     for event in open_admin(&args.db)?.events(&query)? {
         if args.json {
-            print_json(&event);
+            print_json(&event)?;
             continue;
         }
         // For a denial the person is the nearest enrolled face, not someone who was let in.
@@ -226,7 +226,7 @@ pub fn events(args: &EventsArgs) -> Result<Outcome, CliError> {
             (None, None) => String::new(),
         };
         let similarity = event.similarity.map(|s| format!(" ({s:.3})")).unwrap_or_default();
-        println!(
+        outln!(
             "{}  zone {}  {} ({}){who}{similarity}",
             format_time(event.time),
             event.zone,

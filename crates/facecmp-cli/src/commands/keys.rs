@@ -20,17 +20,17 @@ pub fn run(command: &KeysCommand) -> Result<Outcome, CliError> {
                 key.id,
                 role.as_str()
             );
-            println!("{token}");
+            outln!("{token}");
         }
         KeysCommand::List(args) => {
             let keys = open_admin(&args.db)?.keys()?;
             if args.json {
-                print_json(&keys);
+                print_json(&keys)?;
             }
             for key in keys.iter().filter(|_| !args.json) {
                 let state =
                     key.revoked.map(|t| format!("revoked {}", format_time(t))).unwrap_or("live".into());
-                println!(
+                outln!(
                     "{}  {:<6}  {:<20}  created {}  {state}",
                     key.id,
                     key.role.as_str(),
@@ -41,7 +41,7 @@ pub fn run(command: &KeysCommand) -> Result<Outcome, CliError> {
         }
         KeysCommand::Revoke { db, id } => {
             open_admin(db)?.revoke_key(*id)?;
-            println!("key {id} revoked");
+            outln!("key {id} revoked");
         }
     }
     Ok(Outcome::Yes)

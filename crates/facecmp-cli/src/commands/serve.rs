@@ -1,7 +1,7 @@
 //! `facecmp serve`: the gallery over HTTP until Ctrl-C or SIGTERM.
 
 use facecmp_gallery::QualityPolicy;
-use facecmp_server::ServerConfig;
+use facecmp_server::{ConnectionLimits, ServerConfig};
 
 use crate::args::{GlobalArgs, ServeArgs, ThresholdArgs};
 use crate::commands::access::resolve_threshold;
@@ -16,7 +16,21 @@ pub fn run(global: &GlobalArgs, args: &ServeArgs) -> Result<Outcome, CliError> {
     let gallery = open_for(&pipeline, &args.db)?;
     let threshold = resolve_threshold(&pipeline, &ThresholdArgs { far: args.far, threshold: None })?;
     let workers = args.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-    let server = ServerConfig { workers, max_body_bytes: args.max_body_mib << 20, threshold, quality };
+    let limits = ConnectionLimits {
+        header_read_timeout: args.header_timeout,
+        body_read_timeout: args.body_timeout,
+        max_connections: args.max_connections,
+        max_connections_per_client: args.max_connections_per_client,
+        shutdown_grace: args.shutdown_grace,
+    };
+    let server = ServerConfig {
+        workers,
+        max_body_bytes: args.max_body_mib << 20,
+        threshold,
+        quality,
+        limits,
+        ..ServerConfig::default()
+    };
     let service_error = |error: std::io::Error| CliError::Service(format!("{}: {error}", args.listen));
     let runtime = tokio_runtime().map_err(service_error)?;
     runtime.block_on(async {
@@ -31,8 +45,13 @@ pub fn run(global: &GlobalArgs, args: &ServeArgs) -> Result<Outcome, CliError> {
             "listening"
         );
         let app = facecmp_server::app(pipeline, gallery, &server);
-        facecmp_server::serve(listener, app, facecmp_server::shutdown_signal()).await.map_err(service_error)
+        facecmp_server::serve_with(listener, app, limits, facecmp_server::shutdown_signal())
+            .await
+            .map_err(service_error)
     })?;
+    // Image work still running on a blocking thread must not hold the exit
+    // past the grace period the operator chose.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
     Ok(Outcome::Yes)
 }
 

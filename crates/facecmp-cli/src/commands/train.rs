@@ -41,9 +41,9 @@ pub fn run(global: &GlobalArgs, args: &TrainArgs) -> Result<Outcome, CliError> {
         skipped: prepared.skipped.len(),
     };
     let card = artifacts::write_model(&args.out, &trained, &config, summary).map_err(train_error)?;
-    println!("model: {}", args.out.display());
+    outln!("model: {}", args.out.display());
     if let Some(v) = &card.validation {
-        println!(
+        outln!(
             "validation ({} people never trained on; {} genuine, {} impostor pairs): AUC {:.4}, best balanced accuracy {:.2} % at {:.4}",
             card.split.val.len(),
             v.pairs.genuine,
@@ -55,12 +55,12 @@ pub fn run(global: &GlobalArgs, args: &TrainArgs) -> Result<Outcome, CliError> {
     }
     for point in card.calibration.iter().flat_map(|c| &c.points) {
         match (point.threshold, point.tar) {
-            (Some(threshold), Some(tar)) => println!(
+            (Some(threshold), Some(tar)) => outln!(
                 "calibrated: FAR {:.0e} → threshold {threshold:.4} (TAR {:.2} %)",
                 point.far,
                 100.0 * tar
             ),
-            _ => println!("calibrated: FAR {:.0e} → n/a (too few validation impostor pairs)", point.far),
+            _ => outln!("calibrated: FAR {:.0e} → n/a (too few validation impostor pairs)", point.far),
         }
     }
     Ok(Outcome::Yes)
@@ -157,7 +157,7 @@ pub fn synth(args: &SynthArgs) -> Result<Outcome, CliError> {
         return Err(CliError::Train("--identities must be at least 2".into()));
     }
     write_synthetic(&args.out, args.identities, args.photos as usize, args.seed)?;
-    println!(
+    outln!(
         "{}: {} synthetic identities × {} photos (seed {}); train/eval them with --aligned",
         args.out.display(),
         args.identities,

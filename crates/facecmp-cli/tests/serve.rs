@@ -1,0 +1,190 @@
+//! `facecmp serve` as a process, under attack: slow clients on a machine
+//! with few file descriptors, and a stop signal while they hang on.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A running `facecmp serve` whose log is collected as it is written.
+struct Served {
+    child: Child,
+    address: SocketAddr,
+    log: Arc<Mutex<String>>,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `facecmp serve` on a free loopback port over a new gallery, with
+/// the open-file limit lowered to `open_files`.
+fn serve(dir: &std::path::Path, open_files: u64, flags: &[&str]) -> Served {
+    let db = dir.join("gallery.db");
+    let init =
+        Command::new(env!("CARGO_BIN_EXE_facecmp")).arg("gallery").arg("init").arg(&db).output().unwrap();
+    assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
+    let mut command = Command::new(env!("CARGO_BIN_EXE_facecmp"));
+    command
+        .args(["--runtime", "tract", "serve", "--listen", "127.0.0.1:0", "--workers", "1"])
+        .args(flags)
+        .env("FACECMP_DB", &db)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    lower_open_file_limit(&mut command, open_files);
+    let mut child = command.spawn().expect("facecmp serve starts");
+    let log = Arc::new(Mutex::new(String::new()));
+    let (found, address) = std::sync::mpsc::channel();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let collected = log.clone();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            if line.contains("listening")
+                && let Some(at) = line.split("address=").nth(1)
+            {
+                let _ = found.send(at.split_whitespace().next().unwrap_or_default().to_string());
+            }
+            collected.lock().unwrap().push_str(&format!("{line}\n"));
+        }
+    });
+    let address = address
+        .recv_timeout(Duration::from_secs(120))
+        .unwrap_or_else(|_| panic!("the server never said where it listens:\n{}", log.lock().unwrap()));
+    Served { child, address: address.parse().unwrap(), log }
+}
+
+fn lower_open_file_limit(command: &mut Command, open_files: u64) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setrlimit is async-signal-safe and touches only the child.
+    unsafe {
+        command.pre_exec(move || {
+            let limit = libc::rlimit { rlim_cur: open_files, rlim_max: open_files };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// `GET /healthz` from another loopback address than the attackers', with
+/// a generous read timeout: the answer, or the error that stood for it.
+fn healthz_from(source: [u8; 4], server: SocketAddr) -> Result<String, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let socket = tokio::net::TcpSocket::new_v4().map_err(|e| e.to_string())?;
+        socket.bind(SocketAddr::from((source, 0))).map_err(|e| e.to_string())?;
+        let exchange = async {
+            let mut stream = socket.connect(server).await?;
+            stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: facecmp\r\nConnection: close\r\n\r\n").await?;
+            let mut reply = String::new();
+            stream.read_to_string(&mut reply).await?;
+            Ok::<_, std::io::Error>(reply)
+        };
+        match tokio::time::timeout(Duration::from_secs(15), exchange).await {
+            Ok(Ok(reply)) => Ok(reply),
+            Ok(Err(error)) => Err(error.to_string()),
+            Err(_) => Err("no answer within 15 s".into()),
+        }
+    })
+}
+
+/// Clients that open a request and send one more header byte a second,
+/// never finishing it, until dropped.
+struct Slowloris {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Slowloris {
+    fn start(server: SocketAddr, clients: usize) -> Slowloris {
+        let mut streams: Vec<TcpStream> = (0..clients)
+            .filter_map(|_| TcpStream::connect_timeout(&server, Duration::from_secs(5)).ok())
+            .collect();
+        assert!(streams.len() > 256, "only {} slow clients could connect", streams.len());
+        for stream in &mut streams {
+            let _ = stream.write_all(b"POST /v1/access?zone=1 HTTP/1.1\r\nHost: x\r\n");
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = std::thread::spawn(move || {
+            while !stopped.load(Ordering::Relaxed) {
+                // Refused connections fail to write; the rest go on trickling.
+                for stream in &mut streams {
+                    let _ = stream.write_all(b"x");
+                }
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        });
+        Slowloris { stop, thread: Some(thread) }
+    }
+}
+
+impl Drop for Slowloris {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn wait_for_exit(child: &mut Child, within: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = std::time::Instant::now() + within;
+    while std::time::Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    None
+}
+
+#[test]
+fn slow_clients_on_a_low_file_limit_neither_starve_the_service_nor_block_its_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    // A header timeout longer than the test: the caps, not the timeout, keep
+    // the service answering.
+    let mut served = serve(dir.path(), 256, &["--header-timeout", "10m", "--shutdown-grace", "2s"]);
+    let attack = Slowloris::start(served.address, 300);
+
+    let reply = healthz_from([127, 0, 0, 2], served.address)
+        .unwrap_or_else(|error| panic!("healthz: {error}\n{}", served.log.lock().unwrap()));
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    assert!(reply.contains("\"status\":\"ok\""), "{reply}");
+
+    // SIGTERM with 64 half-sent requests open: the grace is 2 s, and the
+    // process must be gone well within the 60 s allowed here.
+    // SAFETY: kill sends a signal to our own child's pid.
+    assert_eq!(unsafe { libc::kill(served.child.id() as libc::pid_t, libc::SIGTERM) }, 0);
+    let status = wait_for_exit(&mut served.child, Duration::from_secs(60));
+    drop(attack);
+    let log = served.log.lock().unwrap().clone();
+    assert_eq!(status.map(|s| s.code()), Some(Some(0)), "the server did not stop on SIGTERM:\n{log}");
+    assert!(log.contains("too many open connections from this address"), "{log}");
+    assert!(!log.contains("Too many open files"), "{log}");
+    assert!(!log.contains('\x1b'), "colour codes in a log that is not a terminal:\n{log}");
+}
+
+#[test]
+fn idle_connections_are_closed_after_the_header_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = serve(dir.path(), 1024, &["--header-timeout", "1s"]);
+    for request in [&b""[..], b"GET /healthz HTTP/1.1\r\nHost: x\r\n"] {
+        let mut stream = TcpStream::connect(served.address).unwrap();
+        stream.write_all(request).unwrap();
+        // Generous: the server's own timeout is 1 s.
+        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut rest = Vec::new();
+        let read = stream.read_to_end(&mut rest);
+        assert!(read.is_ok(), "the connection was still open after 30 s: {read:?}");
+    }
+}
