@@ -26,6 +26,14 @@ pub struct ThresholdArgs {
     pub threshold: Option<f32>,
 }
 
+impl ThresholdArgs {
+    /// What was asked for: `--far` always has a value here (its default is
+    /// the access commands' rate), so a threshold is never the published one.
+    pub fn choice(&self) -> facecmp::ThresholdChoice {
+        facecmp::ThresholdChoice { threshold: self.threshold, far: Some(self.far) }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum GalleryCommand {
     /// Create an empty gallery, pinned to the embedder in use.

@@ -47,6 +47,7 @@ impl From<Outcome> for ExitCode {
 
 fn main() -> ExitCode {
     restore_default_sigpipe();
+    return_large_blocks_to_the_system();
     // A bug must still end with one line and status 2, never a backtrace that
     // a calling script would mistake for output.
     std::panic::set_hook(Box::new(|info| {
@@ -75,7 +76,7 @@ pub enum CliError {
     Gallery(#[from] facecmp_gallery::GalleryError),
     #[error(transparent)]
     Identify(#[from] facecmp_gallery::IdentifyError),
-    #[error(transparent)]
+    #[error("{0}{hint}", hint = calibration_hint(.0))]
     Calibration(#[from] facecmp::compare::CalibrationError),
     #[error("cannot write to standard output: {0}")]
     Stdout(std::io::Error),
@@ -86,9 +87,39 @@ pub enum CliError {
     Train(String),
 }
 
+/// ONNX Runtime allocates through the C library's `malloc`. glibc raises its
+/// mmap threshold to the size of the largest block freed (up to 32 MiB), and
+/// from then on multi-megabyte tensors come from heap arenas that keep what
+/// is freed: measured +70 MiB peak on `compare` (BENCHMARKS.md). Setting the
+/// threshold fixes it at its default, so large blocks go back when freed.
+#[allow(unsafe_code)] // libc's mallopt(); the block below says why it is sound.
+fn return_large_blocks_to_the_system() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: called first thing in `main`, before any other thread exists
+    // or any C library allocates; mallopt only changes allocator tuning.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+    }
+}
+
+/// What the user can do about a threshold the calibration cannot give: the
+/// library's errors name no flags or commands, the CLI does.
+fn calibration_hint(error: &facecmp::compare::CalibrationError) -> &'static str {
+    use facecmp::compare::CalibrationError;
+    match error {
+        CalibrationError::BeyondData { .. } => {
+            "; pass --threshold explicitly, or calibrate on more photos (SFace: tools/calibration/; \
+             a trained model: `facecmp eval --embedder DIR --calibrate`)"
+        }
+        CalibrationError::Missing { .. } => "; pass --threshold explicitly",
+        CalibrationError::OutOfRange { .. } => "",
+    }
+}
+
 /// Rust ignores SIGPIPE, so `facecmp detect … | head -1` would fail on its
 /// next write with a "broken pipe" panic. Like other Unix tools, end quietly
 /// instead when the reader has gone.
+#[allow(unsafe_code)] // libc's signal(); the block below says why it is sound.
 fn restore_default_sigpipe() {
     #[cfg(unix)]
     // SAFETY: called first thing in `main`, before any other thread exists;

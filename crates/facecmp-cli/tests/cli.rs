@@ -217,6 +217,28 @@ fn models_can_come_from_a_folder() {
     assert!(stderr(&missing).contains("cannot read model file"), "{}", stderr(&missing));
 }
 
+/// Models load when first needed: detection never parses SFace, so a
+/// broken SFace file only stops the commands that embed.
+#[test]
+fn detect_never_loads_the_embedder() {
+    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models");
+    let folder = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        models.join("face_detection_yunet_2023mar.onnx"),
+        folder.path().join("face_detection_yunet_2023mar.onnx"),
+    )
+    .unwrap();
+    std::fs::write(folder.path().join("face_recognition_sface_2021dec_int8bq.onnx"), "not a network")
+        .unwrap();
+    let dir = folder.path().to_str().unwrap();
+    let detect = facecmp(&["--models", dir, "detect", &data("obama.jpg")]);
+    assert_eq!(status(&detect), 0, "{}", stderr(&detect));
+    assert!(stdout(&detect).contains("1 face"), "{}", stdout(&detect));
+    let compare = facecmp(&["--models", dir, "compare", &data("obama.jpg"), &data("obama2.jpg")]);
+    assert_eq!(status(&compare), 2);
+    assert!(stderr(&compare).contains("cannot load the SFace network"), "{}", stderr(&compare));
+}
+
 #[test]
 fn help_states_where_the_default_threshold_comes_from() {
     let output = facecmp(&["compare", "--help"]);
@@ -282,6 +304,15 @@ fn a_reader_that_goes_away_ends_the_output_quietly() {
     let output = child.wait_with_output().unwrap();
     let message = String::from_utf8(output.stderr).unwrap();
     assert!(!message.contains("panicked") && !message.contains("internal error"), "{message}");
+    // Quietly means like `cat`: ended by SIGPIPE, or done before it came;
+    // never the error status 2 or a panic's 101.
+    use std::os::unix::process::ExitStatusExt;
+    const SIGPIPE: i32 = 13;
+    assert!(
+        output.status.success() || output.status.signal() == Some(SIGPIPE),
+        "{:?}: {message}",
+        output.status
+    );
 }
 
 // ---- the gallery, access control and their durability ------------------

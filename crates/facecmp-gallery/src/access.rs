@@ -6,7 +6,7 @@
 //! [`decide`]. Only one outcome opens the door: exactly one enrolled person
 //! reaches the threshold and holds a grant for the zone that is valid now.
 
-use facecmp::{Embedding, Error as FaceError, Photo};
+use facecmp::{Embedding, Error as FaceError, FacePolicy, NoUsableFace, Photo, Several};
 use serde::{Deserialize, Serialize};
 
 /// Why a decision went the way it did; a stable, machine-readable code.
@@ -100,42 +100,17 @@ impl Probe {
             Ok(photo) => photo,
             Err(error) => return Probe::refused_by(&error),
         };
-        let usable: Vec<usize> =
-            (0..photo.faces.len()).filter(|&i| photo.faces[i].size() >= quality.min_face_size).collect();
-        let chosen = match (usable.len(), photo.largest_face()) {
-            (_, None) => return Probe::refuse(Reason::NoFace, format!("{}: no face found", photo.input)),
-            (0, Some(largest)) => {
-                let size = photo.faces[largest].size();
-                return Probe::refuse(
-                    Reason::LowQuality,
-                    format!(
-                        "{}: the face is too small ({size:.0} px; at least {:.0} px needed)",
-                        photo.input, quality.min_face_size
-                    ),
-                );
+        let policy =
+            quality.faces(if allow_multiple_faces { Several::TakeLargest } else { Several::RefuseUsable });
+        let chosen = match policy.the_face(&photo) {
+            Ok(chosen) => chosen,
+            Err(why) => {
+                return Probe::refuse(refusal_reason(&why), refusal_detail(&photo.input, &why, &policy));
             }
-            (count, _) if count > 1 && !allow_multiple_faces => {
-                return Probe::refuse(
-                    Reason::MultipleFaces,
-                    format!("{}: {count} faces; exactly one person may be in view", photo.input),
-                );
-            }
-            (_, Some(_)) => largest_of(&photo, &usable),
         };
-        let face = &photo.faces[chosen];
-        if face.score < quality.min_score {
-            return Probe::refuse(
-                Reason::LowQuality,
-                format!(
-                    "{}: the detector is not confident enough ({:.2} < {:.2})",
-                    photo.input, face.score, quality.min_score
-                ),
-            );
-        }
+        let (face, faces) = (&photo.faces[chosen], policy.usable(&photo).usable.len());
         match embed(&photo, chosen) {
-            Ok(embedding) => {
-                Probe::Face { embedding, score: face.score, size: face.size(), faces: usable.len() }
-            }
+            Ok(embedding) => Probe::Face { embedding, score: face.score, size: face.size(), faces },
             Err(error) => Probe::refused_by(&error),
         }
     }
@@ -148,18 +123,47 @@ impl Probe {
         let reason = match error {
             FaceError::Image { .. } => Reason::BadImage,
             FaceError::NoFace { .. } => Reason::NoFace,
-            FaceError::FaceTooSmall { .. } | FaceError::NoSuchFace { .. } => Reason::LowQuality,
+            FaceError::SeveralFaces { .. } => Reason::MultipleFaces,
+            FaceError::FaceTooSmall { .. } | FaceError::LowScore { .. } | FaceError::NoSuchFace { .. } => {
+                Reason::LowQuality
+            }
             _ => Reason::InternalError,
         };
         Probe::refuse(reason, error.to_string())
     }
 }
 
-fn largest_of(photo: &Photo, faces: &[usize]) -> usize {
-    *faces
-        .iter()
-        .max_by(|&&a, &&b| photo.faces[a].bbox.area().total_cmp(&photo.faces[b].bbox.area()))
-        .expect("at least one usable face")
+impl QualityPolicy {
+    /// The core's face policy with these limits.
+    pub fn faces(&self, several: Several) -> FacePolicy {
+        FacePolicy { min_face_size: self.min_face_size, min_score: self.min_score, several }
+    }
+}
+
+fn refusal_reason(why: &NoUsableFace) -> Reason {
+    match why {
+        NoUsableFace::NoFace => Reason::NoFace,
+        NoUsableFace::Several { .. } => Reason::MultipleFaces,
+        NoUsableFace::TooSmall { .. } | NoUsableFace::LowScore { .. } | NoUsableFace::NoSuchFace { .. } => {
+            Reason::LowQuality
+        }
+    }
+}
+
+fn refusal_detail(input: &str, why: &NoUsableFace, policy: &FacePolicy) -> String {
+    match why {
+        NoUsableFace::TooSmall { size, .. } => format!(
+            "{input}: the face is too small ({size:.0} px; at least {:.0} px needed)",
+            policy.min_face_size
+        ),
+        NoUsableFace::Several { count } => {
+            format!("{input}: {count} faces; exactly one person may be in view")
+        }
+        NoUsableFace::LowScore { score, min, .. } => {
+            format!("{input}: the detector is not confident enough ({score:.2} < {min:.2})")
+        }
+        other => format!("{input}: {other}"),
+    }
 }
 
 /// An enrolled person who matched the probe.

@@ -4,7 +4,7 @@
 //! that person is measured against it. So a photo is refused, with the
 //! reason, unless it shows exactly one clear, large-enough face.
 
-use facecmp::{Embedding, Photo};
+use facecmp::{Embedding, NoUsableFace, Photo, Several};
 use serde::Serialize;
 
 use crate::access::QualityPolicy;
@@ -98,18 +98,14 @@ impl std::fmt::Display for Rejection {
 
 /// Picks the one face of a reference photo, or says why there is none.
 pub fn review(photo: &Photo, quality: &QualityPolicy) -> Result<usize, Rejection> {
-    let face = match photo.faces.as_slice() {
-        [] => return Err(Rejection::NoFace),
-        [face] => face,
-        faces => return Err(Rejection::MultipleFaces { count: faces.len() }),
-    };
-    if face.size() < quality.min_face_size {
-        return Err(Rejection::TooSmall { size: face.size(), min: quality.min_face_size });
-    }
-    if face.score < quality.min_score {
-        return Err(Rejection::LowScore { score: face.score, min: quality.min_score });
-    }
-    Ok(0)
+    quality.faces(Several::RefuseAny).the_face(photo).map_err(|why| match why {
+        NoUsableFace::NoFace => Rejection::NoFace,
+        NoUsableFace::Several { count } => Rejection::MultipleFaces { count },
+        NoUsableFace::TooSmall { size, min, .. } => Rejection::TooSmall { size, min },
+        NoUsableFace::LowScore { score, min, .. } => Rejection::LowScore { score, min },
+        // The policy picks a face itself; it never names one that is not there.
+        NoUsableFace::NoSuchFace { .. } => Rejection::NoFace,
+    })
 }
 
 /// A reviewed face, ready to be stored as a sample.

@@ -99,7 +99,7 @@ impl Gallery {
         zone: Option<&str>,
         threshold: f32,
     ) -> std::result::Result<Vec<FaceCandidates>, IdentifyError> {
-        let (mut usable, _) = photo.usable_faces(pipeline.config().min_face_size)?;
+        let mut usable = pipeline.face_policy().usable_or_why(photo)?.usable;
         usable.sort_by(|&a, &b| photo.faces[b].bbox.area().total_cmp(&photo.faces[a].bbox.area()));
         let embeddings = pipeline.embed(photo, &usable)?;
         usable

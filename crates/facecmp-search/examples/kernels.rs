@@ -3,6 +3,8 @@
 //! ```text
 //! cargo run --release -p facecmp-search --features compare-kernels --example kernels
 //! ```
+// Measures kernels, gemm's among them: its API is unsafe, each call with a SAFETY comment.
+#![allow(unsafe_code)]
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -40,6 +42,8 @@ fn main() {
             *score = f32::dot(row, &query).unwrap_or(0.0) as f32;
         }
     });
+    // SAFETY: the pointers cover `matrix` (ROWS × DIMENSION), `query` and
+    // `scores` with the strides given; nothing else aliases them.
     report("gemm 0.19 matrix × vector, 1 thread", || unsafe {
         gemm::gemm(
             ROWS,
@@ -69,6 +73,7 @@ fn main() {
             .zip(scores.par_chunks_mut(16 * 1024))
             .for_each(|(rows, scores)| kernel::score_rows(rows, &query, scores));
     });
+    // SAFETY: as above.
     report("gemm 0.19 matrix × vector, rayon parallelism", || unsafe {
         gemm::gemm(
             ROWS,
@@ -111,6 +116,7 @@ fn main() {
 fn score_rows_32_lanes(rows: &[f32], query: &[f32], scores: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked just above).
         unsafe { score_rows_32_lanes_avx2(rows, query, scores) };
         return;
     }

@@ -29,6 +29,8 @@
 mod approximate;
 mod index;
 #[doc(hidden)]
+// The AVX2 kernel: intrinsics and raw row pointers, each block with a SAFETY comment.
+#[allow(unsafe_code)]
 pub mod kernel;
 mod quantized;
 pub mod synthetic;

@@ -115,7 +115,8 @@ async fn compare(State(state): State<AppState>, _: Admin, body: ImageParts) -> R
             let (face_a, faces_a, embedding_a) = embed("a", &a)?;
             let (face_b, faces_b, embedding_b) = embed("b", &b)?;
             // The service's one threshold, the same that access and identify use.
-            let comparison = facecmp::compare(&embedding_a, &embedding_b, threshold);
+            let comparison =
+                facecmp::compare(&embedding_a, &embedding_b, threshold).map_err(facecmp::Error::from)?;
             Ok(Json(json!({
                 "similarity": comparison.similarity,
                 "threshold": comparison.threshold,

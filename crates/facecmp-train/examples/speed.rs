@@ -47,7 +47,7 @@ fn main() {
     let crops: Vec<_> = synthetic::people(2, 256, 4)
         .people
         .iter()
-        .flat_map(|(_, crops)| crops.iter().map(|c| data::downscale(&c.face.image, input_size as u32)))
+        .flat_map(|(_, crops)| crops.iter().map(|c| data::downscale(c.face.image(), input_size as u32)))
         .collect();
     let device = Device::flex();
     embed_all(&trained.model, &crops[..128], &device); // warm-up

@@ -234,7 +234,7 @@ fn pre_aligned(bytes: &[u8]) -> Result<AlignedFace, String> {
     } else {
         image::imageops::resize(&image, ALIGNED_SIZE, ALIGNED_SIZE, image::imageops::FilterType::Triangle)
     };
-    Ok(AlignedFace { image, transform: facecmp::align::Similarity::IDENTITY })
+    AlignedFace::from_crop(image).map_err(|e| e.to_string())
 }
 
 /// Detects and aligns one photo, or reads the result of an earlier run from
@@ -250,16 +250,16 @@ fn detect_cached(
     if let Ok(reason) = std::fs::read_to_string(&skip_file) {
         return Err(reason);
     }
-    if let Ok(image) = image::open(&crop_file) {
-        return Ok((
-            AlignedFace { image: image.to_rgb8(), transform: facecmp::align::Similarity::IDENTITY },
-            true,
-        ));
+    // A cached crop of the wrong size is no aligned face: detect again.
+    if let Some(face) =
+        image::open(&crop_file).ok().and_then(|image| AlignedFace::from_crop(image.to_rgb8()).ok())
+    {
+        return Ok((face, true));
     }
     let result = detect_one(pipeline, path, bytes);
     // The cache only saves time: failing to write it is not an error.
     let _ = match &result {
-        Ok(face) => face.image.save(&crop_file).map_err(|e| e.to_string()),
+        Ok(face) => face.image().save(&crop_file).map_err(|e| e.to_string()),
         Err(reason) => std::fs::write(&skip_file, reason).map_err(|e| e.to_string()),
     };
     result.map(|face| (face, false))
@@ -267,12 +267,8 @@ fn detect_cached(
 
 fn detect_one(pipeline: &Pipeline, path: &Path, bytes: &[u8]) -> Result<AlignedFace, String> {
     let photo = pipeline.open_bytes(&path.display().to_string(), bytes).map_err(|e| strip_input(&e, path))?;
-    let (usable, _too_small) =
-        photo.usable_faces(pipeline.config().min_face_size).map_err(|e| strip_input(&e, path))?;
-    match usable.as_slice() {
-        [index] => Ok(photo.align(*index)),
-        many => Err(format!("{} faces found; a labelled photo must show exactly one", many.len())),
-    }
+    let policy = facecmp::FacePolicy::exactly_one(pipeline.config().min_face_size);
+    policy.the_face(&photo).map(|index| photo.align(index)).map_err(|why| why.to_string())
 }
 
 /// The reason of a pipeline error without the path (the skip list names it).

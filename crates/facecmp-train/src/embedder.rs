@@ -70,7 +70,7 @@ impl Embedder for TrainedEmbedder {
             return Ok(Vec::new());
         }
         let size = self.card.tower.input_size as u32;
-        let crops: Vec<_> = faces.iter().map(|f| data::downscale(&f.image, size)).collect();
+        let crops: Vec<_> = faces.iter().map(|f| data::downscale(f.image(), size)).collect();
         let indices: Vec<usize> = (0..crops.len()).collect();
         let input = input_tensor(&crops, &indices, None, &self.device);
         let output = self.model.lock().unwrap_or_else(|e| e.into_inner()).forward(input);

@@ -29,7 +29,16 @@ pub fn embed_prepared(pipeline: &Pipeline, prepared: &Prepared) -> Result<Vec<Em
 }
 
 pub fn score(pairs: &[Pair], embeddings: &[Embedding]) -> Vec<ScoredPair> {
-    pairs.iter().map(|p| ScoredPair::new(embeddings[p.a].cosine(&embeddings[p.b]), p.genuine)).collect()
+    pairs
+        .iter()
+        .map(|p| ScoredPair::new(same_embedder_cosine(&embeddings[p.a], &embeddings[p.b]), p.genuine))
+        .collect()
+}
+
+/// Every embedding of one evaluation comes from one embedder, so the
+/// dimensions always agree.
+fn same_embedder_cosine(a: &Embedding, b: &Embedding) -> f32 {
+    a.cosine(b).expect("one embedder gives every embedding the same dimension")
 }
 
 /// Reads `groups.csv` (`person,group`, optional header).
@@ -78,7 +87,9 @@ pub fn score_lfw(
     let mut missing = Vec::new();
     for pair in lfw {
         match (embedding_of.get(&pair.a), embedding_of.get(&pair.b)) {
-            (Some(a), Some(b)) => scored.push((pair.fold, ScoredPair::new(a.cosine(b), pair.genuine))),
+            (Some(a), Some(b)) => {
+                scored.push((pair.fold, ScoredPair::new(same_embedder_cosine(a, b), pair.genuine)))
+            }
             _ => missing.push(pair.clone()),
         }
     }

@@ -10,7 +10,6 @@
 
 use std::path::{Path, PathBuf};
 
-use facecmp::align::Similarity;
 use facecmp::{AlignedFace, RgbImage};
 use image::Rgb;
 
@@ -254,10 +253,8 @@ pub fn people(seed: u64, identities: usize, photos: usize) -> Prepared {
                 .map(|number| Crop {
                     path: PathBuf::from(&name).join(format!("{number:03}.png")),
                     sha256: String::new(),
-                    face: AlignedFace {
-                        image: photo(seed, index, &person, number),
-                        transform: Similarity::IDENTITY,
-                    },
+                    face: AlignedFace::from_crop(photo(seed, index, &person, number))
+                        .expect("the generator draws SIDE×SIDE crops, SIDE being the aligned size"),
                 })
                 .collect();
             (name, crops)

@@ -189,7 +189,7 @@ impl InputSet {
         let crops = prepared
             .people
             .iter()
-            .flat_map(|(_, crops)| crops.iter().map(|c| data::downscale(&c.face.image, size as u32)))
+            .flat_map(|(_, crops)| crops.iter().map(|c| data::downscale(c.face.image(), size as u32)))
             .collect();
         InputSet { crops, identities: Identities::of(prepared) }
     }
@@ -227,8 +227,9 @@ pub fn embed_all(model: &Tower, crops: &[RgbImage], device: &Device) -> Vec<Vec<
     out
 }
 
+/// The core's cosine; one tower gives every embedding the same dimension.
 fn cosine(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>().clamp(-1.0, 1.0)
+    facecmp::compare::cosine(a, b).expect("one tower gives every embedding the same dimension")
 }
 
 /// Trains a tower on `prepared` and writes a checkpoint to `out/checkpoint`
@@ -577,7 +578,7 @@ mod tests {
         let crops: Vec<RgbImage> = people
             .people
             .iter()
-            .flat_map(|(_, c)| c.iter().map(|c| data::downscale(&c.face.image, 16)))
+            .flat_map(|(_, c)| c.iter().map(|c| data::downscale(c.face.image(), 16)))
             .collect();
         embed_all(&trained.model, &crops, &Device::flex())
     }

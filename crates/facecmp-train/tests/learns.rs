@@ -47,7 +47,7 @@ fn compact_learns_to_verify_people_it_never_saw() {
     let crops: Vec<_> = test_people
         .people
         .iter()
-        .flat_map(|(_, crops)| crops.iter().map(|c| downscale(&c.face.image, INPUT_SIZE as u32)))
+        .flat_map(|(_, crops)| crops.iter().map(|c| downscale(c.face.image(), INPUT_SIZE as u32)))
         .collect();
     let embeddings = embed_all(&trained.model, &crops, &burn::tensor::Device::flex());
     let identities = Identities::of(&test_people);

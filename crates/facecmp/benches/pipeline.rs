@@ -66,7 +66,7 @@ fn bench_stages(
     hd: &RgbImage,
 ) {
     let portrait = pipeline.find_faces("obama".into(), portrait_photo.clone()).unwrap();
-    let face = portrait.choose(FaceChoice::Largest, 0.0).unwrap();
+    let face = facecmp::FacePolicy::largest(0.0).choose(&portrait, FaceChoice::Largest).unwrap();
     let aligned = portrait.align(face);
     let batch: Vec<_> = std::iter::repeat_n(&aligned, 8).collect();
     group.bench_function("detect/640x480", |b| {
@@ -94,7 +94,7 @@ fn bench_stages(
                 pipeline.embed_one(&photo, FaceChoice::Largest).map(|(_, e)| e)
             };
             let (a, b) = (embed("obama.jpg").unwrap(), embed("obama2.jpg").unwrap());
-            facecmp::compare(&a, &b, 0.363)
+            facecmp::compare(&a, &b, 0.363).unwrap()
         })
     });
 }

@@ -79,17 +79,58 @@ impl Similarity {
     }
 }
 
-/// A face resampled onto the template, ready for an embedder.
-#[derive(Debug, Clone)]
+/// A face resampled onto the template, ready for an embedder: always
+/// [`ALIGNED_SIZE`]×[`ALIGNED_SIZE`] pixels.
+#[derive(Debug, Clone, PartialEq)]
 pub struct AlignedFace {
-    pub image: RgbImage,
+    image: RgbImage,
+    transform: Similarity,
+}
+
+/// An image that cannot be an aligned face: its size is not the template's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("an aligned face is {ALIGNED_SIZE}×{ALIGNED_SIZE} pixels, not {width}×{height}")]
+pub struct NotAligned {
+    pub width: u32,
+    pub height: u32,
+}
+
+impl AlignedFace {
+    /// A face already resampled onto the template, with the transform that
+    /// maps photo coordinates to crop coordinates.
+    pub fn new(image: RgbImage, transform: Similarity) -> Result<AlignedFace, NotAligned> {
+        let (width, height) = image.dimensions();
+        if (width, height) != (ALIGNED_SIZE, ALIGNED_SIZE) {
+            return Err(NotAligned { width, height });
+        }
+        Ok(AlignedFace { image, transform })
+    }
+
+    /// A crop that is already aligned (from a cache, a data set of aligned
+    /// faces, or a generator): the photo is the crop itself.
+    pub fn from_crop(image: RgbImage) -> Result<AlignedFace, NotAligned> {
+        AlignedFace::new(image, Similarity::IDENTITY)
+    }
+
+    /// The 112×112 crop.
+    pub fn image(&self) -> &RgbImage {
+        &self.image
+    }
+
     /// Maps photo coordinates to crop coordinates.
-    pub transform: Similarity,
+    pub fn transform(&self) -> &Similarity {
+        &self.transform
+    }
+
+    pub fn into_image(self) -> RgbImage {
+        self.image
+    }
 }
 
 /// Aligns the face whose landmarks are `landmarks` in `photo`.
 pub fn align(photo: &RgbImage, landmarks: &[Point; 5]) -> AlignedFace {
     let transform = Similarity::estimate(landmarks, &TEMPLATE);
+    // `warp` makes an image of exactly the size asked for.
     AlignedFace { image: warp(photo, &transform, ALIGNED_SIZE), transform }
 }
 
@@ -145,7 +186,14 @@ mod tests {
     fn aligning_a_crop_already_on_the_template_returns_it_unchanged() {
         let crop =
             RgbImage::from_fn(ALIGNED_SIZE, ALIGNED_SIZE, |x, y| Rgb([x as u8, y as u8, (x ^ y) as u8]));
-        assert_eq!(align(&crop, &TEMPLATE).image, crop);
+        assert_eq!(align(&crop, &TEMPLATE).image(), &crop);
+    }
+
+    #[test]
+    fn only_112_by_112_crops_are_aligned_faces() {
+        assert!(AlignedFace::from_crop(RgbImage::new(ALIGNED_SIZE, ALIGNED_SIZE)).is_ok());
+        assert_eq!(AlignedFace::from_crop(RgbImage::new(64, 64)), Err(NotAligned { width: 64, height: 64 }));
+        assert!(AlignedFace::new(RgbImage::new(112, 111), Similarity::IDENTITY).is_err());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::embed::Embedding;
+use crate::embed::{Embedder, Embedding};
 
 /// OpenCV's published same-person threshold for SFace cosine similarity,
 /// used until `facecmp eval` calibrates one for a target false-accept rate.
@@ -18,9 +18,28 @@ pub struct Comparison {
     pub same: bool,
 }
 
-pub fn compare(a: &Embedding, b: &Embedding, threshold: f32) -> Comparison {
-    let similarity = a.cosine(b);
-    Comparison { similarity, threshold, same: similarity >= threshold }
+/// Scores two embeddings against `threshold`.
+pub fn compare(a: &Embedding, b: &Embedding, threshold: f32) -> Result<Comparison, DimensionMismatch> {
+    let similarity = a.cosine(b)?;
+    Ok(Comparison { similarity, threshold, same: similarity >= threshold })
+}
+
+/// Two vectors of different lengths: they cannot come from one embedder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("cannot compare embeddings of {left} and {right} dimensions (made by different models)")]
+pub struct DimensionMismatch {
+    pub left: usize,
+    pub right: usize,
+}
+
+/// Cosine similarity of two unit vectors, in [−1, 1]: their dot product,
+/// clamped against rounding. The one implementation every crate scores
+/// embeddings with (the search index's kernels are held to it by tests).
+pub fn cosine(a: &[f32], b: &[f32]) -> Result<f32, DimensionMismatch> {
+    if a.len() != b.len() {
+        return Err(DimensionMismatch { left: a.len(), right: b.len() });
+    }
+    Ok(a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>().clamp(-1.0, 1.0))
 }
 
 /// The false-accept rate that `access`, `serve` and a trained model's
@@ -53,13 +72,76 @@ pub enum CalibrationError {
     OutOfRange { far: f64 },
     #[error(
         "a false-accept rate of {far} cannot be promised: the calibration measured {impostor_pairs} \
-         impostor pairs on {dataset} and vouches for rates down to {lowest}; pass --threshold \
-         explicitly, or calibrate on more photos (SFace: tools/calibration/; a trained model: \
-         `facecmp eval --embedder DIR --calibrate`)"
+         impostor pairs on {dataset} and vouches for rates down to {lowest}"
     )]
     BeyondData { far: f64, lowest: f64, dataset: String, impostor_pairs: usize },
-    #[error("{embedder} has no calibration; pass --threshold explicitly")]
+    #[error("{embedder} has no calibration, so no false-accept rate can be promised")]
     Missing { embedder: String },
+}
+
+/// What a caller asks for: an explicit threshold, a false-accept rate, or
+/// neither (the embedder's default).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ThresholdChoice {
+    pub threshold: Option<f32>,
+    pub far: Option<f64>,
+}
+
+/// Where a threshold came from, for reports and logs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "source", rename_all = "snake_case")]
+pub enum Provenance {
+    /// Given by the caller.
+    Explicit,
+    /// The embedder's calibration for a false-accept rate.
+    Calibrated { far: f64, dataset: String },
+    /// The threshold the embedder's authors published (SFace:
+    /// [`SFACE_COSINE_THRESHOLD`]).
+    Published,
+}
+
+/// A resolved threshold and its provenance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Threshold {
+    pub value: f32,
+    #[serde(flatten)]
+    pub provenance: Provenance,
+}
+
+impl ThresholdChoice {
+    pub fn explicit(threshold: f32) -> ThresholdChoice {
+        ThresholdChoice { threshold: Some(threshold), far: None }
+    }
+
+    pub fn far(far: f64) -> ThresholdChoice {
+        ThresholdChoice { threshold: None, far: Some(far) }
+    }
+
+    /// The one rule every command and the service follow: an explicit
+    /// threshold wins; else the embedder's calibrated threshold for the
+    /// rate asked for; with neither, the embedder's published threshold
+    /// (bundled SFace: OpenCV's 0.363), else its calibrated threshold for
+    /// [`DEFAULT_FAR`] — a published number means nothing for another
+    /// network. A rate the calibration cannot vouch for is an error, never
+    /// a guess.
+    pub fn resolve(&self, embedder: &dyn Embedder) -> Result<Threshold, CalibrationError> {
+        if let Some(value) = self.threshold {
+            return Ok(Threshold { value, provenance: Provenance::Explicit });
+        }
+        let far = match (self.far, embedder.published_threshold()) {
+            (Some(far), _) => far,
+            (None, Some(value)) => return Ok(Threshold { value, provenance: Provenance::Published }),
+            (None, None) => DEFAULT_FAR,
+        };
+        let calibration = embedder
+            .calibration()
+            .ok_or_else(|| CalibrationError::Missing { embedder: embedder.identity().name.clone() })?;
+        let value = calibration.threshold_for(far)?;
+        Ok(Threshold {
+            value,
+            provenance: Provenance::Calibrated { far, dataset: calibration.dataset.clone() },
+        })
+    }
 }
 
 impl Calibration {

@@ -2,7 +2,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::compare::SFACE_COSINE_THRESHOLD;
 use crate::detect::DetectorConfig;
 use crate::image::DecodeLimits;
 use crate::models::ModelSource;
@@ -17,8 +16,6 @@ pub struct Config {
     /// Faces whose box is narrower or shorter than this many pixels carry too
     /// little detail to embed reliably and are refused.
     pub min_face_size: f32,
-    /// Cosine similarity at or above which two faces are the same person.
-    pub threshold: f32,
     /// Inference threads; 0 uses every core.
     pub threads: usize,
     /// Inference engine.
@@ -35,7 +32,6 @@ impl Default for Config {
             detector: DetectorConfig::default(),
             decode: DecodeLimits::default(),
             min_face_size: 32.0,
-            threshold: SFACE_COSINE_THRESHOLD,
             threads: 0,
             runtime: RuntimeChoice::Auto,
             ort_library: None,

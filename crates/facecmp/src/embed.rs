@@ -2,17 +2,26 @@
 //! land close together. SFace is the bundled embedder; a trained network is
 //! another implementation of the same [`Embedder`] trait.
 
+use std::sync::OnceLock;
+
+use once_cell::sync::OnceCell;
 use serde::{Deserialize, Serialize};
 
 use crate::align::{ALIGNED_SIZE, AlignedFace};
-use crate::compare::Calibration;
+use crate::compare::{Calibration, DimensionMismatch};
 use crate::models::ModelFile;
-use crate::runtime::{Dim, NchwTensor, Network, NetworkSpec, RuntimeError};
+use crate::runtime::{Dim, Engine, NchwTensor, Network, NetworkSpec, RuntimeError};
 
-/// An L2-normalised face embedding.
+/// An L2-normalised face embedding: finite, unit length. Deserialising one
+/// goes through the same check and normalisation as [`Embedding::from_raw`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(transparent)]
+#[serde(try_from = "Vec<f32>", into = "Vec<f32>")]
 pub struct Embedding(Vec<f32>);
+
+/// A vector that cannot be an embedding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("not an embedding: the vector is empty, all zeros, or holds NaN or infinity")]
+pub struct Degenerate;
 
 impl Embedding {
     /// Normalises a raw network output; `None` if it has no direction (all
@@ -34,10 +43,25 @@ impl Embedding {
         self.0.len()
     }
 
-    /// Cosine similarity in [−1, 1]; both vectors are unit length, so this is
-    /// their dot product.
-    pub fn cosine(&self, other: &Embedding) -> f32 {
-        self.0.iter().zip(&other.0).map(|(a, b)| a * b).sum::<f32>().clamp(-1.0, 1.0)
+    /// Cosine similarity in [−1, 1] (see [`crate::compare::cosine`]);
+    /// embeddings of different dimensions come from different embedders and
+    /// are refused.
+    pub fn cosine(&self, other: &Embedding) -> Result<f32, DimensionMismatch> {
+        crate::compare::cosine(&self.0, &other.0)
+    }
+}
+
+impl TryFrom<Vec<f32>> for Embedding {
+    type Error = Degenerate;
+
+    fn try_from(values: Vec<f32>) -> Result<Embedding, Degenerate> {
+        Embedding::from_raw(values).ok_or(Degenerate)
+    }
+}
+
+impl From<Embedding> for Vec<f32> {
+    fn from(embedding: Embedding) -> Vec<f32> {
+        embedding.0
     }
 }
 
@@ -72,17 +96,34 @@ pub trait Embedder: Send + Sync {
     fn calibration(&self) -> Option<&Calibration> {
         None
     }
+    /// The same-person threshold the model's authors published, if any.
+    fn published_threshold(&self) -> Option<f32> {
+        None
+    }
+    /// Loads whatever the embedder loads on first use now (a server should
+    /// not make its first request wait for it).
+    fn preload(&self) -> Result<(), RuntimeError> {
+        Ok(())
+    }
 }
 
 /// SFace (OpenCV Zoo, 2021dec, int8 block-quantised): 128-d, trained with
 /// the ArcFace template alignment.
+///
+/// The network is loaded on first use, so that commands which never embed
+/// (`facecmp detect`) never pay for its 10 M weights; its identity (the
+/// file's sha256) and calibration are likewise worked out when first asked.
 pub struct SFace {
-    network: Box<dyn Network>,
-    identity: EmbedderIdentity,
-    calibration: Option<Calibration>,
+    model: ModelFile,
+    engine: Engine,
+    threads: usize,
+    network: OnceCell<Box<dyn Network>>,
+    identity: OnceLock<EmbedderIdentity>,
+    calibration: OnceLock<Option<Calibration>>,
 }
 
 pub const SFACE_DIMENSION: usize = 128;
+const SFACE_NAME: &str = "sface-2021dec-int8bq";
 
 impl SFace {
     /// Input: a batch of aligned 112×112 RGB crops as 0..255 floats (the graph
@@ -96,15 +137,25 @@ impl SFace {
         }
     }
 
-    pub fn new(network: Box<dyn Network>, model: &ModelFile) -> Self {
-        let identity = EmbedderIdentity {
-            name: "sface-2021dec-int8bq".into(),
-            sha256: model.sha256(),
-            dimension: SFACE_DIMENSION,
-            preprocessing: "yunet-5pt-arcface112-rgb-0..255".into(),
-        };
-        let calibration = bundled_sface_calibration(&identity.sha256);
-        Self { network, identity, calibration }
+    /// SFace from `model`, to be run on `engine` with `threads` threads
+    /// (0: every core) once it is first needed.
+    pub fn new(model: ModelFile, engine: Engine, threads: usize) -> Self {
+        Self {
+            model,
+            engine,
+            threads,
+            network: OnceCell::new(),
+            identity: OnceLock::new(),
+            calibration: OnceLock::new(),
+        }
+    }
+
+    /// Loads and optimises the network now, if it is not loaded yet.
+    pub fn load(&self) -> Result<&dyn Network, RuntimeError> {
+        let network = self.network.get_or_try_init(|| {
+            self.engine.load("SFace", &self.model.bytes, &Self::network_spec(), self.threads)
+        })?;
+        Ok(network.as_ref())
     }
 }
 
@@ -128,19 +179,32 @@ pub fn bundled_sface_calibration(model_sha256: &str) -> Option<Calibration> {
 
 impl Embedder for SFace {
     fn identity(&self) -> &EmbedderIdentity {
-        &self.identity
+        self.identity.get_or_init(|| EmbedderIdentity {
+            name: SFACE_NAME.into(),
+            sha256: self.model.sha256(),
+            dimension: SFACE_DIMENSION,
+            preprocessing: "yunet-5pt-arcface112-rgb-0..255".into(),
+        })
+    }
+
+    fn published_threshold(&self) -> Option<f32> {
+        Some(crate::compare::SFACE_COSINE_THRESHOLD)
     }
 
     fn calibration(&self) -> Option<&Calibration> {
-        self.calibration.as_ref()
+        self.calibration.get_or_init(|| bundled_sface_calibration(&self.identity().sha256)).as_ref()
     }
 
     fn embed(&self, faces: &[&AlignedFace]) -> Result<Vec<Embedding>, EmbedError> {
         if faces.is_empty() {
             return Ok(Vec::new());
         }
-        let output = self.network.run(rgb_batch(faces))?.swap_remove(0);
-        split_embeddings(output.data, faces.len(), SFACE_DIMENSION, &self.identity.name)
+        let output = self.load()?.run(rgb_batch(faces))?.swap_remove(0);
+        split_embeddings(output.data, faces.len(), SFACE_DIMENSION, SFACE_NAME)
+    }
+
+    fn preload(&self) -> Result<(), RuntimeError> {
+        self.load().map(|_| ())
     }
 }
 
@@ -150,7 +214,7 @@ pub fn rgb_batch(faces: &[&AlignedFace]) -> NchwTensor {
     let plane = side * side;
     let mut batch = NchwTensor::zeros([faces.len(), 3, side, side]);
     for (face, chunk) in faces.iter().zip(batch.data.chunks_exact_mut(3 * plane)) {
-        for (i, pixel) in face.image.pixels().enumerate() {
+        for (i, pixel) in face.image().pixels().enumerate() {
             for (channel, value) in pixel.0.iter().enumerate() {
                 chunk[channel * plane + i] = f32::from(*value);
             }
@@ -184,9 +248,27 @@ mod tests {
         let a = Embedding::from_raw(vec![3.0, 4.0]).unwrap();
         let b = Embedding::from_raw(vec![4.0, 3.0]).unwrap();
         assert!((a.as_slice().iter().map(|v| v * v).sum::<f32>() - 1.0).abs() < 1e-6);
-        assert!((a.cosine(&b) - 0.96).abs() < 1e-6);
+        assert!((a.cosine(&b).unwrap() - 0.96).abs() < 1e-6);
         assert_eq!(a.cosine(&b), b.cosine(&a));
-        assert!((a.cosine(&a) - 1.0).abs() < 1e-6);
+        assert!((a.cosine(&a).unwrap() - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn embeddings_of_different_dimensions_are_not_compared() {
+        let a = Embedding::from_raw(vec![1.0, 0.0]).unwrap();
+        let b = Embedding::from_raw(vec![1.0, 0.0, 0.0]).unwrap();
+        assert_eq!(a.cosine(&b), Err(DimensionMismatch { left: 2, right: 3 }));
+    }
+
+    #[test]
+    fn deserialising_checks_and_normalises_like_from_raw() {
+        let parsed: Embedding = serde_json::from_str("[3.0, 4.0]").unwrap();
+        assert_eq!(parsed.as_slice(), &[0.6, 0.8]);
+        assert!(serde_json::from_str::<Embedding>("[0.0, 0.0]").is_err());
+        assert!(serde_json::from_str::<Embedding>("[]").is_err());
+        assert!(serde_json::from_str::<Embedding>("[1e39, 1.0]").is_err());
+        let round_trip: Embedding = serde_json::from_str(&serde_json::to_string(&parsed).unwrap()).unwrap();
+        assert!((round_trip.cosine(&parsed).unwrap() - 1.0).abs() < 1e-6);
     }
 
     #[test]

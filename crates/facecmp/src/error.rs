@@ -1,5 +1,6 @@
 //! The pipeline's error type: every variant that concerns an input names it.
 
+use crate::compare::DimensionMismatch;
 use crate::embed::EmbedError;
 use crate::image::ImageError;
 use crate::models::ModelFileError;
@@ -13,12 +14,18 @@ pub enum Error {
     NoFace { input: String },
     #[error("{input}: face {index} is too small ({size:.0} px; at least {min:.0} px needed)")]
     FaceTooSmall { input: String, index: usize, size: f32, min: f32 },
+    #[error("{input}: {count} faces found; exactly one must be in view")]
+    SeveralFaces { input: String, count: usize },
+    #[error("{input}: face {index}: the detector is not confident enough ({score:.2} < {min:.2})")]
+    LowScore { input: String, index: usize, score: f32, min: f32 },
     #[error("{input}: there is no face {index} (faces are numbered 0 to {last})", last = .count.saturating_sub(1))]
     NoSuchFace { input: String, index: usize, count: usize },
     #[error("{input}: {source}")]
     Detect { input: String, source: RuntimeError },
     #[error("{input}: {source}")]
     Embed { input: String, source: EmbedError },
+    #[error(transparent)]
+    Dimension(#[from] DimensionMismatch),
     #[error(transparent)]
     ModelFile(#[from] ModelFileError),
     #[error(transparent)]
@@ -33,6 +40,8 @@ impl Error {
             Error::Image { .. }
                 | Error::NoFace { .. }
                 | Error::FaceTooSmall { .. }
+                | Error::SeveralFaces { .. }
+                | Error::LowScore { .. }
                 | Error::NoSuchFace { .. }
         )
     }

@@ -22,15 +22,19 @@ pub mod image;
 pub mod models;
 pub mod pipeline;
 pub mod runtime;
+pub mod select;
 
 pub use align::AlignedFace;
-pub use compare::{Comparison, SFACE_COSINE_THRESHOLD, compare};
+pub use compare::{
+    Comparison, DimensionMismatch, SFACE_COSINE_THRESHOLD, Threshold, ThresholdChoice, compare, cosine,
+};
 pub use config::Config;
 pub use detect::{BoundingBox, Face, Point};
 pub use embed::{Embedder, EmbedderIdentity, Embedding};
 pub use error::Error;
 pub use models::ModelSource;
-pub use pipeline::{FaceChoice, Photo, Pipeline};
+pub use pipeline::{Photo, Pipeline};
+pub use select::{FaceChoice, FacePolicy, NoUsableFace, Several, UsableFaces};
 
 /// The image type every stage works on.
 pub use ::image::RgbImage;

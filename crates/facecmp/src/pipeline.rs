@@ -3,14 +3,17 @@
 use std::path::Path;
 
 use ::image::RgbImage;
+use once_cell::sync::OnceCell;
 
 use crate::align::{AlignedFace, align};
-use crate::compare::Calibration;
+use crate::compare::{Calibration, CalibrationError, Threshold, ThresholdChoice};
 use crate::config::Config;
 use crate::detect::{self, Detector, Face};
 use crate::embed::{Embedder, EmbedderIdentity, Embedding, SFace};
 use crate::error::Error;
+use crate::models::ModelFile;
 use crate::runtime::{self, Engine, RuntimeError};
+use crate::select::{FaceChoice, FacePolicy};
 
 /// A decoded photo and the faces found in it, strongest first.
 #[derive(Debug, Clone)]
@@ -21,51 +24,11 @@ pub struct Photo {
     pub faces: Vec<Face>,
 }
 
-/// Which face of a photo to use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FaceChoice {
-    /// The face with the largest box: in a portrait, the subject.
-    Largest,
-    /// The face with this index in [`Photo::faces`].
-    Index(usize),
-}
-
 impl Photo {
-    /// Picks a face, refusing one too small to embed reliably.
-    pub fn choose(&self, choice: FaceChoice, min_face_size: f32) -> Result<usize, Error> {
-        let index = match choice {
-            FaceChoice::Largest => {
-                self.largest_face().ok_or_else(|| Error::NoFace { input: self.input.clone() })?
-            }
-            FaceChoice::Index(index) if index < self.faces.len() => index,
-            FaceChoice::Index(_) if self.faces.is_empty() => {
-                return Err(Error::NoFace { input: self.input.clone() });
-            }
-            FaceChoice::Index(index) => {
-                return Err(Error::NoSuchFace { input: self.input.clone(), index, count: self.faces.len() });
-            }
-        };
-        let size = self.faces[index].size();
-        if size < min_face_size {
-            return Err(Error::FaceTooSmall { input: self.input.clone(), index, size, min: min_face_size });
-        }
-        Ok(index)
-    }
-
-    /// Splits the faces into those large enough to embed and those too small.
-    /// Fails like [`Photo::choose`] when no face at all is usable, so that a
-    /// photo never yields an empty answer silently.
-    pub fn usable_faces(&self, min_face_size: f32) -> Result<(Vec<usize>, Vec<usize>), Error> {
-        let (usable, too_small): (Vec<usize>, Vec<usize>) =
-            (0..self.faces.len()).partition(|&i| self.faces[i].size() >= min_face_size);
-        if usable.is_empty() {
-            self.choose(FaceChoice::Largest, min_face_size)?;
-        }
-        Ok((usable, too_small))
-    }
-
+    /// The face with the largest box, whatever its size (see [`FacePolicy`]
+    /// for the faces that are usable).
     pub fn largest_face(&self) -> Option<usize> {
-        (0..self.faces.len()).max_by(|&a, &b| self.faces[a].bbox.area().total_cmp(&self.faces[b].bbox.area()))
+        FacePolicy::largest(0.0).the_face(self).ok()
     }
 
     pub fn align(&self, index: usize) -> AlignedFace {
@@ -73,9 +36,12 @@ impl Photo {
     }
 }
 
-/// The loaded models and the configuration they run with.
+/// The models and the configuration they run with. Each network is loaded
+/// and optimised the first time it is needed (detection needs only YuNet);
+/// [`Pipeline::preload`] loads both up front, for a service.
 pub struct Pipeline {
-    detector: Detector,
+    detector_file: ModelFile,
+    detector: OnceCell<Detector>,
     embedder: Box<dyn Embedder>,
     config: Config,
     engine: Engine,
@@ -83,24 +49,52 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    /// Loads YuNet and SFace from `config.models` on the configured engine
-    /// and optimises them; the two graphs are independent, so they are
-    /// prepared on two threads.
+    /// Chooses the engine and finds the model files (reading them when they
+    /// come from a folder); the networks themselves load on first use.
     pub fn load(config: Config) -> Result<Pipeline, Error> {
         runtime::set_threads(config.threads);
         let (engine, fallback) = Engine::select(config.runtime, config.ort_library.as_deref())?;
         let detector_file = config.models.detector()?;
-        let embedder_file = config.models.embedder()?;
-        let threads = config.threads;
-        let (detector_network, embedder_network) = std::thread::scope(|scope| {
-            let detector =
-                scope.spawn(|| engine.load("YuNet", &detector_file.bytes, &detect::network_spec(), threads));
-            let embedder = engine.load("SFace", &embedder_file.bytes, &SFace::network_spec(), threads);
-            (detector.join().expect("model loading does not panic"), embedder)
+        let embedder = SFace::new(config.models.embedder()?, engine.clone(), config.threads);
+        Ok(Pipeline {
+            detector_file,
+            detector: OnceCell::new(),
+            embedder: Box::new(embedder),
+            config,
+            engine,
+            fallback,
+        })
+    }
+
+    /// Loads both networks now, on two threads (they are independent), so
+    /// that no later call waits for a model to load.
+    pub fn preload(&self) -> Result<(), Error> {
+        let (detector, embedder) = std::thread::scope(|scope| {
+            let detector = scope.spawn(|| self.detector().map(|_| ()));
+            let embedder = self.embedder.preload();
+            (detector.join(), embedder)
         });
-        let detector = Detector::new(detector_network?, config.detector);
-        let embedder = SFace::new(embedder_network?, &embedder_file);
-        Ok(Pipeline { detector, embedder: Box::new(embedder), config, engine, fallback })
+        // Loading catches the engines' failures; a panic here is a bug in
+        // the engine, reported like any other load failure.
+        detector.unwrap_or_else(|_| {
+            Err(Error::ModelLoad(RuntimeError::Load {
+                model: "YuNet".into(),
+                reason: "the engine panicked while loading it".into(),
+            }))
+        })?;
+        Ok(embedder?)
+    }
+
+    fn detector(&self) -> Result<&Detector, Error> {
+        self.detector.get_or_try_init(|| {
+            let network = self.engine.load(
+                "YuNet",
+                &self.detector_file.bytes,
+                &detect::network_spec(),
+                self.config.threads,
+            )?;
+            Ok(Detector::new(network, self.config.detector))
+        })
     }
 
     /// The engine the networks run on.
@@ -127,6 +121,12 @@ impl Pipeline {
         self.embedder.identity()
     }
 
+    /// The threshold `choice` resolves to for this pipeline's embedder (see
+    /// [`ThresholdChoice::resolve`]).
+    pub fn threshold(&self, choice: ThresholdChoice) -> Result<Threshold, CalibrationError> {
+        choice.resolve(self.embedder.as_ref())
+    }
+
     /// The embedder's thresholds for target false-accept rates, if measured.
     pub fn calibration(&self) -> Option<&Calibration> {
         self.embedder.calibration()
@@ -149,8 +149,10 @@ impl Pipeline {
 
     /// Searches an already decoded image for faces.
     pub fn find_faces(&self, input: String, image: RgbImage) -> Result<Photo, Error> {
-        let faces =
-            self.detector.detect(&image).map_err(|source| Error::Detect { input: input.clone(), source })?;
+        let faces = self
+            .detector()?
+            .detect(&image)
+            .map_err(|source| Error::Detect { input: input.clone(), source })?;
         Ok(Photo { input, image, faces })
     }
 
@@ -161,12 +163,20 @@ impl Pipeline {
     }
 
     pub fn embed_aligned(&self, input: &str, faces: &[&AlignedFace]) -> Result<Vec<Embedding>, Error> {
+        // A model that fails to load is facecmp's fault, not the photo's.
+        self.embedder.preload()?;
         self.embedder.embed(faces).map_err(|source| Error::Embed { input: input.to_string(), source })
+    }
+
+    /// The face policy of `compare` and `embed`: the largest face of at
+    /// least the configured size.
+    pub fn face_policy(&self) -> FacePolicy {
+        FacePolicy::largest(self.config.min_face_size)
     }
 
     /// The embedding of one chosen face: the common one-face-per-photo case.
     pub fn embed_one(&self, photo: &Photo, choice: FaceChoice) -> Result<(usize, Embedding), Error> {
-        let index = photo.choose(choice, self.config.min_face_size)?;
+        let index = self.face_policy().choose(photo, choice)?;
         let embedding = self.embed(photo, &[index])?.swap_remove(0);
         Ok((index, embedding))
     }

@@ -5,6 +5,7 @@ use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use facecmp::detect::{BoundingBox, Point};
 use facecmp::image::{DecodeLimits, ImageError};
 use facecmp::{Config, Embedding, Error, FaceChoice, Pipeline, RgbImage};
 use image::codecs::jpeg::JpegEncoder;
@@ -46,11 +47,61 @@ fn every_common_format_gives_the_same_face() {
         ("bmp", encode(&original, ImageFormat::Bmp)),
         ("tiff", encode(&original, ImageFormat::Tiff)),
     ];
+    let expected = pipeline().open(&data("obama2.jpg")).unwrap().faces;
+    assert_eq!(expected.len(), 1);
     for (name, bytes) in variants {
-        let similarity = embed_bytes(name, &bytes).unwrap().cosine(&reference);
+        let photo = pipeline().open_bytes(name, &bytes).unwrap();
+        assert_eq!(photo.faces.len(), 1, "{name}");
+        assert!(photo.faces[0].bbox.iou(&expected[0].bbox) > 0.9, "{name}: {:?}", photo.faces[0].bbox);
+        let similarity = embed_bytes(name, &bytes).unwrap().cosine(&reference).unwrap();
         // Grayscale loses colour, the others nothing: all stay far above 0.363.
         assert!(similarity > 0.8, "{name}: similarity {similarity}");
     }
+}
+
+/// A box within `tolerance` pixels of `(x, y, width, height)`.
+fn near(bbox: &BoundingBox, (x, y, width, height): (f32, f32, f32, f32), tolerance: f32) -> bool {
+    [(bbox.x, x), (bbox.y, y), (bbox.width, width), (bbox.height, height)]
+        .iter()
+        .all(|(got, want)| (got - want).abs() <= tolerance)
+}
+
+#[test]
+fn faces_are_found_where_they_are() {
+    let photo = pipeline().open(&data("obama.jpg")).unwrap();
+    assert_eq!(photo.faces.len(), 1);
+    let face = &photo.faces[0];
+    // Measured once and checked by eye on the drawing `facecmp detect --draw` makes.
+    assert!(near(&face.bbox, (371.0, 90.0, 240.0, 329.0), 12.0), "{:?}", face.bbox);
+    assert!(face.score > 0.9, "{}", face.score);
+    let [right_eye, left_eye, nose, right_mouth, left_mouth] = face.landmarks;
+    let inside = |p: Point| {
+        p.x > face.bbox.x
+            && p.x < face.bbox.x + face.bbox.width
+            && p.y > face.bbox.y
+            && p.y < face.bbox.y + face.bbox.height
+    };
+    assert!(face.landmarks.iter().all(|&p| inside(p)), "{face:?}");
+    // The subject's right eye and mouth corner appear on the image's left;
+    // eyes above the nose, the nose above the mouth.
+    assert!(right_eye.x < left_eye.x && right_mouth.x < left_mouth.x, "{face:?}");
+    assert!(right_eye.y.max(left_eye.y) < nose.y && nose.y < right_mouth.y.min(left_mouth.y), "{face:?}");
+}
+
+#[test]
+fn every_face_of_a_group_photo_is_found_once_inside_it() {
+    let photo = pipeline().open(&data("bald_guys.jpg")).unwrap();
+    assert_eq!(photo.faces.len(), 24);
+    let (width, height) = (photo.image.width() as f32, photo.image.height() as f32);
+    for (i, face) in photo.faces.iter().enumerate() {
+        let centre = (face.bbox.x + face.bbox.width / 2.0, face.bbox.y + face.bbox.height / 2.0);
+        assert!(centre.0 > 0.0 && centre.0 < width && centre.1 > 0.0 && centre.1 < height, "{face:?}");
+        assert!(face.size() > 20.0 && face.size() < width / 2.0, "{face:?}");
+        for other in &photo.faces[i + 1..] {
+            assert!(face.bbox.iou(&other.bbox) <= 0.3, "two boxes for one face: {face:?} {other:?}");
+        }
+    }
+    assert!(photo.faces.windows(2).all(|pair| pair[0].score >= pair[1].score), "strongest first");
 }
 
 /// A minimal little-endian TIFF block holding only an Orientation tag.
@@ -82,7 +133,7 @@ fn exif_orientation_is_applied_before_detection() {
     let [right_eye, left_eye, ..] = face.landmarks;
     assert!(right_eye.x < left_eye.x && (right_eye.y - left_eye.y).abs() < 20.0, "eyes level: {face:?}");
     let similarity =
-        pipeline().embed_one(&photo, FaceChoice::Largest).unwrap().1.cosine(&reference_embedding());
+        pipeline().embed_one(&photo, FaceChoice::Largest).unwrap().1.cosine(&reference_embedding()).unwrap();
     assert!(similarity > 0.9, "similarity {similarity}");
 }
 
@@ -96,7 +147,8 @@ fn a_crop_filled_by_the_face_is_still_found() {
     let whole = pipeline().open(&data("obama.jpg")).unwrap();
     let tight = pipeline().embed_one(&found, FaceChoice::Largest).unwrap().1;
     let full = pipeline().embed_one(&whole, FaceChoice::Largest).unwrap().1;
-    assert!(tight.cosine(&full) > 0.5, "similarity {}", tight.cosine(&full));
+    let similarity = tight.cosine(&full).unwrap();
+    assert!(similarity > 0.5, "similarity {similarity}");
 }
 
 #[test]
@@ -153,8 +205,17 @@ fn garbage_after_a_valid_header_never_panics() {
         for cut in [10, 100, 1000, source.len() / 2] {
             let mut bytes = source[..cut].to_vec();
             bytes.extend(std::iter::repeat_n(0xA5, 500));
-            // Any outcome but a panic is acceptable; most are errors.
-            let _ = pipeline().open_bytes("garbage", &bytes);
+            // A partial decode may still be a photo; else an input error naming it.
+            match pipeline().open_bytes("garbage", &bytes) {
+                Ok(photo) => {
+                    let original = image::load_from_memory(source).unwrap();
+                    assert_eq!(photo.image.dimensions(), (original.width(), original.height()), "cut {cut}");
+                }
+                Err(error) => {
+                    assert!(error.is_input_error(), "cut {cut}: {error}");
+                    assert!(error.to_string().starts_with("garbage: "), "cut {cut}: {error}");
+                }
+            }
         }
     }
 }

@@ -9,15 +9,10 @@ use crate::commands::gallery::open_for;
 use crate::report::{FaceJson, describe_box, print_json};
 use crate::{CliError, Outcome};
 
-/// The explicit threshold, or the one calibrated for the FAR target.
+/// The explicit threshold, or the one calibrated for the FAR target (the
+/// library's rule, [`facecmp::ThresholdChoice::resolve`]).
 pub fn resolve_threshold(pipeline: &Pipeline, args: &ThresholdArgs) -> Result<f32, CliError> {
-    if let Some(threshold) = args.threshold {
-        return Ok(threshold);
-    }
-    let calibration = pipeline.calibration().ok_or_else(|| facecmp::compare::CalibrationError::Missing {
-        embedder: pipeline.embedder().name.clone(),
-    })?;
-    Ok(calibration.threshold_for(args.far)?)
+    Ok(pipeline.threshold(args.choice())?.value)
 }
 
 #[derive(Serialize)]

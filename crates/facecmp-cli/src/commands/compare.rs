@@ -1,11 +1,9 @@
 //! `facecmp compare A B`: one face from each photo, or every pair with `--all`.
 
-use facecmp::compare::DEFAULT_FAR;
-use facecmp::{Error, FaceChoice, Photo, Pipeline};
+use facecmp::{Error, FaceChoice, Photo, Pipeline, ThresholdChoice, UsableFaces};
 use serde::Serialize;
 
-use crate::args::{CompareArgs, GlobalArgs, ThresholdArgs};
-use crate::commands::access::resolve_threshold;
+use crate::args::{CompareArgs, GlobalArgs};
 use crate::report::{ChosenFaceJson, FaceJson, describe_box, plural, print_json};
 use crate::{CliError, Outcome};
 
@@ -20,7 +18,8 @@ struct ComparisonJson {
 
 pub fn run(global: &GlobalArgs, args: &CompareArgs) -> Result<Outcome, CliError> {
     let pipeline = crate::load_pipeline(global, global.config())?;
-    let threshold = choose_threshold(&pipeline, args, global.embedder.is_some())?;
+    // SFace's published threshold by default; a trained model's calibrated one.
+    let threshold = pipeline.threshold(ThresholdChoice { threshold: args.threshold, far: args.far })?.value;
     let (a, b) = open_both(&pipeline, args)?;
     if args.all {
         return compare_all(&pipeline, &a, &b, args, threshold);
@@ -28,7 +27,7 @@ pub fn run(global: &GlobalArgs, args: &CompareArgs) -> Result<Outcome, CliError>
     let choice = |face: Option<usize>| face.map_or(FaceChoice::Largest, FaceChoice::Index);
     let (face_a, embedding_a) = pipeline.embed_one(&a, choice(args.face_a))?;
     let (face_b, embedding_b) = pipeline.embed_one(&b, choice(args.face_b))?;
-    let comparison = facecmp::compare(&embedding_a, &embedding_b, threshold);
+    let comparison = facecmp::compare(&embedding_a, &embedding_b, threshold).map_err(Error::from)?;
     if args.json {
         print_json(&ComparisonJson {
             similarity: comparison.similarity,
@@ -49,20 +48,6 @@ pub fn run(global: &GlobalArgs, args: &CompareArgs) -> Result<Outcome, CliError>
         );
     }
     Ok(if comparison.same { Outcome::Yes } else { Outcome::No })
-}
-
-/// `--threshold` as given, else the threshold calibrated for `--far`.
-/// Without either, SFace keeps its published threshold, while a trained
-/// model takes its calibration for the default FAR: SFace's number means
-/// nothing for another network.
-fn choose_threshold(pipeline: &Pipeline, args: &CompareArgs, trained: bool) -> Result<f32, CliError> {
-    let far = match (args.threshold, args.far) {
-        (Some(threshold), _) => return Ok(threshold),
-        (None, Some(far)) => far,
-        (None, None) if trained => DEFAULT_FAR,
-        (None, None) => return Ok(facecmp::SFACE_COSINE_THRESHOLD),
-    };
-    resolve_threshold(pipeline, &ThresholdArgs { far, threshold: None })
 }
 
 /// Decodes and searches both photos at once: the second photo's work
@@ -113,13 +98,16 @@ fn compare_all(
     args: &CompareArgs,
     threshold: f32,
 ) -> Result<Outcome, CliError> {
-    let min_size = pipeline.config().min_face_size;
-    let (faces_a, small_a) = a.usable_faces(min_size)?;
-    let (faces_b, small_b) = b.usable_faces(min_size)?;
+    let policy = pipeline.face_policy();
+    let UsableFaces { usable: faces_a, too_small: small_a } = policy.usable_or_why(a)?;
+    let UsableFaces { usable: faces_b, too_small: small_b } = policy.usable_or_why(b)?;
     let embeddings_a = pipeline.embed(a, &faces_a)?;
     let embeddings_b = pipeline.embed(b, &faces_b)?;
-    let similarity: Vec<Vec<f32>> =
-        embeddings_a.iter().map(|ea| embeddings_b.iter().map(|eb| ea.cosine(eb)).collect()).collect();
+    let similarity: Vec<Vec<f32>> = embeddings_a
+        .iter()
+        .map(|ea| embeddings_b.iter().map(|eb| ea.cosine(eb)).collect::<Result<Vec<f32>, _>>())
+        .collect::<Result<_, _>>()
+        .map_err(Error::from)?;
     let same: Vec<Vec<bool>> =
         similarity.iter().map(|row| row.iter().map(|&s| s >= threshold).collect()).collect();
     let any_same = same.iter().flatten().any(|&s| s);

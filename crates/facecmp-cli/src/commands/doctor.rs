@@ -45,6 +45,7 @@ pub fn run(global: &GlobalArgs, args: &DoctorArgs) -> Result<Outcome, CliError> 
     ];
     // Loading proves the models parse and optimise on the chosen engine.
     let pipeline = facecmp::Pipeline::load(config.clone())?;
+    pipeline.preload()?;
     let (ort_library, ort_version, ort_build) = match pipeline.engine() {
         Engine::Tract => (None, None, None),
         Engine::Ort(library) => (

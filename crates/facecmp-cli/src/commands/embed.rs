@@ -32,13 +32,13 @@ pub fn run(global: &GlobalArgs, args: &EmbedArgs) -> Result<Outcome, CliError> {
 
 fn embed_one(pipeline: &Pipeline, path: &Path, all_faces: bool) -> Result<(), CliError> {
     let photo = pipeline.open(path)?;
-    let min_size = pipeline.config().min_face_size;
+    let policy = pipeline.face_policy();
     // With --all-faces, faces too small to embed are left out rather than
     // failing the photo, unless no face at all is usable.
     let faces = if all_faces {
-        photo.usable_faces(min_size)?.0
+        policy.usable_or_why(&photo)?.usable
     } else {
-        vec![photo.choose(FaceChoice::Largest, min_size)?]
+        vec![policy.choose(&photo, FaceChoice::Largest)?]
     };
     let embeddings = pipeline.embed(&photo, &faces)?;
     for (&index, embedding) in faces.iter().zip(&embeddings) {

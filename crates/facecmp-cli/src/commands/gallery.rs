@@ -11,8 +11,7 @@ use facecmp_gallery::{EnrolPolicy, EventQuery, Gallery, Rejection, prepare_sampl
 use serde::Serialize;
 
 use crate::args::{DbArg, DecisionFilter, EnrollArgs, EventsArgs, GalleryCommand, GlobalArgs, GrantArgs};
-use crate::args::{ListArgs, RemoveArgs, RevokeArgs, ThresholdArgs, ZoneArgs};
-use crate::commands::access::resolve_threshold;
+use crate::args::{ListArgs, RemoveArgs, RevokeArgs, ZoneArgs};
 use crate::report::{plural, print_json};
 use crate::{CliError, Outcome};
 
@@ -128,10 +127,11 @@ fn grant_zones(gallery: &Gallery, args: &EnrollArgs, refused: usize) -> Result<(
 }
 
 /// `--strict` refuses a first sample that already matches someone else at
-/// the embedder's threshold for the default FAR; an embedder that cannot
-/// vouch for that rate is an error rather than a guess.
+/// the threshold access decisions use (here the default FAR's, as in
+/// `facecmp access` and `facecmp serve` without `--far`); an embedder that
+/// cannot vouch for that rate is an error rather than a guess.
 fn strict_threshold(pipeline: &Pipeline) -> Result<f32, CliError> {
-    resolve_threshold(pipeline, &ThresholdArgs { far: DEFAULT_FAR, threshold: None })
+    Ok(pipeline.threshold(facecmp::ThresholdChoice::far(DEFAULT_FAR))?.value)
 }
 
 pub fn people(args: &ListArgs) -> Result<Outcome, CliError> {

@@ -3,8 +3,7 @@
 use facecmp_gallery::QualityPolicy;
 use facecmp_server::{ConnectionLimits, ServerConfig};
 
-use crate::args::{GlobalArgs, ServeArgs, ThresholdArgs};
-use crate::commands::access::resolve_threshold;
+use crate::args::{GlobalArgs, ServeArgs};
 use crate::commands::gallery::open_for;
 use crate::{CliError, Outcome};
 
@@ -13,8 +12,11 @@ pub fn run(global: &GlobalArgs, args: &ServeArgs) -> Result<Outcome, CliError> {
     let config = global.config();
     let quality = QualityPolicy { min_face_size: config.min_face_size, ..QualityPolicy::default() };
     let pipeline = crate::load_pipeline(global, config)?;
+    // Models load on first use; a service loads them now, so that its first
+    // request is as fast as the rest.
+    pipeline.preload()?;
     let gallery = open_for(&pipeline, &args.db)?;
-    let threshold = resolve_threshold(&pipeline, &ThresholdArgs { far: args.far, threshold: None })?;
+    let threshold = pipeline.threshold(facecmp::ThresholdChoice::far(args.far))?.value;
     let workers = args.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     let limits = ConnectionLimits {
         header_read_timeout: args.header_timeout,

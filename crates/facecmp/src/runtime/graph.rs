@@ -50,10 +50,15 @@ pub fn prepare(onnx_bytes: &[u8], spec: &NetworkSpec, weights: Weights) -> Tract
 /// A copy of a prepared graph with its input fixed to `shape`.
 pub fn with_input_shape(model: &ModelProto, shape: [usize; 4]) -> ModelProto {
     let mut model = model.clone();
+    set_input_shape(&mut model, shape);
+    model
+}
+
+/// Fixes a prepared graph's input to `shape`, in place.
+pub fn set_input_shape(model: &mut ModelProto, shape: [usize; 4]) {
     if let Some(input) = model.graph.as_mut().and_then(|graph| graph.input.first_mut()) {
         set_dims(input.r#type.get_or_insert_with(Default::default), &shape.map(Dim::Fixed));
     }
-    model
 }
 
 fn set_dims(type_proto: &mut TypeProto, dims: &[Dim; 4]) {

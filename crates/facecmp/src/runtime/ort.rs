@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
 use ort::environment::Environment;
+use ort::ep::CPU;
 use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::value::Tensor;
@@ -80,6 +81,7 @@ pub fn load_library(path: &Path) -> Result<&'static OrtLibrary, RuntimeError> {
 
 /// Asks the library for its version through the C API's entry point; `ort`
 /// only logs it.
+#[allow(unsafe_code)] // a C entry point; the block below says why it is sound.
 fn library_version(path: &Path) -> Option<String> {
     type GetApiBase = unsafe extern "C" fn() -> *const ort::sys::OrtApiBase;
     // SAFETY: the library was just loaded and initialised by `ort` from the
@@ -125,6 +127,16 @@ impl OrtNetwork {
             prepare(onnx_bytes, spec, Weights::Keep).map_err(|e| failed(format!("{e:#}")))?.encode_to_vec();
         let session = Session::builder(&loaded.environment)
             .and_then(|b| b.with_optimization_level(GraphOptimizationLevel::Level3).map_err(Into::into))
+            // Memory: the CPU arena grows in doubling chunks and keeps them,
+            // and memory patterns pre-plan one buffer per input shape (YuNet
+            // sees a new shape per photo size); without both, intermediate
+            // tensors are allocated and freed per run by the process
+            // allocator. Measured in BENCHMARKS.md (peak RSS and speed).
+            .and_then(|b| {
+                b.with_execution_providers([CPU::default().with_arena_allocator(false).build()])
+                    .map_err(Into::into)
+            })
+            .and_then(|b| b.with_memory_pattern(false).map_err(Into::into))
             .and_then(|b| b.with_intra_threads(threads).map_err(Into::into))
             .and_then(|b| b.with_inter_threads(1).map_err(Into::into))
             // Spinning workers steal the core that the other photo of a

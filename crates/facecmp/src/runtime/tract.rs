@@ -14,8 +14,10 @@ use tract_onnx::prelude::*;
 
 use tract_onnx::pb::ModelProto;
 
-use super::graph::{Weights, prepare, with_input_shape};
-use super::{NchwTensor, Network, NetworkSpec, OutputTensor, RuntimeError};
+use tract_onnx::tract_hir::internal::bail;
+
+use super::graph::{Weights, prepare, set_input_shape, with_input_shape};
+use super::{Dim, NchwTensor, Network, NetworkSpec, OutputTensor, RuntimeError};
 
 /// Plans kept per network; beyond this, the least recently used is dropped,
 /// so photos of ever-new sizes cannot grow memory without bound.
@@ -25,8 +27,11 @@ type Plan = Arc<TypedRunnableModel>;
 
 pub struct TractNetwork {
     name: String,
-    /// The prepared graph (weights folded), input size still open.
-    graph: ModelProto,
+    /// The prepared graph (weights folded), input size still open; `None`
+    /// when the network only ever runs at one shape, planned at load (SFace:
+    /// batches run one face at a time, always 1×3×112×112), so that the
+    /// fp32 weights are not held twice.
+    graph: Option<ModelProto>,
     outputs: Vec<&'static str>,
     /// Optimised plans by concrete input shape, most recently used last.
     plans: Mutex<Vec<([usize; 4], Plan)>>,
@@ -42,13 +47,20 @@ impl TractNetwork {
         warm_shape: Option<[usize; 4]>,
     ) -> Result<Self, RuntimeError> {
         let failed = |e: TractError| RuntimeError::Load { model: name.to_string(), reason: format!("{e:#}") };
-        let graph = prepare(onnx_bytes, spec, Weights::Fold).map_err(failed)?;
-        let network = Self {
+        let mut graph = prepare(onnx_bytes, spec, Weights::Fold).map_err(failed)?;
+        let mut network = Self {
             name: name.to_string(),
-            graph,
+            graph: None,
             outputs: spec.outputs.clone(),
             plans: Mutex::new(Vec::new()),
         };
+        if let Some(shape) = single_item_shape(spec) {
+            set_input_shape(&mut graph, shape);
+            let plan = build_plan(graph, &network.outputs).map_err(failed)?;
+            network.plans.get_mut().unwrap_or_else(|poisoned| poisoned.into_inner()).push((shape, plan));
+            return Ok(network);
+        }
+        network.graph = Some(graph);
         if let Some(shape) = warm_shape {
             network.plan_for(shape).map_err(failed)?;
         }
@@ -66,10 +78,12 @@ impl TractNetwork {
                 return Ok(plan);
             }
         }
+        let Some(graph) = &self.graph else {
+            bail!("the network was planned for one input shape only, not {shape:?}");
+        };
         // Built outside the lock: planning takes tens of milliseconds and
         // other shapes should not wait for it.
-        let model = tract_onnx::onnx().model_for_proto_model(&with_input_shape(&self.graph, shape))?;
-        let plan = model.with_outputs_by_name(&self.outputs)?.into_optimized()?.into_runnable()?;
+        let plan = build_plan(with_input_shape(graph, shape), &self.outputs)?;
         let mut plans = self.plans.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if plans.len() >= MAX_PLANS {
             plans.remove(0);
@@ -77,6 +91,25 @@ impl TractNetwork {
         plans.push((shape, plan.clone()));
         Ok(plan)
     }
+}
+
+/// The one shape a network runs at when only its batch size is open: tract
+/// runs a batch one item at a time (see [`Network::run`] below).
+fn single_item_shape(spec: &NetworkSpec) -> Option<[usize; 4]> {
+    let [_, channels, height, width] = spec.input;
+    match (channels, height, width) {
+        (Dim::Fixed(channels), Dim::Fixed(height), Dim::Fixed(width)) => Some([1, channels, height, width]),
+        _ => None,
+    }
+}
+
+/// Optimises a graph whose input shape is fixed into a runnable plan. The
+/// protobuf is dropped as soon as tract has parsed it, so that its weights
+/// are not held alongside tract's own copy while the plan is optimised.
+fn build_plan(graph: ModelProto, outputs: &[&str]) -> TractResult<Plan> {
+    let model = tract_onnx::onnx().model_for_proto_model(&graph)?;
+    drop(graph);
+    Ok(model.with_outputs_by_name(outputs)?.into_optimized()?.into_runnable()?)
 }
 
 impl Network for TractNetwork {
