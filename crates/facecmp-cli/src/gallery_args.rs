@@ -191,6 +191,10 @@ pub struct ServeArgs {
     /// Target false-accept rate for access decisions.
     #[arg(long, value_name = "RATE", default_value_t = facecmp::compare::DEFAULT_FAR)]
     pub far: f64,
+    /// Watch a camera inside the service, like `facecmp watch` (repeatable):
+    /// NAME=SOURCE@ZONE, e.g. lift=rtsp://10.0.0.5/stream@5.
+    #[arg(long = "camera", value_name = "NAME=SOURCE@ZONE", value_parser = crate::commands::watch::parse_camera)]
+    pub cameras: Vec<crate::commands::watch::CameraSpec>,
 }
 
 #[derive(Debug, Subcommand)]

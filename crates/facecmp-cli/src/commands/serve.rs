@@ -30,7 +30,13 @@ pub fn run(global: &GlobalArgs, args: &ServeArgs) -> Result<Outcome, CliError> {
             workers,
             "listening"
         );
-        let app = facecmp_server::app(pipeline, gallery, &server);
+        let (pipeline, gallery) = (std::sync::Arc::new(pipeline), std::sync::Arc::new(gallery));
+        for camera in &args.cameras {
+            let shared = (pipeline.clone(), gallery.clone());
+            crate::commands::watch::spawn_camera(camera.clone(), shared.0, shared.1, threshold, quality)
+                .map_err(service_error)?;
+        }
+        let app = facecmp_server::app_shared(pipeline, gallery, &server);
         facecmp_server::serve(listener, app, facecmp_server::shutdown_signal()).await.map_err(service_error)
     })?;
     Ok(Outcome::Yes)
