@@ -31,7 +31,10 @@ fn stderr(output: &Output) -> String {
 }
 
 fn json_lines(output: &Output) -> Vec<Value> {
-    stdout(output).lines().map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"))).collect()
+    stdout(output)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect()
 }
 
 /// A scene: a fixture photo (cropped to head and shoulders) moving across
@@ -55,9 +58,8 @@ const LIFT_SECONDS: f64 = 14.0;
 /// Encodes the scenes as a 25 fps H.264 MP4.
 fn make_clip(dir: &Path, scenes: &[Scene], seconds: f64) -> PathBuf {
     let out = dir.join("lift.mp4");
-    let mut args: Vec<String> = ["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i"]
-        .map(String::from)
-        .to_vec();
+    let mut args: Vec<String> =
+        ["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i"].map(String::from).to_vec();
     args.push(format!("color=c=0x505050:s=640x480:r=25:d={seconds}"));
     for scene in scenes {
         args.extend(["-i".into(), data(scene.photo)]);
@@ -74,7 +76,10 @@ fn make_clip(dir: &Path, scenes: &[Scene], seconds: f64) -> PathBuf {
         last = format!("v{i}");
     }
     args.extend(["-filter_complex".into(), graph.join(";"), "-map".into(), format!("[{last}]")]);
-    args.extend(["-t", &seconds.to_string(), "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"].map(String::from));
+    args.extend(
+        ["-t", &seconds.to_string(), "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
+            .map(String::from),
+    );
     args.push(out.display().to_string());
     let output = Command::new("ffmpeg").args(&args).output().expect("ffmpeg runs");
     assert!(output.status.success(), "ffmpeg: {}", String::from_utf8_lossy(&output.stderr));
@@ -150,7 +155,8 @@ fn search_of_the_gallery_names_everyone_once_per_appearance() {
     let db = lift_gallery(dir.path());
     let output = facecmp(&["search", "--json", "--gallery", "--db", &db, clip.to_str().unwrap()]);
     assert_eq!(status(&output), 0, "{}{}", stdout(&output), stderr(&output));
-    let names: Vec<String> = json_lines(&output).iter().map(|a| a["target"].as_str().unwrap().to_string()).collect();
+    let names: Vec<String> =
+        json_lines(&output).iter().map(|a| a["target"].as_str().unwrap().to_string()).collect();
     assert_eq!(names, ["Obama", "Biden", "Obama"]);
     // Only Biden: his scene alone.
     let output = facecmp(&["search", "--json", "--person", "Biden", "--db", &db, clip.to_str().unwrap()]);
@@ -167,7 +173,9 @@ fn search_of_the_gallery_names_everyone_once_per_appearance() {
 fn decisions_of(output: &Output) -> Vec<Value> {
     let decisions = json_lines(output);
     for d in &decisions {
-        for key in ["time", "wall_time", "similarity_or_null", "zone", "allowed", "reason", "track", "event_id"] {
+        for key in
+            ["time", "wall_time", "similarity_or_null", "zone", "allowed", "reason", "track", "event_id"]
+        {
             if key == "similarity_or_null" {
                 assert!(d["similarity"].is_null() || d["similarity"].is_f64(), "{d}");
                 continue;
@@ -216,7 +224,8 @@ fn watch_allows_the_granted_person_once_per_appearance_and_nobody_else() {
         assert!(time >= scene.start && time <= scene.start + 1.0, "allowed at {time}: {summary:?}");
     }
     assert_ne!(allows[0]["track"], allows[1]["track"]);
-    let biden: Vec<&Value> = decisions.iter().filter(|d| number(d, "time") > 4.0 && number(d, "time") < 9.0).collect();
+    let biden: Vec<&Value> =
+        decisions.iter().filter(|d| number(d, "time") > 4.0 && number(d, "time") < 9.0).collect();
     assert_eq!(biden.len(), 1, "one decision for Biden: {summary:?}");
     assert_eq!(biden[0]["allowed"], false);
     assert_eq!(biden[0]["reason"], "not_granted");
@@ -239,7 +248,9 @@ fn bad_sources_exit_2_with_one_line_naming_them_in_bounded_time() {
     let silent = TcpListener::bind("127.0.0.1:0").unwrap();
     let silent_url = format!("rtsp://{}/stream", silent.local_addr().unwrap());
     let face = data("obama.jpg");
-    for source in [missing.to_str().unwrap(), text.to_str().unwrap(), "rtsp://127.0.0.1:1/stream", &silent_url] {
+    for source in
+        [missing.to_str().unwrap(), text.to_str().unwrap(), "rtsp://127.0.0.1:1/stream", &silent_url]
+    {
         let started = Instant::now();
         let output = facecmp(&["search", "--face", &face, "--stall-timeout", "3", source]);
         assert_eq!(status(&output), 2, "{source}: {}{}", stdout(&output), stderr(&output));
@@ -308,12 +319,18 @@ fn free_port() -> u16 {
 /// FACECMP_REQUIRE_RTSP=1 turns its absence into a failure.
 fn rtsp_available() -> bool {
     let available = Command::new("/usr/bin/python3")
-        .args(["-c", "import gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import GstRtspServer"])
+        .args([
+            "-c",
+            "import gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import GstRtspServer",
+        ])
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
     if !available {
-        assert!(std::env::var_os("FACECMP_REQUIRE_RTSP").is_none(), "gst-rtsp-server (python3-gi) is not installed");
+        assert!(
+            std::env::var_os("FACECMP_REQUIRE_RTSP").is_none(),
+            "gst-rtsp-server (python3-gi) is not installed"
+        );
         eprintln!("skipped: gst-rtsp-server (python3-gi) is not installed");
     }
     available

@@ -69,8 +69,11 @@ pub fn run(global: &GlobalArgs, args: &SearchArgs) -> Result<Outcome, CliError> 
         save_snapshots(dir, &found)?;
     }
     if let Some(path) = &args.contact_sheet {
-        let sheet = facecmp_video::sheet::contact_sheet(&found, CONTACT_SHEET_FONT).map_err(CliError::Video)?;
-        sheet.save(path).map_err(|e| CliError::Write { path: path.display().to_string(), reason: e.to_string() })?;
+        let sheet =
+            facecmp_video::sheet::contact_sheet(&found, CONTACT_SHEET_FONT).map_err(CliError::Video)?;
+        sheet
+            .save(path)
+            .map_err(|e| CliError::Write { path: path.display().to_string(), reason: e.to_string() })?;
     }
     Ok(if found.is_empty() { Outcome::No } else { Outcome::Yes })
 }
@@ -126,9 +129,11 @@ fn progress_bar(source: &str) -> ProgressBar {
     }
     let bar = ProgressBar::new_spinner();
     bar.set_style(
-        ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {percent:>3}%  {elapsed} elapsed, ETA {eta}")
-            .expect("a valid template")
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{spinner} {msg} [{bar:30}] {percent:>3}%  {elapsed} elapsed, ETA {eta}",
+        )
+        .expect("a valid template")
+        .progress_chars("=> "),
     );
     bar.set_message(source.to_string());
     bar
