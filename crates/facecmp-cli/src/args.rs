@@ -7,6 +7,7 @@ use facecmp::runtime::RuntimeChoice;
 use facecmp::{Config, ModelSource};
 
 pub use crate::gallery_args::*;
+pub use crate::video_args::*;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -129,6 +130,12 @@ pub enum Command {
     Eval(EvalArgs),
     /// Write synthetic identities (aligned 112×112 face-like crops) for training and tests.
     Synth(SynthArgs),
+    // ---- video (facecmp-video) ----
+    /// Find when people appear in videos, streams or webcams. Exit status: 0 someone was found,
+    /// 1 nobody, 2 error.
+    Search(SearchArgs),
+    /// Live access control from a camera: one decision per person in view, recorded in the gallery.
+    Watch(WatchArgs),
 }
 
 #[derive(Debug, Args)]

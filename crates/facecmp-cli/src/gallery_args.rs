@@ -222,6 +222,10 @@ pub struct ServeArgs {
     /// before the remaining connections are dropped.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_grace)]
     pub shutdown_grace: std::time::Duration,
+    /// Watch a camera inside the service, like `facecmp watch` (repeatable):
+    /// NAME=SOURCE@ZONE, e.g. lift=rtsp://10.0.0.5/stream@5.
+    #[arg(long = "camera", value_name = "NAME=SOURCE@ZONE", value_parser = crate::commands::watch::parse_camera)]
+    pub cameras: Vec<crate::commands::watch::CameraSpec>,
 }
 
 /// A timeout between 100 ms and one hour, e.g. `10s`, `500ms`, `2m`.

@@ -17,6 +17,7 @@ mod commands;
 mod draw;
 mod gallery_args;
 mod report;
+mod video_args;
 
 use std::process::ExitCode;
 
@@ -85,6 +86,9 @@ pub enum CliError {
     /// Training, evaluation and trained-model errors (each names its input).
     #[error("{0}")]
     Train(String),
+    /// Video sources, tracking and watch (each names its source).
+    #[error("{0}")]
+    Video(String),
 }
 
 /// ONNX Runtime allocates through the C library's `malloc`. glibc raises its
@@ -175,5 +179,7 @@ fn run(cli: &Cli) -> Result<Outcome, CliError> {
         Command::Train(args) => commands::train::run(&cli.global, args),
         Command::Eval(args) => commands::eval::run(&cli.global, args),
         Command::Synth(args) => commands::train::synth(args),
+        Command::Search(args) => commands::search::run(&cli.global, args),
+        Command::Watch(args) => commands::watch::run(&cli.global, args),
     }
 }

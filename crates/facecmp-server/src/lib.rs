@@ -57,7 +57,13 @@ impl Default for ServerConfig {
 
 /// Builds the application: routes, limits, logging.
 pub fn app(pipeline: Pipeline, gallery: Gallery, config: &ServerConfig) -> axum::Router {
-    let state = AppState::new(Arc::new(pipeline), Arc::new(gallery), config);
+    app_shared(Arc::new(pipeline), Arc::new(gallery), config)
+}
+
+/// [`app`] over a pipeline and gallery shared with other work in the
+/// process (the camera loops of `facecmp serve --camera`).
+pub fn app_shared(pipeline: Arc<Pipeline>, gallery: Arc<Gallery>, config: &ServerConfig) -> axum::Router {
+    let state = AppState::new(pipeline, gallery, config);
     routes::router(state, config.max_body_bytes)
 }
 

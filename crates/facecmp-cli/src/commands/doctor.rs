@@ -22,6 +22,9 @@ struct DoctorJson {
     models: Vec<ModelJson>,
     embedder: String,
     cpu_features: Vec<&'static str>,
+    /// The ffmpeg program that reads video (`search`, `watch`), or why there is none.
+    ffmpeg: Option<facecmp_video::source::FfmpegInfo>,
+    ffmpeg_unavailable: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -54,6 +57,7 @@ pub fn run(global: &GlobalArgs, args: &DoctorArgs) -> Result<Outcome, CliError> 
             Some(library.build_info.clone()),
         ),
     };
+    let ffmpeg = facecmp_video::source::ffmpeg_info();
     let report = DoctorJson {
         version: env!("CARGO_PKG_VERSION"),
         runtime: pipeline.engine().name(),
@@ -66,6 +70,8 @@ pub fn run(global: &GlobalArgs, args: &DoctorArgs) -> Result<Outcome, CliError> 
         models: models.iter().map(ModelJson::from).collect(),
         embedder: pipeline.embedder().name.clone(),
         cpu_features: cpu_features(),
+        ffmpeg: ffmpeg.as_ref().ok().cloned(),
+        ffmpeg_unavailable: ffmpeg.err(),
     };
     if args.json {
         print_json(&report)?;
@@ -95,6 +101,11 @@ fn print_text(report: &DoctorJson) -> Result<(), crate::CliError> {
     }
     outln!("embedder      {}", report.embedder);
     outln!("cpu features  {}", report.cpu_features.join(" "));
+    match (&report.ffmpeg, &report.ffmpeg_unavailable) {
+        (Some(ffmpeg), _) => outln!("ffmpeg        {}  ({})", ffmpeg.version, ffmpeg.path),
+        (None, Some(reason)) => outln!("ffmpeg        unavailable: {reason} (search and watch need it)"),
+        (None, None) => {}
+    }
     Ok(())
 }
 

@@ -6,5 +6,7 @@ pub mod embed;
 pub mod eval;
 pub mod gallery;
 pub mod keys;
+pub mod search;
 pub mod serve;
 pub mod train;
+pub mod watch;

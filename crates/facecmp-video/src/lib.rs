@@ -1,0 +1,28 @@
+//! Faces in video: frames from the `ffmpeg` program, a face tracker, and two
+//! uses of them — searching recorded video for people (`search`) and live
+//! access control from a camera (`watch`).
+//!
+//! ```text
+//! ffmpeg ─rgb24 pipe─▶ FrameStream (reader thread; live: newest frame only,
+//!                      watchdog, reconnect) ─Sampler─▶ Analyser (detect →
+//!                      Tracker → embed best faces) ─┬─▶ search: one Appearance per track
+//!                                                   └─▶ watch: one AccessDecision per track
+//! ```
+//!
+//! The core `facecmp` crate does the faces; the gallery decides and records
+//! access. Nothing here knows about the command line or HTTP.
+
+pub mod scan;
+pub mod search;
+pub mod sheet;
+pub mod source;
+pub mod tracker;
+pub mod watch;
+
+pub use scan::{Analyser, Sampler, Timings};
+pub use search::{
+    Appearance, GalleryPeople, ReferenceFaces, SearchConfig, SearchError, Targets, search_source,
+};
+pub use source::{Frame, FrameStream, ReadOptions, SourceKind, VideoError, VideoSource};
+pub use tracker::{Detection, Track, Tracker, TrackerConfig, vote};
+pub use watch::{WatchConfig, WatchDecision, Watcher};

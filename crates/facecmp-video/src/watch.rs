@@ -1,0 +1,363 @@
+//! Live access control from a camera: one decision per person in view.
+//!
+//! Every sampled frame gives each undecided track a verdict (a person, an
+//! unknown face, several faces, a poor face). A track is allowed when one
+//! person holds at least `confirm` of its last `window` verdicts, all
+//! younger than `max_evidence_age`: the decision is taken on the frame that
+//! completes the evidence, so it never arrives after the person has left.
+//! A track that fills its window without that is denied once, with the
+//! most frequent reason. After an allow the person is in a cooldown: a new
+//! track of them (they turned away and back) is not announced again.
+//! The gallery applies the grants and writes every decision to the audit
+//! trail; nothing here opens a door on its own.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use facecmp::{Embedding, Pipeline};
+use facecmp_gallery::{AccessDecision, Gallery, Probe, QualityPolicy, Reason};
+use serde::Serialize;
+
+use crate::scan::{Analysed, Analyser, Sampler, Timings};
+use crate::search::SearchError;
+use crate::source::FrameStream;
+use crate::tracker::TrackerConfig;
+
+#[derive(Debug, Clone)]
+pub struct WatchConfig {
+    pub zone: String,
+    /// Frames analysed per second.
+    pub fps: f64,
+    pub threshold: f32,
+    /// Verdicts naming one person needed to allow (K of N).
+    pub confirm: usize,
+    /// Verdicts considered (N): the track's most recent sampled frames.
+    pub window: usize,
+    /// Verdicts older than this (seconds) no longer count.
+    pub max_evidence_age: f64,
+    /// Seconds after an allow during which the same person is not announced again.
+    pub cooldown: f64,
+    pub quality: QualityPolicy,
+    pub tracker: TrackerConfig,
+}
+
+impl WatchConfig {
+    pub fn new(zone: &str, threshold: f32) -> WatchConfig {
+        WatchConfig {
+            zone: zone.to_string(),
+            fps: 10.0,
+            threshold,
+            confirm: 3,
+            window: 5,
+            max_evidence_age: 1.5,
+            cooldown: 10.0,
+            quality: QualityPolicy::default(),
+            tracker: TrackerConfig { min_hits: 1, ..TrackerConfig::default() },
+        }
+    }
+}
+
+/// A recorded decision about one track.
+#[derive(Debug, Clone, Serialize)]
+pub struct WatchDecision {
+    pub source: String,
+    /// Seconds from the start of the source (the frame that decided).
+    pub time: f64,
+    /// Unix seconds when that frame arrived.
+    pub wall_time: f64,
+    pub zone: String,
+    pub allowed: bool,
+    pub reason: Reason,
+    pub detail: String,
+    pub person: Option<String>,
+    pub similarity: Option<f32>,
+    pub threshold: f32,
+    pub track: u64,
+    pub event_id: i64,
+}
+
+/// What one frame says about one track.
+#[derive(Debug, Clone)]
+enum Verdict {
+    Person { name: String, similarity: f32, embedding: Embedding, score: f32, size: f32 },
+    Refused(Reason),
+}
+
+#[derive(Debug, Default)]
+struct TrackState {
+    verdicts: VecDeque<(f64, Verdict)>,
+    denied: bool,
+    /// Allowed, or denied for a confirmed person (not granted): nothing more to say.
+    done: bool,
+}
+
+/// Runs the access rules over the frames of one camera.
+pub struct Watcher<'a> {
+    pipeline: &'a Pipeline,
+    gallery: &'a Gallery,
+    config: WatchConfig,
+    allow_multiple_faces: bool,
+    tracks: HashMap<u64, TrackState>,
+    /// Person → time of their last allow.
+    allowed_at: HashMap<String, f64>,
+}
+
+impl<'a> Watcher<'a> {
+    pub fn new(
+        pipeline: &'a Pipeline,
+        gallery: &'a Gallery,
+        config: WatchConfig,
+    ) -> Result<Watcher<'a>, SearchError> {
+        let allow_multiple_faces = gallery
+            .zone(&config.zone)
+            .map_err(|e| SearchError::Targets(e.to_string()))?
+            .is_some_and(|zone| zone.allow_multiple_faces);
+        Ok(Watcher {
+            pipeline,
+            gallery,
+            config,
+            allow_multiple_faces,
+            tracks: HashMap::new(),
+            allowed_at: HashMap::new(),
+        })
+    }
+
+    /// Watches until the source ends (files) or `keep_going` (given the
+    /// time of the latest frame) says stop, handing every recorded decision
+    /// to `on_decision`.
+    pub fn run(
+        &mut self,
+        stream: &mut FrameStream,
+        mut on_decision: impl FnMut(&WatchDecision),
+        mut keep_going: impl FnMut(f64) -> bool,
+    ) -> Result<Timings, SearchError> {
+        let source = stream.source.name.clone();
+        let mut analyser = Analyser::new(self.pipeline, self.config.tracker, &source);
+        let mut sampler = Sampler::new(self.config.fps);
+        let mut latest = 0.0;
+        while keep_going(latest) {
+            let Some(frame) = stream.next_frame() else { break };
+            let frame = frame?;
+            latest = frame.time;
+            analyser.timings.frames += 1;
+            if !sampler.take(frame.time) {
+                continue;
+            }
+            let tracks = &self.tracks;
+            let analysed = analyser.analyse(frame, |track| tracks.get(&track).is_none_or(|s| !s.done))?;
+            for decision in self.judge(&source, &analysed)? {
+                on_decision(&decision);
+            }
+        }
+        Ok(analyser.timings)
+    }
+
+    /// The decisions one analysed frame brings.
+    fn judge(&mut self, source: &str, frame: &Analysed) -> Result<Vec<WatchDecision>, SearchError> {
+        for ended in &frame.update.ended {
+            self.tracks.remove(&ended.id);
+        }
+        let several = frame.tracked.len() > 1 && !self.allow_multiple_faces;
+        let mut decisions = Vec::new();
+        for assignment in &frame.update.assignments {
+            let state = self.tracks.entry(assignment.track).or_default();
+            if state.done {
+                continue;
+            }
+            let face = &frame.photo.faces[frame.tracked[assignment.detection]];
+            let verdict = if several {
+                Verdict::Refused(Reason::MultipleFaces)
+            } else if face.score < self.config.quality.min_score {
+                Verdict::Refused(Reason::LowQuality)
+            } else if let Some(embedding) = &assignment.embedding {
+                let found = self
+                    .gallery
+                    .identify(embedding, 2, None, self.config.threshold)
+                    .map_err(|e| SearchError::Targets(e.to_string()))?;
+                match found.iter().filter(|f| f.matched).collect::<Vec<_>>().as_slice() {
+                    [] => Verdict::Refused(Reason::Unknown),
+                    [one] => Verdict::Person {
+                        name: one.person.clone(),
+                        similarity: one.similarity,
+                        embedding: embedding.clone(),
+                        score: face.score,
+                        size: face.size(),
+                    },
+                    _ => Verdict::Refused(Reason::Ambiguous),
+                }
+            } else {
+                continue;
+            };
+            let state = self.tracks.get_mut(&assignment.track).expect("inserted above");
+            state.verdicts.push_back((frame.time, verdict));
+            while state.verdicts.len() > self.config.window
+                || state.verdicts.front().is_some_and(|(t, _)| frame.time - t > self.config.max_evidence_age)
+            {
+                state.verdicts.pop_front();
+            }
+            if let Some(decision) = self.decide(source, frame, assignment.track)? {
+                decisions.push(decision);
+            }
+        }
+        Ok(decisions)
+    }
+
+    /// Allows, denies once, or waits for more evidence.
+    fn decide(
+        &mut self,
+        source: &str,
+        frame: &Analysed,
+        track: u64,
+    ) -> Result<Option<WatchDecision>, SearchError> {
+        let (confirm, window) = (self.config.confirm, self.config.window);
+        let state = self.tracks.get_mut(&track).expect("a judged track");
+        let confirmed = confirmed_person(&state.verdicts, confirm);
+        if let Some((name, probe)) = confirmed {
+            state.done = true;
+            let in_cooldown =
+                self.allowed_at.get(&name).is_some_and(|&t| frame.time - t < self.config.cooldown);
+            if in_cooldown {
+                return Ok(None);
+            }
+            let decision = self.record(&probe)?;
+            if decision.allowed {
+                self.allowed_at.insert(name, frame.time);
+            }
+            return Ok(Some(self.report(source, frame, track, decision)));
+        }
+        if state.denied || state.verdicts.len() < window {
+            return Ok(None);
+        }
+        state.denied = true;
+        let reason = most_frequent_reason(&state.verdicts);
+        let detail = match reason {
+            Reason::MultipleFaces => "several faces in view; exactly one person may be".to_string(),
+            Reason::LowQuality => {
+                format!("the detector is not confident enough (< {:.2})", self.config.quality.min_score)
+            }
+            Reason::Ambiguous => "several enrolled people match; the face is not told apart".to_string(),
+            _ => format!(
+                "no enrolled person reaches {:.3} in {confirm} of {window} frames",
+                self.config.threshold
+            ),
+        };
+        let decision = self.record(&Probe::refuse(reason, detail))?;
+        Ok(Some(self.report(source, frame, track, decision)))
+    }
+
+    fn record(&self, probe: &Probe) -> Result<AccessDecision, SearchError> {
+        self.gallery
+            .decide_access(&self.config.zone, probe, None, self.config.threshold)
+            .map_err(|e| SearchError::Targets(e.to_string()))
+    }
+
+    fn report(&self, source: &str, frame: &Analysed, track: u64, decision: AccessDecision) -> WatchDecision {
+        WatchDecision {
+            source: source.to_string(),
+            time: frame.time,
+            wall_time: frame.wall_time.duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64()),
+            zone: decision.zone,
+            allowed: decision.allowed,
+            reason: decision.reason,
+            detail: decision.detail,
+            person: decision.person,
+            similarity: decision.similarity,
+            threshold: decision.threshold,
+            track,
+            event_id: decision.event_id,
+        }
+    }
+}
+
+/// The person named by at least `confirm` verdicts, with a probe of their
+/// most similar face; `None` if nobody is (or, impossibly, two are).
+fn confirmed_person(verdicts: &VecDeque<(f64, Verdict)>, confirm: usize) -> Option<(String, Probe)> {
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for (_, verdict) in verdicts {
+        if let Verdict::Person { name, .. } = verdict {
+            match counts.iter_mut().find(|(n, _)| n == name) {
+                Some((_, count)) => *count += 1,
+                None => counts.push((name, 1)),
+            }
+        }
+    }
+    let winners: Vec<&str> = counts.iter().filter(|(_, c)| *c >= confirm).map(|(n, _)| *n).collect();
+    let [winner] = winners.as_slice() else { return None };
+    let best = verdicts
+        .iter()
+        .filter_map(|(_, v)| match v {
+            Verdict::Person { name, similarity, embedding, score, size } if name == winner => {
+                Some((*similarity, embedding, *score, *size))
+            }
+            _ => None,
+        })
+        .max_by(|a, b| a.0.total_cmp(&b.0))?;
+    let probe = Probe::Face { embedding: best.1.clone(), score: best.2, size: best.3, faces: 1 };
+    Some((winner.to_string(), probe))
+}
+
+/// The reason given most often (ties: the first seen); a confirmed-looking
+/// person who never reached `confirm` counts as unknown.
+fn most_frequent_reason(verdicts: &VecDeque<(f64, Verdict)>) -> Reason {
+    let mut counts: Vec<(Reason, usize)> = Vec::new();
+    for (_, verdict) in verdicts {
+        let reason = match verdict {
+            Verdict::Person { .. } => Reason::Unknown,
+            Verdict::Refused(reason) => *reason,
+        };
+        match counts.iter_mut().find(|(r, _)| *r == reason) {
+            Some((_, count)) => *count += 1,
+            None => counts.push((reason, 1)),
+        }
+    }
+    counts.iter().max_by_key(|(_, c)| *c).map_or(Reason::Unknown, |(r, _)| *r)
+}
+
+/// Unix seconds now (for callers that report without a frame).
+pub fn unix_now() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn person(name: &str, similarity: f32) -> Verdict {
+        Verdict::Person {
+            name: name.into(),
+            similarity,
+            embedding: Embedding::from_raw(vec![1.0, similarity]).unwrap(),
+            score: 0.9,
+            size: 80.0,
+        }
+    }
+
+    #[test]
+    fn a_person_is_confirmed_by_k_verdicts_and_judged_by_their_best_face() {
+        let mut verdicts: VecDeque<(f64, Verdict)> = VecDeque::new();
+        verdicts.push_back((0.0, person("a", 0.5)));
+        verdicts.push_back((0.1, Verdict::Refused(Reason::Unknown)));
+        verdicts.push_back((0.2, person("a", 0.7)));
+        assert!(confirmed_person(&verdicts, 3).is_none());
+        verdicts.push_back((0.3, person("a", 0.6)));
+        let (name, probe) = confirmed_person(&verdicts, 3).unwrap();
+        assert_eq!(name, "a");
+        let Probe::Face { embedding, .. } = probe else { panic!("a face probe") };
+        assert_eq!(embedding, Embedding::from_raw(vec![1.0, 0.7]).unwrap());
+    }
+
+    #[test]
+    fn denials_give_the_most_frequent_reason() {
+        let verdicts: VecDeque<(f64, Verdict)> = [
+            Verdict::Refused(Reason::LowQuality),
+            Verdict::Refused(Reason::MultipleFaces),
+            person("a", 0.5),
+            Verdict::Refused(Reason::MultipleFaces),
+        ]
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| (i as f64, v))
+        .collect();
+        assert_eq!(most_frequent_reason(&verdicts), Reason::MultipleFaces);
+    }
+}
