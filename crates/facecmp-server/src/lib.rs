@@ -7,6 +7,7 @@
 //! and updated in place, so enrolments and erasures apply at once.
 
 pub mod auth;
+pub mod console;
 pub mod error;
 pub mod image;
 mod openapi;
@@ -38,7 +39,8 @@ pub struct ServerConfig {
 /// Builds the application: routes, limits, logging.
 pub fn app(pipeline: Pipeline, gallery: Gallery, config: &ServerConfig) -> axum::Router {
     let state = AppState::new(Arc::new(pipeline), Arc::new(gallery), config);
-    routes::router(state, config.max_body_bytes)
+    routes::router(state.clone(), config.max_body_bytes)
+        .merge(console::router(state, console::ConsoleConfig::from_env()))
 }
 
 /// Serves on `listener` until `shutdown` completes, then finishes the
