@@ -18,7 +18,8 @@
 
   function setup(root) {
     const form = root.querySelector ? root.querySelector('#compare-form') : null;
-    if (!form) return;
+    if (!form || form.dataset.ready) return;
+    form.dataset.ready = 'yes';
     form.querySelectorAll('.dropzone').forEach((zone) => {
       const input = zone.querySelector('input[type=file]');
       zone.addEventListener('dragover', (event) => {
@@ -54,5 +55,6 @@
     });
   });
 
+  document.addEventListener('DOMContentLoaded', () => setup(document));
   document.addEventListener('htmx:load', (event) => setup(event.detail.elt));
 })();

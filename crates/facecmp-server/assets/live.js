@@ -39,7 +39,8 @@
 
   function start(root) {
     const rows = root.querySelector ? root.querySelector('#live-rows') : null;
-    if (!rows) return;
+    if (!rows || rows.dataset.ready) return;
+    rows.dataset.ready = 'yes';
     stop();
     const status = document.getElementById('live-status');
     source = new EventSource(rows.dataset.stream);
@@ -62,6 +63,9 @@
     source = null;
   }
 
+  // Scripts are deferred: the page is parsed when they run. htmx:load covers
+  // pages reached by boosted navigation.
+  document.addEventListener('DOMContentLoaded', () => start(document));
   document.addEventListener('htmx:load', (event) => start(event.detail.elt));
   // Leaving the page (boosted navigation swaps the body) closes the stream.
   document.addEventListener('htmx:beforeSwap', (event) => {

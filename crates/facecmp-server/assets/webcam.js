@@ -11,7 +11,8 @@
 
   function setup(root) {
     const section = root.querySelector ? root.querySelector('#webcam') : null;
-    if (!section || !navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) return;
+    if (!section || section.dataset.ready || !navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) return;
+    section.dataset.ready = 'yes';
     section.hidden = false;
     const video = section.querySelector('#webcam-video');
     const take = section.querySelector('#webcam-take');
@@ -56,6 +57,7 @@
     });
   }
 
+  document.addEventListener('DOMContentLoaded', () => setup(document));
   document.addEventListener('htmx:load', (event) => setup(event.detail.elt));
   document.addEventListener('htmx:beforeSwap', (event) => {
     if (event.detail.target === document.body) stopCamera();

@@ -461,15 +461,15 @@ async fn flows(console: &Console<'_>) {
                  new DragEvent('drop', { dataTransfer: files, bubbles: true, cancelable: true }));
              };
              drop('drop-a', 'obama.jpg', arguments[0]);
-             drop('drop-b', 'obama3.jpg', arguments[1]);",
-            vec![json!(encode("obama.jpg")), json!(encode("obama3.jpg"))],
+             drop('drop-b', 'obama2.jpg', arguments[1]);",
+            vec![json!(encode("obama.jpg")), json!(encode("obama2.jpg"))],
         )
         .await
         .unwrap();
     let verdict = console.wait_for_text("#compare-verdict", "the same person", Duration::from_secs(30)).await;
     assert!(verdict.contains("0.364"), "the threshold is shown: {verdict}");
     let boxes = console.browser.find_all(Locator::Css("#compare-result rect.face")).await.unwrap();
-    assert!(boxes.len() >= 3, "obama3.jpg shows three people: {} boxes", boxes.len());
+    assert!(boxes.len() >= 2, "a box for each face: {} boxes", boxes.len());
     let chosen = console.browser.find_all(Locator::Css("#compare-result rect.face.chosen")).await.unwrap();
     assert_eq!(chosen.len(), 2);
     console.assert_no_csp_violation("/compare with a result").await;
