@@ -7,6 +7,7 @@
 //! and updated in place, so enrolments and erasures apply at once.
 
 pub mod auth;
+pub mod console;
 pub mod error;
 mod extract;
 pub mod image;
@@ -64,7 +65,8 @@ pub fn app(pipeline: Pipeline, gallery: Gallery, config: &ServerConfig) -> axum:
 /// process (the camera loops of `facecmp serve --camera`).
 pub fn app_shared(pipeline: Arc<Pipeline>, gallery: Arc<Gallery>, config: &ServerConfig) -> axum::Router {
     let state = AppState::new(pipeline, gallery, config);
-    routes::router(state, config.max_body_bytes)
+    routes::router(state.clone(), config.max_body_bytes)
+        .merge(console::router(state, console::ConsoleConfig::from_env()))
 }
 
 /// Serves on `listener` with the default [`ConnectionLimits`] until
