@@ -25,6 +25,9 @@ pub enum ApiError {
     TooLarge(String),
     #[error("the server is shutting down")]
     ShuttingDown,
+    /// The gallery's database cannot be reached now; retry later.
+    #[error("the gallery's database is unreachable; try again")]
+    Unavailable,
     #[error("{0}")]
     Internal(String),
 }
@@ -39,7 +42,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::ShuttingDown | ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -54,6 +57,7 @@ impl ApiError {
             ApiError::Conflict(_) => "conflict",
             ApiError::TooLarge(_) => "too_large",
             ApiError::ShuttingDown => "shutting_down",
+            ApiError::Unavailable => "unavailable",
             ApiError::Internal(_) => "internal_error",
         }
     }
@@ -92,6 +96,10 @@ impl From<GalleryError> for ApiError {
                 ApiError::NotFound(error.to_string())
             }
             GalleryError::Invalid(message) => ApiError::BadRequest(message),
+            GalleryError::Unavailable { .. } => {
+                tracing::error!(%error, "gallery database unreachable");
+                ApiError::Unavailable
+            }
             other => ApiError::Internal(other.to_string()),
         }
     }
