@@ -4,13 +4,16 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
+use facecmp_gallery::GalleryLocation;
 
-/// The gallery file every gallery command works on.
+/// The gallery every gallery command works on.
 #[derive(Debug, Args)]
 pub struct DbArg {
-    /// The gallery (an SQLite file made by `facecmp gallery init`).
+    /// The gallery: an SQLite file made by `facecmp gallery init`, or a
+    /// PostgreSQL database, `postgres://user@host/db` (the password is best
+    /// given in PGPASSWORD, not on the command line).
     #[arg(long, env = "FACECMP_DB", value_name = "DB")]
-    pub db: PathBuf,
+    pub db: GalleryLocation,
 }
 
 /// How the match threshold is chosen.
@@ -36,10 +39,11 @@ impl ThresholdArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum GalleryCommand {
-    /// Create an empty gallery, pinned to the embedder in use.
+    /// Create an empty gallery, pinned to the embedder in use: an SQLite
+    /// file, or the schema in an empty PostgreSQL database (a URL).
     Init {
         #[arg(value_name = "DB")]
-        db: PathBuf,
+        db: GalleryLocation,
     },
 }
 
@@ -263,6 +267,10 @@ pub enum KeysCommand {
         /// A label for the key (e.g. the camera's location).
         #[arg(long, default_value = "")]
         name: String,
+        /// Limit a camera key to this zone (repeat for several); a camera
+        /// key without one may ask about every zone.
+        #[arg(long = "zone", value_name = "ZONE")]
+        zones: Vec<String>,
     },
     /// List the keys (never their secrets).
     List(ListArgs),

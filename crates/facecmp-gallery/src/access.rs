@@ -62,6 +62,49 @@ impl std::fmt::Display for Reason {
     }
 }
 
+/// Whether a door opens: the two outcomes an access decision has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Allow,
+    Deny,
+}
+
+impl Decision {
+    pub fn of(allowed: bool) -> Decision {
+        if allowed { Decision::Allow } else { Decision::Deny }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Allow => "allow",
+            Decision::Deny => "deny",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Decision> {
+        match text {
+            "allow" => Some(Decision::Allow),
+            "deny" => Some(Decision::Deny),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Decision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Decision {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Decision, String> {
+        Decision::parse(text).ok_or_else(|| format!("a decision is `allow` or `deny`, not `{text}`"))
+    }
+}
+
 /// What a camera photo must be like before anyone is matched against it.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct QualityPolicy {

@@ -1,12 +1,19 @@
 //! The gallery's error type; every variant says which gallery or which name
-//! it concerns.
+//! it concerns. Storage failures carry the backend's message as text, so no
+//! database driver's type is part of the public API.
 
 use facecmp_search::SearchError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GalleryError {
-    #[error("{path}: {source}")]
-    Database { path: String, source: rusqlite::Error },
+    /// The store failed; `detail` is the backend's message (for logs, never
+    /// for a client: it may name files or SQL).
+    #[error("{path}: {detail}")]
+    Database { path: String, detail: String },
+    /// The database cannot be reached now (connection lost or refused); the
+    /// next call tries again.
+    #[error("{path}: the database is unreachable: {detail}")]
+    Unavailable { path: String, detail: String },
     #[error("{path}: already exists; it is not overwritten")]
     AlreadyExists { path: String },
     #[error("{path}: no gallery there; create one with `facecmp gallery init {path}`")]
@@ -25,6 +32,8 @@ pub enum GalleryError {
     EmbedderMismatch { path: String, gallery: String, current: String },
     #[error("{path}: stored embedding of sample {sample} is damaged ({bytes} bytes)")]
     DamagedSample { path: String, sample: i64, bytes: usize },
+    #[error("{path}: damaged row: {detail}")]
+    Damaged { path: String, detail: String },
     #[error("no person named `{0}`")]
     NoSuchPerson(String),
     #[error("no zone named `{0}`")]
@@ -37,6 +46,14 @@ pub enum GalleryError {
     Search(#[from] SearchError),
 }
 
+impl GalleryError {
+    /// A failure of the storage itself (as opposed to a refused request):
+    /// the service answers 503 for an unreachable database.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, GalleryError::Unavailable { .. })
+    }
+}
+
 /// Identifying a photo fails on the photo (no usable face) or on the gallery.
 #[derive(Debug, thiserror::Error)]
 pub enum IdentifyError {
@@ -47,14 +64,3 @@ pub enum IdentifyError {
 }
 
 pub type Result<T, E = GalleryError> = std::result::Result<T, E>;
-
-/// Attaches the gallery's path to SQLite errors.
-pub(crate) trait AtPath<T> {
-    fn at(self, path: &str) -> Result<T>;
-}
-
-impl<T> AtPath<T> for rusqlite::Result<T> {
-    fn at(self, path: &str) -> Result<T> {
-        self.map_err(|source| GalleryError::Database { path: path.to_string(), source })
-    }
-}

@@ -1,33 +1,60 @@
 //! The gallery: people, zones, grants, face samples and the audit trail in
-//! one SQLite file, with every sample's embedding also held in memory for
-//! search.
+//! a [`GalleryStore`] (an SQLite file or a PostgreSQL database), with every
+//! sample's embedding also held in memory for search.
 //!
-//! SQLite runs in WAL mode with `synchronous = FULL`: a write that returned
-//! survives a crash of the process or the machine. Deleted rows are
-//! overwritten (`secure_delete`), so erasing a person leaves no trace of
-//! their face in the file.
+//! The in-memory index follows the store: every change bumps the store's
+//! revision, and before each search, access decision or strict enrolment
+//! the gallery compares its revision with the store's and replays the
+//! store's change log (or reloads everything when the log no longer
+//! reaches back far enough). So a person enrolled or erased by another
+//! process or another node is seen at the next request.
 
-use std::path::Path;
-use std::sync::{Mutex, MutexGuard, RwLock};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::ops::Deref;
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use facecmp::{EmbedderIdentity, Embedding};
 use facecmp_search::{PersonMatch, SearchIndex};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 
-use crate::access::{Candidate, Probe, Reason, Verdict, decide};
+use crate::access::{Decision, Probe, Reason};
 use crate::enrol::{NewSample, Rejection};
-use crate::error::{AtPath, GalleryError, Result};
-use crate::schema;
+use crate::error::{GalleryError, Result};
+use crate::names::validate_name;
+use crate::store::{
+    Change, Changes, DecisionRecord, Evidence, GalleryLocation, GalleryStore, SampleRecord, Snapshot,
+    SqliteStore, StoreReader,
+};
 
 /// An open gallery. Methods take `&self`: it is shared between threads
-/// (the database behind a mutex, the search matrix behind a read-write lock).
+/// (the store is thread-safe, the search matrix is behind a read-write lock).
+///
+/// When the store can notify changes (PostgreSQL), a watcher thread also
+/// replays them as they happen, so that the first request after a change
+/// finds the index already current; it ends with the gallery.
 pub struct Gallery {
-    path: String,
-    connection: Mutex<Connection>,
-    index: RwLock<SearchIndex>,
+    shared: Arc<Shared>,
+}
+
+/// What the gallery and its watcher thread share.
+pub struct Shared {
+    store: Arc<dyn GalleryStore>,
+    index: RwLock<Synced>,
     embedder: EmbedderIdentity,
+}
+
+impl Deref for Gallery {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.shared
+    }
+}
+
+/// The search index and the store revision it reflects.
+struct Synced {
+    index: SearchIndex,
+    revision: i64,
 }
 
 /// An enrolled person and a summary of what is held about them.
@@ -85,13 +112,17 @@ pub struct Event {
     pub id: i64,
     pub time: i64,
     pub zone: String,
-    pub decision: String,
-    pub reason: String,
+    pub decision: Decision,
+    pub reason: Reason,
     pub person: Option<String>,
     pub similarity: Option<f32>,
     pub image_sha256: Option<String>,
     /// Set when the person involved has been erased.
     pub tombstone: Option<String>,
+    /// Who asked: a camera or stream name, when the caller gave one.
+    pub source: Option<String>,
+    /// The video track the decision was made for, if any.
+    pub track: Option<i64>,
 }
 
 /// Which events to list: newest first, `limit` at a time; `before` is the
@@ -99,11 +130,34 @@ pub struct Event {
 #[derive(Debug, Clone, Default)]
 pub struct EventQuery {
     pub zone: Option<String>,
-    pub decision: Option<String>,
+    pub decision: Option<Decision>,
+    pub reason: Option<Reason>,
+    /// Events about this person (by name; an erased person has none).
+    pub person: Option<String>,
+    pub source: Option<String>,
     pub since: Option<i64>,
     pub until: Option<i64>,
     pub before: Option<i64>,
+    /// 0 means 100.
     pub limit: usize,
+}
+
+impl EventQuery {
+    pub fn page_size(&self) -> usize {
+        if self.limit == 0 { 100 } else { self.limit }
+    }
+}
+
+/// Where an access request comes from, beyond its zone: recorded with the
+/// event. `decide_access` is this with only a zone and an image digest.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AccessContext<'a> {
+    pub zone: &'a str,
+    pub image_sha256: Option<&'a str>,
+    /// The camera or stream that asked.
+    pub source: Option<&'a str>,
+    /// The video track the probe belongs to.
+    pub track: Option<i64>,
 }
 
 /// A decided and recorded access request.
@@ -147,134 +201,117 @@ pub fn now() -> i64 {
 }
 
 impl Gallery {
-    /// Creates a new gallery file, pinned to `embedder`.
-    pub fn create(path: &Path, embedder: &EmbedderIdentity) -> Result<Gallery> {
-        let display = path.display().to_string();
-        if path.exists() {
-            return Err(GalleryError::AlreadyExists { path: display });
-        }
-        let mut connection = connect(path).at(&display)?;
-        let transaction = connection.transaction().at(&display)?;
-        schema::migrate(&transaction, 0).at(&display)?;
-        let identity = serde_json::to_string(embedder).expect("identity serialises");
-        transaction
-            .execute("INSERT INTO meta (key, value) VALUES ('embedder', ?1)", [identity])
-            .at(&display)?;
-        transaction.commit().at(&display)?;
-        Self::with_connection(display, connection, embedder)
+    /// Creates a new gallery (an SQLite file, or the schema in an empty
+    /// PostgreSQL database), pinned to `embedder`.
+    pub fn create(location: impl Into<GalleryLocation>, embedder: &EmbedderIdentity) -> Result<Gallery> {
+        let store: Arc<dyn GalleryStore> = match location.into() {
+            GalleryLocation::Sqlite(path) => Arc::new(SqliteStore::create(&path, embedder)?),
+            GalleryLocation::Postgres(url) => crate::store::create_postgres(&url, embedder)?,
+        };
+        Self::with_store(store, embedder)
     }
 
     /// Opens an existing gallery, refusing one made with another embedder.
-    pub fn open(path: &Path, embedder: &EmbedderIdentity) -> Result<Gallery> {
-        let display = path.display().to_string();
-        if !path.is_file() {
-            return Err(GalleryError::Missing { path: display });
+    pub fn open(location: impl Into<GalleryLocation>, embedder: &EmbedderIdentity) -> Result<Gallery> {
+        let store: Arc<dyn GalleryStore> = match location.into() {
+            GalleryLocation::Sqlite(path) => Arc::new(SqliteStore::open(&path)?),
+            GalleryLocation::Postgres(url) => crate::store::open_postgres(&url)?,
+        };
+        Self::with_store(store, embedder)
+    }
+
+    /// The embedder a gallery is pinned to, without loading it (nor
+    /// changing anything when it is not a gallery).
+    pub fn embedder_of(location: impl Into<GalleryLocation>) -> Result<EmbedderIdentity> {
+        match location.into() {
+            GalleryLocation::Sqlite(path) => SqliteStore::embedder_of(&path),
+            GalleryLocation::Postgres(url) => crate::store::open_postgres(&url)?.embedder(),
         }
-        let mut connection = connect(path).at(&display)?;
-        upgrade(&mut connection, &display)?;
-        let stored: Option<String> = connection
-            .query_row("SELECT value FROM meta WHERE key = 'embedder'", [], |row| row.get(0))
-            .optional()
-            .at(&display)?;
-        let stored = stored.ok_or_else(|| GalleryError::NotAGallery { path: display.clone() })?;
-        let stored: EmbedderIdentity =
-            serde_json::from_str(&stored).map_err(|_| GalleryError::NotAGallery { path: display.clone() })?;
+    }
+
+    /// A gallery over any store, refusing one pinned to another embedder;
+    /// loads every sample into the search index.
+    pub fn with_store(store: Arc<dyn GalleryStore>, embedder: &EmbedderIdentity) -> Result<Gallery> {
+        let stored = store.embedder()?;
         if &stored != embedder {
             return Err(GalleryError::EmbedderMismatch {
-                path: display,
+                path: store.location().to_string(),
                 gallery: describe(&stored),
                 current: describe(embedder),
             });
         }
-        Self::with_connection(display, connection, embedder)
-    }
-
-    /// The embedder a gallery file is pinned to, without loading it.
-    pub fn embedder_of(path: &Path) -> Result<EmbedderIdentity> {
-        let display = path.display().to_string();
-        if !path.is_file() {
-            return Err(GalleryError::Missing { path: display });
-        }
-        let connection = connect(path).at(&display)?;
-        let stored: Option<String> = connection
-            .query_row("SELECT value FROM meta WHERE key = 'embedder'", [], |row| row.get(0))
-            .optional()
-            .unwrap_or(None);
-        stored
-            .and_then(|text| serde_json::from_str(&text).ok())
-            .ok_or(GalleryError::NotAGallery { path: display })
-    }
-
-    fn with_connection(path: String, connection: Connection, embedder: &EmbedderIdentity) -> Result<Gallery> {
-        let index = load_index(&connection, &path, embedder.dimension)?;
-        Ok(Gallery {
-            path,
-            connection: Mutex::new(connection),
-            index: RwLock::new(index),
+        let mut snapshot = Snapshot::default();
+        store.read(&mut |reader| {
+            snapshot = reader.snapshot()?;
+            Ok(())
+        })?;
+        let index = build_index(store.location(), snapshot.samples, embedder.dimension)?;
+        let shared = Arc::new(Shared {
+            index: RwLock::new(Synced { index, revision: snapshot.revision }),
+            store,
             embedder: embedder.clone(),
-        })
+        });
+        if shared.store.wait_for_change(Duration::ZERO)?.is_some() {
+            let watched = Arc::downgrade(&shared);
+            let store = shared.store.clone();
+            std::thread::Builder::new()
+                .name("gallery-watcher".into())
+                .spawn(move || watch(watched, store))
+                .map_err(|error| GalleryError::Invalid(format!("cannot start the change watcher: {error}")))?;
+        }
+        Ok(Gallery { shared })
     }
 
+    /// Where the gallery is (a path, or a URL without its password).
     pub fn path(&self) -> &str {
-        &self.path
+        self.store.location()
     }
 
     pub fn embedder(&self) -> &EmbedderIdentity {
         &self.embedder
     }
 
-    /// Samples held in the search matrix.
-    pub fn sample_count(&self) -> usize {
-        self.index.read().expect("index lock").len()
+    /// The store behind the gallery (benchmarks, tools that bulk-load).
+    pub fn store(&self) -> &dyn GalleryStore {
+        self.store.as_ref()
     }
 
-    fn db(&self) -> MutexGuard<'_, Connection> {
-        // A panic while holding the lock cannot leave SQLite half-written
-        // (transactions roll back on drop), so a poisoned lock is still usable.
-        self.connection.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// Samples held in the search matrix, as of the last refresh (touches
+    /// no database, so it is safe anywhere).
+    pub fn sample_count(&self) -> usize {
+        self.read_index().index.len()
+    }
+
+    /// The store revision the search index reflects.
+    pub fn revision(&self) -> i64 {
+        self.read_index().revision
+    }
+
+    /// Brings the search index up to the store's revision: a cheap check
+    /// when nothing changed, else the change log since the index's revision
+    /// (or every sample, when the log was truncated).
+    pub fn refresh(&self) -> Result<()> {
+        self.shared.refresh()
     }
 
     // ---- people -------------------------------------------------------
 
     pub fn people(&self) -> Result<Vec<Person>> {
-        self.people_named(None)
+        self.store.people(None)
     }
 
     pub fn person(&self, name: &str) -> Result<Person> {
-        self.people_named(Some(name))?.pop().ok_or_else(|| GalleryError::NoSuchPerson(name.to_string()))
-    }
-
-    /// Everyone, or the one person called `name`.
-    fn people_named(&self, name: Option<&str>) -> Result<Vec<Person>> {
-        let db = self.db();
-        let mut statement = db
-            .prepare(
-                "SELECT p.id, p.name, p.external_id, p.created,
-                        (SELECT COUNT(*) FROM samples s WHERE s.person_id = p.id),
-                        (SELECT group_concat(z.name, char(31)) FROM grants g JOIN zones z ON z.id = g.zone_id
-                          WHERE g.person_id = p.id)
-                 FROM people p WHERE ?1 IS NULL OR p.name = ?1 ORDER BY p.name",
-            )
-            .at(&self.path)?;
-        let rows = statement
-            .query_map([name], |row| {
-                let zones: Option<String> = row.get(5)?;
-                Ok(Person {
-                    id: row.get(0)?,
-                    name: row.get(1)?,
-                    external_id: row.get(2)?,
-                    created: row.get(3)?,
-                    samples: row.get::<_, i64>(4)? as usize,
-                    zones: split_names(zones),
-                })
-            })
-            .at(&self.path)?;
-        rows.collect::<rusqlite::Result<_>>().at(&self.path)
+        self.store.people(Some(name))?.pop().ok_or_else(|| GalleryError::NoSuchPerson(name.to_string()))
     }
 
     /// Enrols one reviewed face as a sample of `name`, creating the person
     /// on their first sample. Returns `Ok(Err(rejection))` when the sample is
     /// refused. The sample is durable once this returns.
+    ///
+    /// With `strict`, the check against other people runs inside the
+    /// store's write transaction on an index brought up to date there, so
+    /// two enrolments at once (in any processes) cannot both accept one
+    /// face under two names.
     pub fn enrol(
         &self,
         name: &str,
@@ -283,227 +320,74 @@ impl Gallery {
         strict: Option<f32>,
     ) -> Result<std::result::Result<Enrolled, Rejection>> {
         validate_name("person", name)?;
+        if let Some(external_id) = external_id {
+            validate_name("external id", external_id)?;
+        }
         self.check_dimension(&sample.embedding)?;
-        let mut db = self.db();
-        let transaction = db.transaction_with_behavior(TransactionBehavior::Immediate).at(&self.path)?;
-        let existing: Option<i64> = transaction
-            .query_row("SELECT id FROM people WHERE name = ?1", [name], |row| row.get(0))
-            .optional()
-            .at(&self.path)?;
-        if let Some(person_id) = existing {
-            let duplicate: bool = transaction
-                .query_row(
-                    "SELECT EXISTS (SELECT 1 FROM samples WHERE person_id = ?1 AND image_sha256 = ?2)",
-                    params![person_id, sample.image_sha256],
-                    |row| row.get(0),
-                )
-                .at(&self.path)?;
-            if duplicate {
-                return Ok(Err(Rejection::AlreadyEnrolled));
-            }
-        }
-        if let Some(threshold) = strict
-            && let Some(rejection) =
-                self.closer_to_other(&transaction, existing, &sample.embedding, threshold)?
-        {
-            return Ok(Err(rejection));
-        }
-        let time = now();
-        let person_id = match existing {
-            Some(id) => id,
-            None => {
-                transaction
-                    .execute(
-                        "INSERT INTO people (name, external_id, created) VALUES (?1, ?2, ?3)",
-                        params![name, external_id, time],
-                    )
-                    .map_err(|error| self.explain_conflict(error, name, external_id))?;
-                transaction.last_insert_rowid()
-            }
+        let record = SampleRecord {
+            name,
+            external_id,
+            vector: sample.embedding.as_slice(),
+            embedder_sha256: &self.embedder.sha256,
+            detector_score: sample.detector_score,
+            face_size: sample.face_size,
+            image_sha256: &sample.image_sha256,
+            time: now(),
         };
-        transaction
-            .execute(
-                "INSERT INTO samples (person_id, embedding, embedder, detector_score, face_size, image_sha256,
-                                      created)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
-                    person_id,
-                    embedding_bytes(&sample.embedding),
-                    self.embedder.sha256,
-                    sample.detector_score,
-                    sample.face_size,
-                    sample.image_sha256,
-                    time
-                ],
-            )
-            .at(&self.path)?;
-        let sample_id = transaction.last_insert_rowid();
-        transaction.commit().at(&self.path)?;
-        // Readers see the sample only once it is durable.
-        self.index.write().expect("index lock").insert(sample_id, person_id, sample.embedding.as_slice())?;
-        Ok(Ok(Enrolled {
-            person: name.to_string(),
-            person_id,
-            sample: sample_id,
-            new_person: existing.is_none(),
-        }))
-    }
-
-    /// `--strict`: the nearest other person, if they are nearer than the
-    /// person's own samples (or, for a new person, above the threshold).
-    fn closer_to_other(
-        &self,
-        db: &Connection,
-        own: Option<i64>,
-        embedding: &Embedding,
-        threshold: f32,
-    ) -> Result<Option<Rejection>> {
-        let index = self.index.read().expect("index lock");
-        let own_best = match own {
-            Some(person) => index.search_among(embedding.as_slice(), 1, &|id| id == person)?.first().copied(),
-            None => None,
+        let mut check = |reader: &mut dyn StoreReader, own: Option<i64>| -> Result<Option<Rejection>> {
+            let Some(threshold) = strict else { return Ok(None) };
+            let mut synced = self.write_index();
+            let have = synced.revision;
+            let fetched = fetch(reader, have)?;
+            apply(&mut synced, fetched, self.path(), self.embedder.dimension)?;
+            closer_to_other(&synced.index, reader, own, &sample.embedding, threshold)
         };
-        let other = index.search_among(embedding.as_slice(), 1, &|id| Some(id) != own)?.first().copied();
-        drop(index);
-        let Some(other) = other else { return Ok(None) };
-        let closer = match own_best {
-            Some(own_best) => other.similarity > own_best.similarity,
-            None => other.similarity >= threshold,
-        };
-        if !closer {
-            return Ok(None);
+        let enrolled = self.store.enrol(&record, &mut check)?;
+        if enrolled.is_ok() {
+            self.refresh()?;
         }
-        let name = person_name(db, other.person).at(&self.path)?;
-        Ok(Some(Rejection::CloserToOther {
-            other: name,
-            similarity: other.similarity,
-            own: own_best.map(|m| m.similarity),
-        }))
-    }
-
-    fn explain_conflict(
-        &self,
-        error: rusqlite::Error,
-        name: &str,
-        external_id: Option<&str>,
-    ) -> GalleryError {
-        if let rusqlite::Error::SqliteFailure(failure, _) = &error
-            && failure.code == rusqlite::ErrorCode::ConstraintViolation
-        {
-            return GalleryError::Invalid(format!(
-                "cannot add `{name}`: external id `{}` belongs to someone else",
-                external_id.unwrap_or_default()
-            ));
-        }
-        GalleryError::Database { path: self.path.clone(), source: error }
+        Ok(enrolled)
     }
 
     /// Erases a person: their samples, grants and record go, and the
     /// audit events about them keep only the decision, under a tombstone.
-    /// Returns the tombstone.
+    /// Returns the tombstone. Other processes drop the person from their
+    /// index at their next request; until then a search hit on them is a
+    /// non-match, because every decision checks that the person still exists.
     pub fn remove_person(&self, name: &str) -> Result<String> {
-        let mut db = self.db();
-        let transaction = db.transaction_with_behavior(TransactionBehavior::Immediate).at(&self.path)?;
-        let person_id: i64 = transaction
-            .query_row("SELECT id FROM people WHERE name = ?1", [name], |row| row.get(0))
-            .optional()
-            .at(&self.path)?
-            .ok_or_else(|| GalleryError::NoSuchPerson(name.to_string()))?;
         let tombstone = format!("erased-{}", random_hex(8));
-        transaction
-            .execute(
-                "UPDATE events SET person_id = NULL, similarity = NULL, image_sha256 = NULL, tombstone = ?2
-                 WHERE person_id = ?1",
-                params![person_id, tombstone],
-            )
-            .at(&self.path)?;
-        // Samples and grants go with the person (ON DELETE CASCADE).
-        transaction.execute("DELETE FROM people WHERE id = ?1", [person_id]).at(&self.path)?;
-        transaction.commit().at(&self.path)?;
-        self.index.write().expect("index lock").remove_person(person_id);
-        // Move the overwritten pages out of the write-ahead log too.
-        db.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).at(&self.path)?;
+        self.store.remove_person(name, &tombstone)?;
+        self.refresh()?;
         Ok(tombstone)
     }
 
     pub fn samples(&self, person: Option<&str>) -> Result<Vec<Sample>> {
-        let db = self.db();
-        let mut statement = db
-            .prepare(
-                "SELECT s.id, p.name, s.embedder, s.detector_score, s.face_size, s.image_sha256, s.created
-                 FROM samples s JOIN people p ON p.id = s.person_id
-                 WHERE ?1 IS NULL OR p.name = ?1 ORDER BY s.id",
-            )
-            .at(&self.path)?;
-        let rows = statement
-            .query_map([person], |row| {
-                Ok(Sample {
-                    id: row.get(0)?,
-                    person: row.get(1)?,
-                    embedder: row.get(2)?,
-                    detector_score: row.get(3)?,
-                    face_size: row.get(4)?,
-                    image_sha256: row.get(5)?,
-                    created: row.get(6)?,
-                })
-            })
-            .at(&self.path)?;
-        rows.collect::<rusqlite::Result<_>>().at(&self.path)
+        self.store.samples(person)
     }
 
     /// Deletes one sample. Returns whether it existed.
     pub fn remove_sample(&self, sample: i64) -> Result<bool> {
-        let removed = self.db().execute("DELETE FROM samples WHERE id = ?1", [sample]).at(&self.path)?;
-        self.index.write().expect("index lock").remove_sample(sample);
-        Ok(removed > 0)
+        let removed = self.store.remove_sample(sample)?;
+        self.refresh()?;
+        Ok(removed)
     }
 
     // ---- zones and grants ---------------------------------------------
 
     pub fn zones(&self) -> Result<Vec<Zone>> {
-        self.zones_named(None)
+        self.store.zones(None)
     }
 
     /// Looked up on every access request: by name, not by listing every zone.
     pub fn zone(&self, name: &str) -> Result<Option<Zone>> {
-        Ok(self.zones_named(Some(name))?.pop())
-    }
-
-    /// Every zone, or the one called `name`.
-    fn zones_named(&self, name: Option<&str>) -> Result<Vec<Zone>> {
-        let db = self.db();
-        let mut statement = db
-            .prepare(
-                "SELECT z.id, z.name, z.allow_multiple_faces, z.created,
-                        (SELECT COUNT(*) FROM grants g WHERE g.zone_id = z.id)
-                 FROM zones z WHERE ?1 IS NULL OR z.name = ?1 ORDER BY z.name",
-            )
-            .at(&self.path)?;
-        let rows = statement
-            .query_map([name], |row| {
-                Ok(Zone {
-                    id: row.get(0)?,
-                    name: row.get(1)?,
-                    allow_multiple_faces: row.get(2)?,
-                    created: row.get(3)?,
-                    people: row.get::<_, i64>(4)? as usize,
-                })
-            })
-            .at(&self.path)?;
-        rows.collect::<rusqlite::Result<_>>().at(&self.path)
+        Ok(self.store.zones(Some(name))?.pop())
     }
 
     /// Creates a zone, or changes whether it admits photos with several faces.
     pub fn set_zone(&self, name: &str, allow_multiple_faces: bool) -> Result<Zone> {
         validate_name("zone", name)?;
-        self.db()
-            .execute(
-                "INSERT INTO zones (name, allow_multiple_faces, created) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (name) DO UPDATE SET allow_multiple_faces = excluded.allow_multiple_faces",
-                params![name, allow_multiple_faces, now()],
-            )
-            .at(&self.path)?;
-        Ok(self.zone(name)?.expect("zone was just written"))
+        self.store.set_zone(name, allow_multiple_faces, now())?;
+        self.zone(name)?.ok_or_else(|| GalleryError::NoSuchZone(name.to_string()))
     }
 
     /// Grants `person` entry to `zone` (created if new), replacing any earlier window.
@@ -522,70 +406,24 @@ impl Gallery {
                 "the grant's window is empty: it must start before it ends ({from} ≥ {until})"
             )));
         }
-        let mut db = self.db();
-        let transaction = db.transaction_with_behavior(TransactionBehavior::Immediate).at(&self.path)?;
-        let person_id = person_id(&transaction, person, &self.path)?;
-        let time = now();
-        transaction
-            .execute(
-                "INSERT INTO zones (name, created) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
-                params![zone, time],
-            )
-            .at(&self.path)?;
-        transaction
-            .execute(
-                "INSERT INTO grants (person_id, zone_id, valid_from, valid_until, created)
-                 VALUES (?1, (SELECT id FROM zones WHERE name = ?2), ?3, ?4, ?5)
-                 ON CONFLICT (person_id, zone_id) DO UPDATE
-                   SET valid_from = excluded.valid_from, valid_until = excluded.valid_until",
-                params![person_id, zone, valid_from, valid_until, time],
-            )
-            .at(&self.path)?;
-        transaction.commit().at(&self.path)?;
-        Ok(Grant {
+        let grant = Grant {
             person: person.to_string(),
             zone: zone.to_string(),
             valid_from,
             valid_until,
-            created: time,
-        })
+            created: now(),
+        };
+        self.store.grant(&grant)?;
+        Ok(grant)
     }
 
     /// Withdraws a grant. Returns whether there was one.
     pub fn revoke(&self, person: &str, zone: &str) -> Result<bool> {
-        let db = self.db();
-        let person_id = person_id(&db, person, &self.path)?;
-        let removed = db
-            .execute(
-                "DELETE FROM grants WHERE person_id = ?1 AND zone_id = (SELECT id FROM zones WHERE name = ?2)",
-                params![person_id, zone],
-            )
-            .at(&self.path)?;
-        Ok(removed > 0)
+        self.store.revoke(person, zone)
     }
 
     pub fn grants(&self, zone: Option<&str>, person: Option<&str>) -> Result<Vec<Grant>> {
-        let db = self.db();
-        let mut statement = db
-            .prepare(
-                "SELECT p.name, z.name, g.valid_from, g.valid_until, g.created
-                 FROM grants g JOIN people p ON p.id = g.person_id JOIN zones z ON z.id = g.zone_id
-                 WHERE (?1 IS NULL OR z.name = ?1) AND (?2 IS NULL OR p.name = ?2)
-                 ORDER BY z.name, p.name",
-            )
-            .at(&self.path)?;
-        let rows = statement
-            .query_map(params![zone, person], |row| {
-                Ok(Grant {
-                    person: row.get(0)?,
-                    zone: row.get(1)?,
-                    valid_from: row.get(2)?,
-                    valid_until: row.get(3)?,
-                    created: row.get(4)?,
-                })
-            })
-            .at(&self.path)?;
-        rows.collect::<rusqlite::Result<_>>().at(&self.path)
+        self.store.grants(zone, person)
     }
 
     // ---- matching -----------------------------------------------------
@@ -600,29 +438,31 @@ impl Gallery {
         threshold: f32,
     ) -> Result<Vec<Identification>> {
         self.check_dimension(embedding)?;
+        if let Some(zone) = zone {
+            validate_name("zone", zone)?;
+        }
+        self.refresh()?;
         let allowed = match zone {
-            Some(zone) => Some(self.granted_people(zone, now())?),
+            Some(zone) => Some(self.store.granted_people(zone, now())?),
             None => None,
         };
         let matches = {
-            let index = self.index.read().expect("index lock");
+            let synced = self.read_index();
             match &allowed {
                 Some(allowed) => {
-                    index.search_among(embedding.as_slice(), top, &|id| allowed.contains(&id))?
+                    synced.index.search_among(embedding.as_slice(), top, &|id| allowed.contains(&id))?
                 }
-                None => index.search(embedding.as_slice(), top)?,
+                None => synced.index.search(embedding.as_slice(), top)?,
             }
         };
-        let db = self.db();
-        matches
+        let ids: Vec<i64> = matches.iter().map(|found| found.person).collect();
+        let mut names = self.store.person_names(&ids)?;
+        // A person erased since the index was refreshed is no answer.
+        Ok(matches
             .into_iter()
-            .map(|found| {
-                let (person, external_id) = db
-                    .query_row("SELECT name, external_id FROM people WHERE id = ?1", [found.person], |row| {
-                        Ok((row.get(0)?, row.get(1)?))
-                    })
-                    .at(&self.path)?;
-                Ok(Identification {
+            .filter_map(|found| {
+                let (person, external_id) = names.remove(&found.person)?;
+                Some(Identification {
                     person,
                     external_id,
                     similarity: found.similarity,
@@ -630,25 +470,13 @@ impl Gallery {
                     matched: found.similarity >= threshold,
                 })
             })
-            .collect()
-    }
-
-    fn granted_people(&self, zone: &str, time: i64) -> Result<std::collections::HashSet<i64>> {
-        let db = self.db();
-        let mut statement = db
-            .prepare(
-                "SELECT g.person_id FROM grants g JOIN zones z ON z.id = g.zone_id
-                 WHERE z.name = ?1 AND (g.valid_from IS NULL OR g.valid_from <= ?2)
-                   AND (g.valid_until IS NULL OR ?2 < g.valid_until)",
-            )
-            .at(&self.path)?;
-        let rows = statement.query_map(params![zone, time], |row| row.get(0)).at(&self.path)?;
-        rows.collect::<rusqlite::Result<_>>().at(&self.path)
+            .collect())
     }
 
     /// Decides an access request and writes it to the audit trail in the
     /// same transaction: a decision that could not be recorded is an error,
-    /// and the caller must treat it as a denial.
+    /// and the caller must treat it as a denial. An unusable zone name is
+    /// [`GalleryError::Invalid`] and records nothing.
     pub fn decide_access(
         &self,
         zone: &str,
@@ -656,120 +484,59 @@ impl Gallery {
         image_sha256: Option<&str>,
         threshold: f32,
     ) -> Result<AccessDecision> {
-        let mut db = self.db();
-        let transaction = db.transaction_with_behavior(TransactionBehavior::Immediate).at(&self.path)?;
-        let time = now();
-        let zone_exists: bool = transaction
-            .query_row("SELECT EXISTS (SELECT 1 FROM zones WHERE name = ?1)", [zone], |row| row.get(0))
-            .at(&self.path)?;
-        let verdict = if !zone_exists {
-            Verdict { reason: Reason::UnknownZone, detail: format!("no zone named `{zone}`"), best: None }
-        } else {
-            match probe {
-                Probe::Refused { reason, detail } => {
-                    Verdict { reason: *reason, detail: detail.clone(), best: None }
-                }
-                Probe::Face { embedding, .. } => {
-                    self.check_dimension(embedding)?;
-                    let matches = self.index.read().expect("index lock").search(embedding.as_slice(), 2)?;
-                    let candidates = self.candidates(&transaction, zone, time, &matches)?;
-                    decide(&candidates, threshold)
-                }
+        self.decide_access_with(
+            &AccessContext { zone, image_sha256, source: None, track: None },
+            probe,
+            threshold,
+        )
+    }
+
+    /// [`decide_access`](Self::decide_access) with the request's source and track recorded too.
+    pub fn decide_access_with(
+        &self,
+        context: &AccessContext<'_>,
+        probe: &Probe,
+        threshold: f32,
+    ) -> Result<AccessDecision> {
+        validate_name("zone", context.zone)?;
+        if let Some(source) = context.source {
+            validate_name("source", source)?;
+        }
+        let matches: Vec<PersonMatch>;
+        let evidence = match probe {
+            Probe::Refused { reason, detail } => Evidence::Refused { reason: *reason, detail },
+            Probe::Face { embedding, .. } => {
+                self.check_dimension(embedding)?;
+                self.refresh()?;
+                matches = self.read_index().index.search(embedding.as_slice(), 2)?;
+                Evidence::Matches(&matches)
             }
         };
-        let best = verdict.best.as_ref();
-        transaction
-            .execute(
-                "INSERT INTO events (time, zone, decision, reason, person_id, similarity, image_sha256)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
-                    time,
-                    zone,
-                    if verdict.allowed() { "allow" } else { "deny" },
-                    verdict.reason.as_str(),
-                    best.map(|b| b.person_id),
-                    best.map(|b| b.similarity),
-                    image_sha256
-                ],
-            )
-            .at(&self.path)?;
-        let event_id = transaction.last_insert_rowid();
-        let named = matches!(verdict.reason, Reason::Granted | Reason::NotGranted | Reason::Ambiguous);
-        let person = match (named, best) {
-            (true, Some(best)) => Some(person_name(&transaction, best.person_id).at(&self.path)?),
-            _ => None,
+        let record = DecisionRecord {
+            zone: context.zone,
+            time: now(),
+            evidence,
+            threshold,
+            image_sha256: context.image_sha256,
+            source: context.source,
+            track: context.track,
         };
-        transaction.commit().at(&self.path)?;
+        let recorded = self.store.decide_and_record(&record)?;
+        let verdict = recorded.verdict;
         Ok(AccessDecision {
             allowed: verdict.allowed(),
             reason: verdict.reason,
             detail: verdict.detail,
-            zone: zone.to_string(),
-            person,
-            similarity: if named { best.map(|b| b.similarity) } else { None },
+            zone: context.zone.to_string(),
+            similarity: recorded.person.as_ref().and(verdict.best.as_ref()).map(|b| b.similarity),
+            person: recorded.person,
             threshold,
-            event_id,
+            event_id: recorded.event_id,
         })
     }
 
-    fn candidates(
-        &self,
-        db: &Connection,
-        zone: &str,
-        time: i64,
-        matches: &[PersonMatch],
-    ) -> Result<Vec<Candidate>> {
-        matches
-            .iter()
-            .map(|found| {
-                let granted: bool = db
-                    .query_row(
-                        "SELECT EXISTS (SELECT 1 FROM grants g JOIN zones z ON z.id = g.zone_id
-                          WHERE g.person_id = ?1 AND z.name = ?2
-                            AND (g.valid_from IS NULL OR g.valid_from <= ?3)
-                            AND (g.valid_until IS NULL OR ?3 < g.valid_until))",
-                        params![found.person, zone, time],
-                        |row| row.get(0),
-                    )
-                    .at(&self.path)?;
-                Ok(Candidate { person_id: found.person, similarity: found.similarity, granted })
-            })
-            .collect()
-    }
-
     pub fn events(&self, query: &EventQuery) -> Result<Vec<Event>> {
-        let db = self.db();
-        let mut statement = db
-            .prepare(
-                "SELECT e.id, e.time, e.zone, e.decision, e.reason, p.name, e.similarity, e.image_sha256,
-                        e.tombstone
-                 FROM events e LEFT JOIN people p ON p.id = e.person_id
-                 WHERE (?1 IS NULL OR e.zone = ?1) AND (?2 IS NULL OR e.decision = ?2)
-                   AND (?3 IS NULL OR e.time >= ?3) AND (?4 IS NULL OR e.time < ?4)
-                   AND (?5 IS NULL OR e.id < ?5)
-                 ORDER BY e.id DESC LIMIT ?6",
-            )
-            .at(&self.path)?;
-        let limit = if query.limit == 0 { 100 } else { query.limit } as i64;
-        let rows = statement
-            .query_map(
-                params![query.zone, query.decision, query.since, query.until, query.before, limit],
-                |row| {
-                    Ok(Event {
-                        id: row.get(0)?,
-                        time: row.get(1)?,
-                        zone: row.get(2)?,
-                        decision: row.get(3)?,
-                        reason: row.get(4)?,
-                        person: row.get(5)?,
-                        similarity: row.get(6)?,
-                        image_sha256: row.get(7)?,
-                        tombstone: row.get(8)?,
-                    })
-                },
-            )
-            .at(&self.path)?;
-        rows.collect::<rusqlite::Result<_>>().at(&self.path)
+        self.store.events(query)
     }
 
     fn check_dimension(&self, embedding: &Embedding) -> Result<()> {
@@ -782,93 +549,164 @@ impl Gallery {
             self.embedder.dimension
         )))
     }
+}
 
-    /// Runs `f` with the database connection (API keys, tests).
-    pub(crate) fn with_db<T>(&self, f: impl FnOnce(&mut Connection, &str) -> Result<T>) -> Result<T> {
-        f(&mut self.db(), &self.path)
+impl Shared {
+    fn read_index(&self) -> RwLockReadGuard<'_, Synced> {
+        // The index is only ever replaced whole or changed one sample at a
+        // time; a panic elsewhere cannot leave it torn.
+        self.index.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn write_index(&self) -> RwLockWriteGuard<'_, Synced> {
+        self.index.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// See [`Gallery::refresh`].
+    ///
+    /// The store is never called while the index lock is held (enrolment
+    /// takes the store's write lock first, then the index's), so the two
+    /// locks are always taken in one order.
+    fn refresh(&self) -> Result<()> {
+        let target = self.store.revision()?;
+        for _ in 0..8 {
+            let have = self.read_index().revision;
+            if have >= target {
+                return Ok(());
+            }
+            let mut fetched = None;
+            self.store.read(&mut |reader| {
+                fetched = Some(fetch(reader, have)?);
+                Ok(())
+            })?;
+            let mut synced = self.write_index();
+            if synced.revision == have
+                && let Some(fetched) = fetched
+            {
+                apply(&mut synced, fetched, self.store.location(), self.embedder.dimension)?;
+            }
+        }
+        Ok(())
     }
 }
 
-/// Opens the file with the settings every connection needs.
-fn connect(path: &Path) -> rusqlite::Result<Connection> {
-    let connection = Connection::open(path)?;
-    connection.busy_timeout(std::time::Duration::from_secs(10))?;
-    connection.pragma_update(None, "journal_mode", "WAL")?;
-    connection.pragma_update(None, "synchronous", "FULL")?;
-    connection.pragma_update(None, "foreign_keys", true)?;
-    connection.pragma_update(None, "secure_delete", true)?;
-    Ok(connection)
+/// The watcher thread: replays changes as the store notifies them, until
+/// the gallery is dropped. Failures only delay it (each request checks the
+/// revision itself), so they are retried a second later.
+fn watch(shared: Weak<Shared>, store: Arc<dyn GalleryStore>) {
+    loop {
+        let changed = store.wait_for_change(Duration::from_secs(1));
+        let Some(shared) = shared.upgrade() else { return };
+        match changed {
+            Ok(Some(true)) => {
+                let _ = shared.refresh();
+            }
+            Ok(Some(false)) => {}
+            Ok(None) => return,
+            Err(_) => std::thread::sleep(Duration::from_secs(1)),
+        }
+    }
 }
 
-fn upgrade(connection: &mut Connection, path: &str) -> Result<()> {
-    let found = schema::version(connection).at(path)?;
-    if found > schema::SCHEMA_VERSION {
-        return Err(GalleryError::SchemaTooNew {
-            path: path.to_string(),
-            found,
-            supported: schema::SCHEMA_VERSION,
-        });
-    }
-    if found == 0 {
-        // Version 0 is also what an empty or foreign SQLite file reports.
-        return Err(GalleryError::NotAGallery { path: path.to_string() });
-    }
-    if found < schema::SCHEMA_VERSION {
-        let transaction = connection.transaction().at(path)?;
-        schema::migrate(&transaction, found).at(path)?;
-        transaction.commit().at(path)?;
+/// What a process behind the store needs to catch up.
+enum Fetched {
+    Changes { revision: i64, changes: Vec<Change> },
+    Everything(Snapshot),
+}
+
+fn fetch(reader: &mut dyn StoreReader, since: i64) -> Result<Fetched> {
+    Ok(match reader.changes_since(since)? {
+        Changes::Log { revision, changes } => Fetched::Changes { revision, changes },
+        Changes::Truncated => Fetched::Everything(reader.snapshot()?),
+    })
+}
+
+fn apply(synced: &mut Synced, fetched: Fetched, location: &str, dimension: usize) -> Result<()> {
+    match fetched {
+        Fetched::Everything(snapshot) => {
+            synced.index = build_index(location, snapshot.samples, dimension)?;
+            synced.revision = snapshot.revision;
+        }
+        Fetched::Changes { revision, changes } => {
+            for change in changes {
+                match change {
+                    Change::Added { sample, person, vector: Some(vector) } => {
+                        // Row ids can be reused after a delete: the newest row wins.
+                        synced.index.remove_sample(sample);
+                        insert(&mut synced.index, location, sample, person, &vector, dimension)?;
+                    }
+                    // Removed again since; its removal follows in the log.
+                    Change::Added { vector: None, .. } => {}
+                    Change::RemovedSample { sample } => {
+                        synced.index.remove_sample(sample);
+                    }
+                    Change::RemovedPerson { person } => {
+                        synced.index.remove_person(person);
+                    }
+                }
+            }
+            synced.revision = revision;
+        }
     }
     Ok(())
 }
 
-/// Reads every sample into the search matrix.
-fn load_index(connection: &Connection, path: &str, dimension: usize) -> Result<SearchIndex> {
-    let mut index = SearchIndex::new(dimension);
-    let mut statement = connection.prepare("SELECT id, person_id, embedding FROM samples").at(path)?;
-    let mut rows = statement.query([]).at(path)?;
-    while let Some(row) = rows.next().at(path)? {
-        let (sample, person): (i64, i64) = (row.get(0).at(path)?, row.get(1).at(path)?);
-        let bytes: Vec<u8> = row.get(2).at(path)?;
-        let damaged = || GalleryError::DamagedSample { path: path.to_string(), sample, bytes: bytes.len() };
-        if bytes.len() != dimension * 4 {
-            return Err(damaged());
-        }
-        let vector: Vec<f32> =
-            bytes.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes"))).collect();
-        index.insert(sample, person, &vector).map_err(|_| damaged())?;
+fn build_index(
+    location: &str,
+    samples: Vec<crate::store::StoredSample>,
+    dimension: usize,
+) -> Result<SearchIndex> {
+    let mut index = SearchIndex::with_capacity(dimension, samples.len());
+    for stored in samples {
+        insert(&mut index, location, stored.sample, stored.person, &stored.vector, dimension)?;
     }
     Ok(index)
 }
 
-fn embedding_bytes(embedding: &Embedding) -> Vec<u8> {
-    embedding.as_slice().iter().flat_map(|v| v.to_le_bytes()).collect()
-}
-
-fn person_id(db: &Connection, name: &str, path: &str) -> Result<i64> {
-    db.query_row("SELECT id FROM people WHERE name = ?1", [name], |row| row.get(0))
-        .optional()
-        .at(path)?
-        .ok_or_else(|| GalleryError::NoSuchPerson(name.to_string()))
-}
-
-fn person_name(db: &Connection, id: i64) -> rusqlite::Result<String> {
-    db.query_row("SELECT name FROM people WHERE id = ?1", [id], |row| row.get(0))
-}
-
-fn split_names(joined: Option<String>) -> Vec<String> {
-    let mut names: Vec<String> =
-        joined.map(|text| text.split('\u{1f}').map(str::to_string).collect()).unwrap_or_default();
-    names.sort();
-    names
-}
-
-fn validate_name(what: &str, name: &str) -> Result<()> {
-    if name.trim().is_empty() || name.len() > 200 || name.chars().any(char::is_control) {
-        return Err(GalleryError::Invalid(format!(
-            "`{name}` is not a usable {what} name (1 to 200 printable characters)"
-        )));
+fn insert(
+    index: &mut SearchIndex,
+    location: &str,
+    sample: i64,
+    person: i64,
+    vector: &[f32],
+    dimension: usize,
+) -> Result<()> {
+    let damaged =
+        || GalleryError::DamagedSample { path: location.to_string(), sample, bytes: vector.len() * 4 };
+    if vector.len() != dimension {
+        return Err(damaged());
     }
-    Ok(())
+    index.insert(sample, person, vector).map_err(|_| damaged())
+}
+
+/// `--strict`: the nearest other person, if they are nearer than the
+/// person's own samples (or, for a new person, above the threshold).
+fn closer_to_other(
+    index: &SearchIndex,
+    reader: &mut dyn StoreReader,
+    own: Option<i64>,
+    embedding: &Embedding,
+    threshold: f32,
+) -> Result<Option<Rejection>> {
+    let own_best = match own {
+        Some(person) => index.search_among(embedding.as_slice(), 1, &|id| id == person)?.first().copied(),
+        None => None,
+    };
+    let other = index.search_among(embedding.as_slice(), 1, &|id| Some(id) != own)?.first().copied();
+    let Some(other) = other else { return Ok(None) };
+    let closer = match own_best {
+        Some(own_best) => other.similarity > own_best.similarity,
+        None => other.similarity >= threshold,
+    };
+    if !closer {
+        return Ok(None);
+    }
+    let Some(name) = reader.person_name(other.person)? else { return Ok(None) };
+    Ok(Some(Rejection::CloserToOther {
+        other: name,
+        similarity: other.similarity,
+        own: own_best.map(|m| m.similarity),
+    }))
 }
 
 fn describe(identity: &EmbedderIdentity) -> String {

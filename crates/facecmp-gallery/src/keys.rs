@@ -4,14 +4,16 @@
 //! SHA-256 of the 256-bit random secret is stored. A fast hash suffices
 //! because the secret is random, not a password; the digests are compared
 //! in constant time so response timing reveals nothing about a guess.
+//!
+//! A camera key may be scoped to zones: it may then ask only about those.
 
-use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::error::{AtPath, GalleryError, Result};
+use crate::error::{GalleryError, Result};
 use crate::gallery::{Gallery, now, random_hex};
+use crate::names::validate_name;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -30,7 +32,7 @@ impl Role {
         }
     }
 
-    fn parse(text: &str) -> Option<Role> {
+    pub fn parse(text: &str) -> Option<Role> {
         match text {
             "admin" => Some(Role::Admin),
             "camera" => Some(Role::Camera),
@@ -46,6 +48,21 @@ pub struct ApiKey {
     pub role: Role,
     pub created: i64,
     pub revoked: Option<i64>,
+    /// The zones a camera key may ask about; empty means every zone (the
+    /// only possibility for an admin key).
+    pub zones: Vec<String>,
+}
+
+impl ApiKey {
+    /// Whether this key may ask about `zone`.
+    pub fn may_use_zone(&self, zone: &str) -> bool {
+        self.role == Role::Admin || self.zones.is_empty() || self.zones.iter().any(|own| own == zone)
+    }
+
+    /// A camera key limited to some zones.
+    pub fn is_scoped(&self) -> bool {
+        self.role == Role::Camera && !self.zones.is_empty()
+    }
 }
 
 const PREFIX: &str = "fck_";
@@ -54,73 +71,45 @@ impl Gallery {
     /// Creates a key and returns it with its token; the token is shown once
     /// and cannot be recovered from the gallery.
     pub fn create_key(&self, name: &str, role: Role) -> Result<(ApiKey, String)> {
+        self.create_scoped_key(name, role, &[])
+    }
+
+    /// Creates a key limited to `zones` (camera keys only; empty: every zone).
+    pub fn create_scoped_key(&self, name: &str, role: Role, zones: &[String]) -> Result<(ApiKey, String)> {
+        if !name.is_empty() {
+            validate_name("key", name)?;
+        }
+        for zone in zones {
+            validate_name("zone", zone)?;
+        }
+        if role == Role::Admin && !zones.is_empty() {
+            return Err(GalleryError::Invalid("an admin key cannot be limited to zones".into()));
+        }
+        let mut zones = zones.to_vec();
+        zones.sort();
+        zones.dedup();
         let secret = random_hex(32);
         let created = now();
-        let id = self.with_db(|db, path| {
-            db.execute(
-                "INSERT INTO api_keys (name, role, secret_sha256, created) VALUES (?1, ?2, ?3, ?4)",
-                params![name, role.as_str(), digest(&secret), created],
-            )
-            .at(path)?;
-            Ok(db.last_insert_rowid())
-        })?;
-        let key = ApiKey { id, name: name.to_string(), role, created, revoked: None };
+        let id = self.store().create_key(name, role, &zones, &digest(&secret), created)?;
+        let key = ApiKey { id, name: name.to_string(), role, created, revoked: None, zones };
         Ok((key, format!("{PREFIX}{id}_{secret}")))
     }
 
     pub fn keys(&self) -> Result<Vec<ApiKey>> {
-        self.with_db(|db, path| {
-            let mut statement =
-                db.prepare("SELECT id, name, role, created, revoked FROM api_keys ORDER BY id").at(path)?;
-            let rows = statement
-                .query_map([], |row| {
-                    let role: String = row.get(2)?;
-                    Ok(ApiKey {
-                        id: row.get(0)?,
-                        name: row.get(1)?,
-                        role: Role::parse(&role).unwrap_or(Role::Camera),
-                        created: row.get(3)?,
-                        revoked: row.get(4)?,
-                    })
-                })
-                .at(path)?;
-            rows.collect::<rusqlite::Result<_>>().at(path)
-        })
+        self.store().keys()
     }
 
-    /// Revokes a key for good.
+    /// Revokes a key for good, ending its console sessions.
     pub fn revoke_key(&self, id: i64) -> Result<()> {
-        let changed = self.with_db(|db, path| {
-            db.execute(
-                "UPDATE api_keys SET revoked = ?2 WHERE id = ?1 AND revoked IS NULL",
-                params![id, now()],
-            )
-            .at(path)
-        })?;
-        if changed == 0 && !self.keys()?.iter().any(|key| key.id == id) {
-            return Err(GalleryError::NoSuchKey(id));
-        }
-        Ok(())
+        self.store().revoke_key(id, now())
     }
 
     /// The live key a token belongs to, if any.
     pub fn authenticate(&self, token: &str) -> Result<Option<ApiKey>> {
         let Some((id, secret)) = parse_token(token) else { return Ok(None) };
-        let row: Option<(String, String, Vec<u8>, i64)> = self.with_db(|db, path| {
-            db.query_row(
-                "SELECT name, role, secret_sha256, created FROM api_keys WHERE id = ?1 AND revoked IS NULL",
-                [id],
-                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
-            )
-            .optional()
-            .at(path)
-        })?;
-        let Some((name, role, stored, created)) = row else { return Ok(None) };
-        let matches: bool = digest(secret).as_slice().ct_eq(&stored).into();
-        Ok(match (matches, Role::parse(&role)) {
-            (true, Some(role)) => Some(ApiKey { id, name, role, created, revoked: None }),
-            _ => None,
-        })
+        let Some(record) = self.store().live_key(id)? else { return Ok(None) };
+        let matches: bool = digest(secret).as_slice().ct_eq(&record.secret_sha256).into();
+        Ok(matches.then_some(record.key))
     }
 }
 

@@ -1,11 +1,11 @@
-//! The enrolled gallery: people, zones, grants and face samples in SQLite,
-//! 1:N identification over an in-memory matrix, and the fail-closed access
-//! rules with their audit trail.
+//! The enrolled gallery: people, zones, grants and face samples in a store
+//! (SQLite or PostgreSQL), 1:N identification over an in-memory matrix that
+//! follows the store, and the fail-closed access rules with their audit trail.
 //!
 //! ```text
 //! photo ─Pipeline─▶ Probe (one usable face, or why not) ─┐
 //!                                                        ├─ decide_access ─▶ AccessDecision + event
-//! Gallery (SQLite) ─grants─▶ candidates ◀─SearchIndex────┘
+//! Gallery (store) ──grants─▶ candidates ◀─SearchIndex────┘
 //! ```
 //!
 //! The core `facecmp` crate knows nothing of this one; the CLI and the
@@ -16,19 +16,25 @@ pub mod enrol;
 pub mod error;
 pub mod gallery;
 pub mod keys;
-mod schema;
+pub mod names;
+pub mod sessions;
+pub mod store;
 
 use facecmp::{Photo, Pipeline};
 use sha2::{Digest, Sha256};
 
-pub use access::{Probe, QualityPolicy, Reason};
+pub use access::{Decision, Probe, QualityPolicy, Reason};
 pub use enrol::{EnrolPolicy, NewSample, Rejection};
 pub use error::{GalleryError, IdentifyError, Result};
 pub use gallery::{
-    AccessDecision, Enrolled, Event, EventQuery, Gallery, Grant, Identification, Person, Sample, Zone,
+    AccessContext, AccessDecision, Enrolled, Event, EventQuery, Gallery, Grant, Identification, Person,
+    Sample, Zone,
 };
 pub use keys::{ApiKey, Role};
-pub use schema::SCHEMA_VERSION;
+pub use names::validate_name;
+pub use sessions::ConsoleSession;
+pub use store::sqlite::SCHEMA_VERSION;
+pub use store::{GalleryLocation, GalleryStore, SqliteStore};
 
 /// The hex SHA-256 of an image file's bytes: how samples and events refer
 /// to an image without keeping it.
@@ -123,6 +129,7 @@ impl Gallery {
         quality: &QualityPolicy,
         threshold: f32,
     ) -> Result<AccessDecision> {
+        validate_name("zone", zone)?;
         let allow_multiple_faces = self.zone(zone)?.is_some_and(|zone| zone.allow_multiple_faces);
         let probe = probe(pipeline, input, bytes, quality, allow_multiple_faces);
         self.decide_access(zone, &probe, Some(&image_sha256(bytes)), threshold)

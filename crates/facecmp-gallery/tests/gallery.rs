@@ -1,14 +1,24 @@
-//! The gallery with the real models and a real SQLite file: enrolment
-//! review, the access rules, identification, erasure and API keys.
+//! The gallery with the real models and a real store: enrolment review, the
+//! access rules, identification, erasure, API keys, console sessions, and
+//! several handles on one store following each other.
+//!
+//! The suite runs once per backend (see `on_every_backend!` at the end): on an
+//! SQLite file, and on a real PostgreSQL server when one can be started.
+//! Tests about the SQLite file's bytes are SQLite's alone.
+
+#[path = "support/postgres.rs"]
+mod postgres_harness;
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, Barrier, OnceLock};
 
 use facecmp::{Config, Pipeline};
 use facecmp_gallery::{
-    EnrolPolicy, EventQuery, Gallery, GalleryError, QualityPolicy, Reason, Rejection, Role, prepare_sample,
+    AccessContext, Decision, EnrolPolicy, EventQuery, Gallery, GalleryError, GalleryLocation, Probe,
+    QualityPolicy, Reason, Rejection, Role, prepare_sample,
 };
 use image::{ImageFormat, imageops};
+use sha2::{Digest, Sha256};
 
 const THRESHOLD: f32 = 0.363;
 
@@ -25,8 +35,52 @@ fn pipeline() -> &'static Pipeline {
     PIPELINE.get_or_init(|| Pipeline::load(Config::default()).expect("bundled models load"))
 }
 
-fn new_gallery(dir: &tempfile::TempDir) -> Gallery {
-    Gallery::create(&dir.path().join("gallery.db"), pipeline().embedder()).unwrap()
+/// A fresh, empty place for a gallery on one backend; dropped, it goes.
+pub struct Place {
+    location: GalleryLocation,
+    _dir: Option<tempfile::TempDir>,
+    _database: Option<postgres_harness::Database>,
+}
+
+impl Place {
+    fn create(&self) -> Gallery {
+        Gallery::create(&self.location, pipeline().embedder()).unwrap()
+    }
+
+    fn open(&self) -> Gallery {
+        Gallery::open(&self.location, pipeline().embedder()).unwrap()
+    }
+
+    fn sqlite_path(&self) -> Option<&Path> {
+        match &self.location {
+            GalleryLocation::Sqlite(path) => Some(path),
+            GalleryLocation::Postgres(_) => None,
+        }
+    }
+}
+
+fn sqlite() -> Option<Place> {
+    let dir = tempfile::tempdir().unwrap();
+    let location = GalleryLocation::Sqlite(dir.path().join("gallery.db"));
+    Some(Place { location, _dir: Some(dir), _database: None })
+}
+
+fn postgres() -> Option<Place> {
+    if cfg!(not(feature = "postgres")) {
+        eprintln!("skipped: facecmp-gallery built without feature `postgres`");
+        return None;
+    }
+    let database = postgres_harness::database()?;
+    Some(Place {
+        location: GalleryLocation::Postgres(database.url.clone()),
+        _dir: None,
+        _database: Some(database),
+    })
+}
+
+fn embedding_of(name: &str) -> facecmp::Embedding {
+    let photo = pipeline().open(&data(name)).unwrap();
+    pipeline().embed_one(&photo, facecmp::FaceChoice::Largest).unwrap().1
 }
 
 fn enrol(gallery: &Gallery, name: &str, bytes: &[u8], policy: &EnrolPolicy) -> Result<i64, Rejection> {
@@ -61,10 +115,8 @@ fn access(gallery: &Gallery, zone: &str, input: &str, bytes: &[u8]) -> facecmp_g
     gallery.access(pipeline(), zone, input, bytes, &QualityPolicy::default(), THRESHOLD).unwrap()
 }
 
-#[test]
-fn the_elevator_opens_only_for_a_granted_person() {
-    let dir = tempfile::tempdir().unwrap();
-    let gallery = new_gallery(&dir);
+fn the_elevator_opens_only_for_a_granted_person(place: &Place) {
+    let gallery = place.create();
     let policy = EnrolPolicy::default();
     enrol(&gallery, "Obama", &read("obama.jpg"), &policy).unwrap();
     enrol(&gallery, "Guy", &bald_guy(false), &policy).unwrap();
@@ -95,23 +147,22 @@ fn the_elevator_opens_only_for_a_granted_person() {
     // Every decision is in the audit trail, newest first, with its reason.
     let events = gallery.events(&EventQuery { limit: 100, ..EventQuery::default() }).unwrap();
     assert_eq!(events.len(), 8);
-    assert_eq!(events.last().unwrap().decision, "allow");
+    assert_eq!(events.last().unwrap().decision, Decision::Allow);
+    assert_eq!(events.last().unwrap().reason, Reason::Granted);
     assert_eq!(events.last().unwrap().person.as_deref(), Some("Obama"));
-    assert_eq!(events.iter().filter(|e| e.decision == "deny").count(), 7);
-    assert_eq!(events[0].reason, "unknown_zone");
+    assert_eq!(events.iter().filter(|e| e.decision == Decision::Deny).count(), 7);
+    assert_eq!(events[0].reason, Reason::UnknownZone);
     let denied_in_5 = EventQuery {
         zone: Some("5".into()),
-        decision: Some("deny".into()),
+        decision: Some(Decision::Deny),
         limit: 100,
         ..EventQuery::default()
     };
     assert_eq!(gallery.events(&denied_in_5).unwrap().len(), 6);
 }
 
-#[test]
-fn a_zone_can_admit_photos_with_several_faces() {
-    let dir = tempfile::tempdir().unwrap();
-    let gallery = new_gallery(&dir);
+fn a_zone_can_admit_photos_with_several_faces(place: &Place) {
+    let gallery = place.create();
     enrol(&gallery, "Guy", &bald_guy(false), &EnrolPolicy::default()).unwrap();
     gallery.grant("Guy", "lobby", None, None).unwrap();
     assert_eq!(
@@ -124,10 +175,8 @@ fn a_zone_can_admit_photos_with_several_faces() {
     assert_eq!(decision.reason, Reason::Granted, "{decision:?}");
 }
 
-#[test]
-fn grants_are_valid_only_inside_their_window() {
-    let dir = tempfile::tempdir().unwrap();
-    let gallery = new_gallery(&dir);
+fn grants_are_valid_only_inside_their_window(place: &Place) {
+    let gallery = place.create();
     enrol(&gallery, "Obama", &read("obama.jpg"), &EnrolPolicy::default()).unwrap();
     let now = facecmp_gallery::gallery::now();
     gallery.grant("Obama", "5", Some(now - 3600), Some(now - 60)).unwrap();
@@ -139,10 +188,8 @@ fn grants_are_valid_only_inside_their_window() {
     assert!(matches!(gallery.grant("Obama", "5", Some(now), Some(now)), Err(GalleryError::Invalid(_))));
 }
 
-#[test]
-fn enrolment_refuses_unfit_photos_with_a_reason() {
-    let dir = tempfile::tempdir().unwrap();
-    let gallery = new_gallery(&dir);
+fn enrolment_refuses_unfit_photos_with_a_reason(place: &Place) {
+    let gallery = place.create();
     let policy = EnrolPolicy::default();
     assert_eq!(enrol(&gallery, "X", &read("no_face.png"), &policy), Err(Rejection::NoFace));
     assert!(matches!(
@@ -172,11 +219,8 @@ fn enrolment_refuses_unfit_photos_with_a_reason() {
     assert_eq!(gallery.person("Obama").unwrap().samples, 2);
 }
 
-#[test]
-fn identify_ranks_people_by_their_best_sample_and_survives_a_reopen() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("gallery.db");
-    let gallery = Gallery::create(&path, pipeline().embedder()).unwrap();
+fn identify_ranks_people_by_their_best_sample_and_survives_a_reopen(place: &Place) {
+    let gallery = place.create();
     let policy = EnrolPolicy::default();
     enrol(&gallery, "Obama", &read("obama.jpg"), &policy).unwrap();
     enrol(&gallery, "Obama", &read("obama3.jpg"), &policy).unwrap();
@@ -199,25 +243,19 @@ fn identify_ranks_people_by_their_best_sample_and_survives_a_reopen() {
     assert!(!in_zone[0].matched);
 
     drop(gallery);
-    let reopened = Gallery::open(&path, pipeline().embedder()).unwrap();
+    let reopened = place.open();
     assert_eq!(reopened.sample_count(), 4);
     assert_eq!(reopened.identify(&query, 3, None, THRESHOLD).unwrap(), found);
 }
 
-#[test]
-fn a_gallery_refuses_another_embedder() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("gallery.db");
-    drop(Gallery::create(&path, pipeline().embedder()).unwrap());
+fn a_gallery_refuses_another_embedder(place: &Place) {
+    drop(place.create());
     let mut other = pipeline().embedder().clone();
     other.sha256 = "0".repeat(64);
-    let error = Gallery::open(&path, &other).err().unwrap();
+    let error = Gallery::open(&place.location, &other).err().unwrap();
     assert!(matches!(error, GalleryError::EmbedderMismatch { .. }), "{error}");
-    assert!(error.to_string().contains("gallery.db"), "{error}");
-    assert!(matches!(Gallery::create(&path, &other), Err(GalleryError::AlreadyExists { .. })));
-    let not_sqlite = dir.path().join("photo.db");
-    std::fs::copy(data("obama.jpg"), &not_sqlite).unwrap();
-    assert!(Gallery::open(&not_sqlite, pipeline().embedder()).is_err());
+    assert!(error.to_string().contains(&place.location.to_string()), "{error}");
+    assert!(matches!(Gallery::create(&place.location, &other), Err(GalleryError::AlreadyExists { .. })));
 }
 
 #[test]
@@ -315,10 +353,8 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|window| window == needle)
 }
 
-#[test]
-fn api_keys_authenticate_until_revoked() {
-    let dir = tempfile::tempdir().unwrap();
-    let gallery = new_gallery(&dir);
+fn api_keys_authenticate_until_revoked(place: &Place) {
+    let gallery = place.create();
     let (key, token) = gallery.create_key("lift-5", Role::Camera).unwrap();
     assert_eq!(gallery.authenticate(&token).unwrap().map(|k| k.role), Some(Role::Camera));
     let mut forged = token.clone();
@@ -331,7 +367,291 @@ fn api_keys_authenticate_until_revoked() {
     assert_eq!(gallery.authenticate(&token).unwrap(), None);
     assert!(matches!(gallery.revoke_key(4242), Err(GalleryError::NoSuchKey(4242))));
     // Only a digest is stored.
-    let stored = std::fs::read(gallery.path()).unwrap();
-    let secret = token.rsplit('_').next().unwrap();
-    assert!(!contains(&stored, secret.as_bytes()));
+    if let Some(path) = place.sqlite_path() {
+        let stored = std::fs::read(path).unwrap();
+        let secret = token.rsplit('_').next().unwrap();
+        assert!(!contains(&stored, secret.as_bytes()));
+    }
 }
+
+/// Two handles on one store, as two processes or two service nodes have:
+/// each sees the other's enrolments and erasures at its next request.
+fn handles_follow_each_other(place: &Place) {
+    let a = place.create();
+    let b = place.open();
+    let policy = EnrolPolicy::default();
+    a.set_zone("5", false).unwrap();
+    let obama2 = read("obama2.jpg");
+    assert_eq!(access(&b, "5", "obama2.jpg", &obama2).reason, Reason::Unknown);
+
+    enrol(&a, "Obama", &read("obama.jpg"), &policy).unwrap();
+    a.grant("Obama", "5", None, None).unwrap();
+    let query = embedding_of("obama2.jpg");
+    assert_eq!(b.identify(&query, 1, None, THRESHOLD).unwrap()[0].person, "Obama");
+    assert_eq!(b.sample_count(), 1);
+    let allowed = access(&b, "5", "obama2.jpg", &obama2);
+    assert!(allowed.allowed, "{allowed:?}");
+
+    // A revoked grant and an erasure on A hold on B at once.
+    a.revoke("Obama", "5").unwrap();
+    assert_eq!(access(&b, "5", "obama2.jpg", &obama2).reason, Reason::NotGranted);
+    a.grant("Obama", "5", None, None).unwrap();
+    let sample = enrol(&a, "Obama", &read("obama3.jpg"), &policy).unwrap();
+    assert!(b.remove_sample(sample).unwrap());
+    assert_eq!(a.identify(&query, 5, None, THRESHOLD).unwrap().len(), 1);
+    assert_eq!(a.sample_count(), 1);
+    a.remove_person("Obama").unwrap();
+    let denied = access(&b, "5", "obama2.jpg", &obama2);
+    assert_eq!(denied.reason, Reason::Unknown, "{denied:?}");
+    assert_eq!(denied.person, None);
+    assert!(b.identify(&query, 5, None, THRESHOLD).unwrap().is_empty());
+    assert_eq!(b.sample_count(), 0);
+    // The erasure reached B's audit trail too: B's allow is under a tombstone.
+    let events = b.events(&EventQuery { decision: Some(Decision::Allow), ..EventQuery::default() }).unwrap();
+    assert!(events.iter().all(|e| e.person.is_none() && e.tombstone.is_some()), "{events:?}");
+}
+
+/// `enroll --strict` twice at once, in two handles: one face is accepted
+/// under one name only.
+fn concurrent_strict_enrolments_accept_a_face_once(place: &Place) {
+    let handles = [Arc::new(place.create()), Arc::new(place.open())];
+    let policy = EnrolPolicy { strict: Some(THRESHOLD), ..EnrolPolicy::default() };
+    for (round, photo) in [read("obama.jpg"), read("biden.jpg"), bald_guy(false)].into_iter().enumerate() {
+        let sample = prepare_sample(pipeline(), "photo", &photo, &policy).unwrap().unwrap();
+        let barrier = Arc::new(Barrier::new(2));
+        let threads: Vec<_> = handles
+            .iter()
+            .enumerate()
+            .map(|(i, gallery)| {
+                let (gallery, barrier, sample) = (gallery.clone(), barrier.clone(), sample.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    gallery.enrol(&format!("person-{round}-{i}"), None, &sample, policy.strict).unwrap()
+                })
+            })
+            .collect();
+        let outcomes: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        let accepted = outcomes.iter().filter(|o| o.is_ok()).count();
+        assert_eq!(accepted, 1, "round {round}: {outcomes:?}");
+        assert!(
+            outcomes.iter().any(|o| matches!(o, Err(Rejection::CloserToOther { own: None, .. }))),
+            "{outcomes:?}"
+        );
+    }
+    assert_eq!(handles[0].people().unwrap().len(), 3);
+}
+
+/// Names from clients are checked at every write, the access zone included:
+/// a refused name is `Invalid` and leaves no row behind.
+fn unusable_names_are_refused_and_never_stored(place: &Place) {
+    let gallery = place.create();
+    let huge = "5".repeat(10_000_000);
+    let probe = Probe::refuse(Reason::NoFace, "test".into());
+    for zone in [huge.as_str(), "5\nallowed=true reason=granted", "lift\u{202E}5", "", " "] {
+        let refused = gallery.decide_access(zone, &probe, None, THRESHOLD);
+        assert!(matches!(refused, Err(GalleryError::Invalid(_))), "{:?}", zone.get(..20));
+        assert!(matches!(gallery.set_zone(zone, false), Err(GalleryError::Invalid(_))));
+        let refused = gallery.access(
+            pipeline(),
+            zone,
+            "obama2.jpg",
+            &read("obama2.jpg"),
+            &QualityPolicy::default(),
+            THRESHOLD,
+        );
+        assert!(matches!(refused, Err(GalleryError::Invalid(_))));
+    }
+    let sample = prepare_sample(pipeline(), "obama.jpg", &read("obama.jpg"), &EnrolPolicy::default())
+        .unwrap()
+        .unwrap();
+    for name in ["Eve\nMallory", "\u{2066}Obama", &"x".repeat(201)] {
+        assert!(matches!(gallery.enrol(name, None, &sample, None), Err(GalleryError::Invalid(_))));
+    }
+    let context = AccessContext { zone: "5", source: Some("cam\u{1b}[31m"), ..AccessContext::default() };
+    assert!(matches!(gallery.decide_access_with(&context, &probe, THRESHOLD), Err(GalleryError::Invalid(_))));
+    assert!(gallery.events(&EventQuery::default()).unwrap().is_empty());
+    assert!(gallery.zones().unwrap().is_empty());
+    assert!(gallery.people().unwrap().is_empty());
+    assert!(matches!(
+        gallery.create_scoped_key("cam", Role::Camera, &["5\n6".to_string()]),
+        Err(GalleryError::Invalid(_))
+    ));
+}
+
+/// Events read back typed, with the camera and track that asked.
+fn events_record_source_and_track(place: &Place) {
+    let gallery = place.create();
+    enrol(&gallery, "Obama", &read("obama.jpg"), &EnrolPolicy::default()).unwrap();
+    gallery.grant("Obama", "5", None, None).unwrap();
+    let probe = facecmp_gallery::probe(
+        pipeline(),
+        "obama2.jpg",
+        &read("obama2.jpg"),
+        &QualityPolicy::default(),
+        false,
+    );
+    let context = AccessContext { zone: "5", image_sha256: None, source: Some("lobby-cam"), track: Some(42) };
+    let decision = gallery.decide_access_with(&context, &probe, THRESHOLD).unwrap();
+    assert!(decision.allowed, "{decision:?}");
+    gallery.decide_access("5", &Probe::refuse(Reason::NoFace, "none".into()), None, THRESHOLD).unwrap();
+
+    let events = gallery.events(&EventQuery::default()).unwrap();
+    assert_eq!(events.len(), 2);
+    assert_eq!(
+        (events[0].decision, events[0].reason, events[0].source.as_deref()),
+        (Decision::Deny, Reason::NoFace, None)
+    );
+    assert_eq!((events[1].decision, events[1].reason), (Decision::Allow, Reason::Granted));
+    assert_eq!((events[1].source.as_deref(), events[1].track), (Some("lobby-cam"), Some(42)));
+    assert_eq!(events[1].id, decision.event_id);
+    let by_source = EventQuery { source: Some("lobby-cam".into()), ..EventQuery::default() };
+    assert_eq!(gallery.events(&by_source).unwrap().len(), 1);
+    let by_reason = EventQuery { reason: Some(Reason::NoFace), ..EventQuery::default() };
+    assert_eq!(gallery.events(&by_reason).unwrap().len(), 1);
+    let by_person = EventQuery { person: Some("Obama".into()), ..EventQuery::default() };
+    assert_eq!(gallery.events(&by_person).unwrap()[0].id, decision.event_id);
+    // JSON keeps the codes it always had.
+    let json = serde_json::to_value(&events[1]).unwrap();
+    assert_eq!((json["decision"].as_str(), json["reason"].as_str()), (Some("allow"), Some("granted")));
+}
+
+fn camera_keys_are_scoped_to_zones(place: &Place) {
+    let gallery = place.create();
+    let zones = vec!["5".to_string(), "6".to_string(), "5".to_string()];
+    let (key, token) = gallery.create_scoped_key("lift", Role::Camera, &zones).unwrap();
+    assert_eq!(key.zones, ["5", "6"]);
+    let found = gallery.authenticate(&token).unwrap().unwrap();
+    assert_eq!(found.zones, ["5", "6"]);
+    assert!(found.may_use_zone("6") && !found.may_use_zone("7") && found.is_scoped());
+    assert_eq!(gallery.keys().unwrap()[0].zones, ["5", "6"]);
+    let (_, open) = gallery.create_key("any", Role::Camera).unwrap();
+    assert!(gallery.authenticate(&open).unwrap().unwrap().may_use_zone("7"));
+    assert!(matches!(gallery.create_scoped_key("root", Role::Admin, &zones), Err(GalleryError::Invalid(_))));
+}
+
+fn console_sessions_live_until_they_expire_or_their_key_goes(place: &Place) {
+    let gallery = place.create();
+    let (admin, _) = gallery.create_key("ops", Role::Admin).unwrap();
+    let (camera, _) = gallery.create_key("cam", Role::Camera).unwrap();
+    let token = "ab".repeat(32);
+    let created = gallery.create_session(admin.id, &token, 600, 3600).unwrap();
+    assert_eq!((created.key_id, created.key_name.as_str()), (admin.id, "ops"));
+    assert!(created.expires > created.created && created.expires <= created.created + 600);
+    let live = gallery.session(&token).unwrap().unwrap();
+    assert_eq!(live.key_id, admin.id);
+    assert_eq!(gallery.session(&"cd".repeat(32)).unwrap(), None);
+    // Only admin keys open console sessions.
+    assert!(gallery.create_session(camera.id, &"ef".repeat(32), 600, 3600).is_err());
+    // Logout ends it.
+    gallery.end_session(&token).unwrap();
+    assert_eq!(gallery.session(&token).unwrap(), None);
+    // An expired session is gone (idle timeout 0: already past).
+    gallery.create_session(admin.id, &"01".repeat(32), 0, 3600).unwrap();
+    assert_eq!(gallery.session(&"01".repeat(32)).unwrap(), None);
+    // Revoking the key ends its sessions, in every handle.
+    gallery.create_session(admin.id, &token, 600, 3600).unwrap();
+    let other = place.open();
+    assert!(other.session(&token).unwrap().is_some());
+    gallery.revoke_key(admin.id).unwrap();
+    assert_eq!(other.session(&token).unwrap(), None);
+}
+
+// ---- SQLite's file ------------------------------------------------------
+
+fn sha256_of(path: &Path) -> Vec<u8> {
+    Sha256::digest(std::fs::read(path).unwrap()).to_vec()
+}
+
+/// Opening what is not a gallery changes nothing: not an empty file, not
+/// another program's SQLite database, not a photo.
+#[test]
+fn opening_a_foreign_file_leaves_its_bytes_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.db");
+    std::fs::write(&empty, b"").unwrap();
+    let foreign = dir.path().join("foreign.db");
+    {
+        let db = rusqlite::Connection::open(&foreign).unwrap();
+        db.execute_batch("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT); INSERT INTO notes (body) VALUES ('hello');")
+            .unwrap();
+    }
+    let photo = dir.path().join("photo.db");
+    std::fs::copy(data("obama.jpg"), &photo).unwrap();
+    for path in [&empty, &foreign, &photo] {
+        let before = sha256_of(path);
+        let error = Gallery::open(path.as_path(), pipeline().embedder()).err().unwrap();
+        assert!(matches!(error, GalleryError::NotAGallery { .. }), "{}: {error}", path.display());
+        assert!(matches!(Gallery::embedder_of(path.as_path()), Err(GalleryError::NotAGallery { .. })));
+        assert_eq!(sha256_of(path), before, "{} changed", path.display());
+        let wal = path.with_extension("db-wal");
+        assert!(!wal.exists(), "{} appeared", wal.display());
+    }
+}
+
+/// A v1 gallery (before the change log) is upgraded on open, keeps its
+/// people, and then follows other handles like a new one.
+#[test]
+fn a_first_version_gallery_is_upgraded_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gallery.db");
+    let gallery = Gallery::create(&path, pipeline().embedder()).unwrap();
+    enrol(&gallery, "Obama", &read("obama.jpg"), &EnrolPolicy::default()).unwrap();
+    drop(gallery);
+    {
+        // Undo migration 2 by hand, as a gallery written by the previous release is.
+        let db = rusqlite::Connection::open(&path).unwrap();
+        db.execute_batch(
+            "DROP TABLE revision; DROP TABLE changes; DROP TABLE api_key_zones; DROP TABLE console_sessions;
+             ALTER TABLE events DROP COLUMN source; ALTER TABLE events DROP COLUMN track;
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+    }
+    let gallery = Gallery::open(&path, pipeline().embedder()).unwrap();
+    assert_eq!(gallery.sample_count(), 1);
+    let other = Gallery::open(&path, pipeline().embedder()).unwrap();
+    enrol(&other, "Biden", &read("biden.jpg"), &EnrolPolicy::default()).unwrap();
+    let found = gallery.identify(&embedding_of("biden.jpg"), 1, None, THRESHOLD).unwrap();
+    assert_eq!(found[0].person, "Biden");
+}
+
+/// Runs every backend-independent test above on each backend; a backend
+/// that cannot be started here is skipped with a message (and fails in CI).
+macro_rules! on_every_backend {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[test]
+                fn $test() {
+                    let Some(place) = super::sqlite() else { return };
+                    super::$test(&place);
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[test]
+                fn $test() {
+                    let Some(place) = super::postgres() else { return };
+                    super::$test(&place);
+                }
+            )*
+        }
+    };
+}
+
+on_every_backend!(
+    the_elevator_opens_only_for_a_granted_person,
+    a_zone_can_admit_photos_with_several_faces,
+    grants_are_valid_only_inside_their_window,
+    enrolment_refuses_unfit_photos_with_a_reason,
+    identify_ranks_people_by_their_best_sample_and_survives_a_reopen,
+    a_gallery_refuses_another_embedder,
+    api_keys_authenticate_until_revoked,
+    handles_follow_each_other,
+    concurrent_strict_enrolments_accept_a_face_once,
+    unusable_names_are_refused_and_never_stored,
+    events_record_source_and_track,
+    camera_keys_are_scoped_to_zones,
+    console_sessions_live_until_they_expire_or_their_key_goes,
+);

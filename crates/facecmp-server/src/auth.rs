@@ -2,6 +2,10 @@
 //! [`Admin`] only runs for an admin key, one that takes [`Camera`] for a
 //! camera or admin key. No key or an unknown one is 401; a known key with
 //! the wrong role is 403.
+//!
+//! A camera key may be limited to zones ([`ApiKey::zones`]): it may then ask
+//! about those zones only (403 otherwise), identify only within one of
+//! them, and never for more than [`CAMERA_MAX_TOP`] candidates.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -45,6 +49,31 @@ async fn authenticate(headers: &HeaderMap, state: &AppState) -> Result<ApiKey, A
         .await
         .map_err(|error| ApiError::Internal(error.to_string()))??;
     key.ok_or(ApiError::Unauthenticated)
+}
+
+/// The most candidates a camera key may ask `/v1/identify` for.
+pub const CAMERA_MAX_TOP: usize = 10;
+
+/// A zone named by a client: a usable name (else 400) that the key may ask
+/// about (else 403).
+pub fn require_zone(key: &ApiKey, zone: &str) -> Result<(), ApiError> {
+    facecmp_gallery::validate_name("zone", zone)?;
+    if key.may_use_zone(zone) { Ok(()) } else { Err(ApiError::Forbidden("camera, limited to other zones")) }
+}
+
+/// Identification for a camera: a zone-limited key must name one of its
+/// zones, and no camera sees more than [`CAMERA_MAX_TOP`] candidates.
+/// Returns the number of candidates to list.
+pub fn identify_scope(key: &ApiKey, zone: Option<&str>, top: Option<usize>) -> Result<usize, ApiError> {
+    match zone {
+        Some(zone) => require_zone(key, zone)?,
+        None if key.is_scoped() => {
+            return Err(ApiError::Forbidden("camera, limited to zones: say which with ?zone="));
+        }
+        None => {}
+    }
+    let most = if key.role == Role::Camera { CAMERA_MAX_TOP } else { 1000 };
+    Ok(top.unwrap_or(5).clamp(1, most))
 }
 
 /// `Authorization: Bearer <key>`, or `X-API-Key: <key>`.

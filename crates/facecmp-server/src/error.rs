@@ -42,6 +42,9 @@ pub enum ApiError {
     Timeout(String),
     #[error("the server is shutting down")]
     ShuttingDown,
+    /// The gallery's database cannot be reached now; retry later.
+    #[error("the gallery's database is unreachable; try again")]
+    Unavailable,
     /// The detail is for the log only.
     #[error("the request failed inside the server; the log has the detail under this request id")]
     Internal(String),
@@ -60,7 +63,7 @@ impl ApiError {
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
-            ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::ShuttingDown | ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -78,6 +81,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::Timeout(_) => "timeout",
             ApiError::ShuttingDown => "shutting_down",
+            ApiError::Unavailable => "unavailable",
             ApiError::Internal(_) => "internal_error",
         }
     }
@@ -166,6 +170,10 @@ impl From<GalleryError> for ApiError {
                 ApiError::NotFound(error.to_string())
             }
             GalleryError::Invalid(message) => ApiError::BadRequest(message),
+            GalleryError::Unavailable { .. } => {
+                tracing::error!(%error, "gallery database unreachable");
+                ApiError::Unavailable
+            }
             other => ApiError::Internal(other.to_string()),
         }
     }

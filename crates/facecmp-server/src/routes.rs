@@ -143,13 +143,13 @@ struct IdentifiedFace {
 
 async fn identify(
     State(state): State<AppState>,
-    _: Camera,
+    Camera(key): Camera,
     ApiQuery(query): ApiQuery<IdentifyQuery>,
     body: ImageParts,
 ) -> Result<Json<Value>, ApiError> {
     body.expect(&["image"], &[])?;
+    let top = crate::auth::identify_scope(&key, query.zone.as_deref(), query.top)?;
     let image = body.image("image")?;
-    let top = query.top.unwrap_or(5).clamp(1, 1000);
     let (pipeline, gallery, threshold) = (state.pipeline.clone(), state.gallery.clone(), state.threshold);
     let memory = state.decode_budget.reserve(&[&image], pipeline.config().decode).await?;
     state
@@ -189,6 +189,9 @@ async fn access(
     let Some(zone) = query.zone.or_else(|| body.field("zone").map(str::to_string)) else {
         return ApiError::BadRequest("say which zone: ?zone=NAME".into()).into_response();
     };
+    if let Err(refused) = crate::auth::require_zone(&key, &zone) {
+        return refused.into_response();
+    }
     let image = body.image("image").ok();
     let (gallery, pipeline) = (state.gallery.clone(), state.pipeline.clone());
     let (threshold, quality) = (state.threshold, state.quality);
@@ -247,7 +250,11 @@ fn fail_closed(zone: &str, error: ApiError) -> Response {
         "zone": zone,
         "request_id": crate::error::current_request_id().as_str(),
     });
-    (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response()
+    let status = match error {
+        ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    (status, Json(body)).into_response()
 }
 
 // ---- people and samples ------------------------------------------------
@@ -442,11 +449,12 @@ async fn list_events(
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
     let query = EventQuery {
         zone: query.zone,
-        decision: query.decision,
+        decision: query.decision.as_deref().and_then(facecmp_gallery::Decision::parse),
         since: query.since,
         until: query.until,
         before: query.before,
         limit,
+        ..EventQuery::default()
     };
     let gallery = state.gallery.clone();
     let events = blocking(move || Ok(gallery.events(&query)?)).await?;

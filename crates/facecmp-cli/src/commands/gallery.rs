@@ -7,7 +7,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use facecmp::Pipeline;
 use facecmp::compare::DEFAULT_FAR;
-use facecmp_gallery::{EnrolPolicy, EventQuery, Gallery, Rejection, prepare_sample};
+use facecmp_gallery::{Decision, EnrolPolicy, EventQuery, Gallery, Rejection, prepare_sample};
 use serde::Serialize;
 
 use crate::args::{DbArg, DecisionFilter, EnrollArgs, EventsArgs, GalleryCommand, GlobalArgs, GrantArgs};
@@ -205,13 +205,13 @@ pub fn events(args: &EventsArgs) -> Result<Outcome, CliError> {
     let query = EventQuery {
         zone: args.zone.clone(),
         decision: args.decision.map(|d| match d {
-            DecisionFilter::Allow => "allow".to_string(),
-            DecisionFilter::Deny => "deny".to_string(),
+            DecisionFilter::Allow => Decision::Allow,
+            DecisionFilter::Deny => Decision::Deny,
         }),
         since: args.since,
         until: args.until,
-        before: None,
         limit: args.limit.max(1),
+        ..EventQuery::default()
     };
     for event in open_admin(&args.db)?.events(&query)? {
         if args.json {
@@ -219,7 +219,7 @@ pub fn events(args: &EventsArgs) -> Result<Outcome, CliError> {
             continue;
         }
         // For a denial the person is the nearest enrolled face, not someone who was let in.
-        let role = if event.decision == "allow" { "" } else { "nearest " };
+        let role = if event.decision == Decision::Allow { "" } else { "nearest " };
         let who = match (&event.person, &event.tombstone) {
             (Some(person), _) => format!("  {role}{person}"),
             (None, Some(tombstone)) => format!("  {tombstone}"),

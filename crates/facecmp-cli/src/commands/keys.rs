@@ -9,14 +9,16 @@ use crate::{CliError, Outcome};
 
 pub fn run(command: &KeysCommand) -> Result<Outcome, CliError> {
     match command {
-        KeysCommand::Create { db, role, name } => {
+        KeysCommand::Create { db, role, name, zones } => {
             let role = match role {
                 KeyRole::Admin => Role::Admin,
                 KeyRole::Camera => Role::Camera,
             };
-            let (key, token) = open_admin(db)?.create_key(name, role)?;
+            let (key, token) = open_admin(db)?.create_scoped_key(name, role, zones)?;
+            let scope =
+                if key.zones.is_empty() { String::new() } else { format!(" for {}", key.zones.join(", ")) };
             eprintln!(
-                "facecmp: key {} ({}) created; the token below is shown only once",
+                "facecmp: key {} ({}{scope}) created; the token below is shown only once",
                 key.id,
                 role.as_str()
             );
@@ -30,8 +32,13 @@ pub fn run(command: &KeysCommand) -> Result<Outcome, CliError> {
             for key in keys.iter().filter(|_| !args.json) {
                 let state =
                     key.revoked.map(|t| format!("revoked {}", format_time(t))).unwrap_or("live".into());
+                let zones = if key.zones.is_empty() {
+                    String::new()
+                } else {
+                    format!("  zones {}", key.zones.join(","))
+                };
                 outln!(
-                    "{}  {:<6}  {:<20}  created {}  {state}",
+                    "{}  {:<6}  {:<20}  created {}  {state}{zones}",
                     key.id,
                     key.role.as_str(),
                     key.name,

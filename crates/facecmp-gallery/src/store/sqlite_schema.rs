@@ -1,4 +1,4 @@
-//! The gallery's tables and their versioned migrations.
+//! The SQLite gallery's tables and their versioned migrations.
 //!
 //! `PRAGMA user_version` holds the number of migrations applied; opening a
 //! gallery applies the missing ones in one transaction, and refuses a file
@@ -81,6 +81,48 @@ const MIGRATIONS: &[&str] = &[
         created       INTEGER NOT NULL,
         revoked       INTEGER
     ) STRICT;
+    "#,
+    // 2: the revision and change log that other processes follow; event
+    // sources and tracks; camera keys scoped to zones; console sessions.
+    r#"
+    -- One row: the revision every change bumps, and how far back the change
+    -- log reaches (a process behind `log_floor` reloads everything).
+    CREATE TABLE revision (
+        id        INTEGER PRIMARY KEY CHECK (id = 1),
+        value     INTEGER NOT NULL,
+        log_floor INTEGER NOT NULL
+    ) STRICT;
+    INSERT INTO revision (id, value, log_floor) VALUES (1, 0, 0);
+
+    -- Samples added and removed, by revision: what a search index replays.
+    CREATE TABLE changes (
+        seq       INTEGER PRIMARY KEY,
+        rev       INTEGER NOT NULL,
+        op        TEXT NOT NULL CHECK (op IN ('add', 'remove_sample', 'remove_person')),
+        sample_id INTEGER,
+        person_id INTEGER
+    ) STRICT;
+    CREATE INDEX changes_by_rev ON changes(rev);
+
+    ALTER TABLE events ADD COLUMN source TEXT;
+    ALTER TABLE events ADD COLUMN track INTEGER;
+
+    CREATE TABLE api_key_zones (
+        key_id INTEGER NOT NULL REFERENCES api_keys(id) ON DELETE CASCADE,
+        zone   TEXT NOT NULL,
+        PRIMARY KEY (key_id, zone)
+    ) STRICT;
+
+    -- Web console sessions: only the SHA-256 of the cookie's secret.
+    CREATE TABLE console_sessions (
+        token_sha256     TEXT PRIMARY KEY,
+        key_id           INTEGER NOT NULL REFERENCES api_keys(id) ON DELETE CASCADE,
+        created          INTEGER NOT NULL,
+        idle_timeout     INTEGER NOT NULL,
+        expires          INTEGER NOT NULL,
+        absolute_expires INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX console_sessions_by_key ON console_sessions(key_id);
     "#,
 ];
 

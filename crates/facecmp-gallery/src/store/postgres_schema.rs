@@ -1,0 +1,113 @@
+//! The PostgreSQL gallery's tables and their versioned migrations.
+//!
+//! `meta.schema_version` holds the number of migrations applied. Opening
+//! applies the missing ones in one transaction under an advisory lock (so
+//! two nodes starting at once do not both migrate), and refuses a database
+//! written by a newer facecmp. Never edit a released entry: append a new one.
+
+pub const MIGRATIONS: &[&str] = &[
+    // 1: the schema of SQLite's versions 1 and 2, with ids that are never reused.
+    r#"
+    CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+
+    CREATE TABLE people (
+        id          BIGSERIAL PRIMARY KEY,
+        name        TEXT NOT NULL UNIQUE,
+        external_id TEXT UNIQUE,
+        created     BIGINT NOT NULL
+    );
+
+    CREATE TABLE zones (
+        id                   BIGSERIAL PRIMARY KEY,
+        name                 TEXT NOT NULL UNIQUE,
+        allow_multiple_faces BOOLEAN NOT NULL DEFAULT FALSE,
+        created              BIGINT NOT NULL
+    );
+
+    CREATE TABLE grants (
+        person_id   BIGINT NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+        zone_id     BIGINT NOT NULL REFERENCES zones(id) ON DELETE CASCADE,
+        valid_from  BIGINT,
+        valid_until BIGINT,
+        created     BIGINT NOT NULL,
+        PRIMARY KEY (person_id, zone_id),
+        CHECK (valid_from IS NULL OR valid_until IS NULL OR valid_from < valid_until)
+    );
+    CREATE INDEX grants_by_zone ON grants(zone_id);
+
+    CREATE TABLE samples (
+        id             BIGSERIAL PRIMARY KEY,
+        person_id      BIGINT NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+        embedding      BYTEA NOT NULL,
+        embedder       TEXT NOT NULL,
+        detector_score REAL NOT NULL,
+        face_size      REAL NOT NULL,
+        image_sha256   TEXT NOT NULL,
+        created        BIGINT NOT NULL,
+        UNIQUE (person_id, image_sha256)
+    );
+
+    CREATE TABLE events (
+        id           BIGSERIAL PRIMARY KEY,
+        time         BIGINT NOT NULL,
+        zone         TEXT NOT NULL,
+        decision     TEXT NOT NULL CHECK (decision IN ('allow', 'deny')),
+        reason       TEXT NOT NULL,
+        person_id    BIGINT REFERENCES people(id) ON DELETE SET NULL,
+        similarity   REAL,
+        image_sha256 TEXT,
+        tombstone    TEXT,
+        source       TEXT,
+        track        BIGINT
+    );
+    CREATE INDEX events_by_time ON events(time);
+    CREATE INDEX events_by_person ON events(person_id);
+
+    CREATE TABLE api_keys (
+        id            BIGSERIAL PRIMARY KEY,
+        name          TEXT NOT NULL,
+        role          TEXT NOT NULL CHECK (role IN ('admin', 'camera')),
+        secret_sha256 BYTEA NOT NULL,
+        created       BIGINT NOT NULL,
+        revoked       BIGINT
+    );
+
+    CREATE TABLE api_key_zones (
+        key_id BIGINT NOT NULL REFERENCES api_keys(id) ON DELETE CASCADE,
+        zone   TEXT NOT NULL,
+        PRIMARY KEY (key_id, zone)
+    );
+
+    CREATE TABLE console_sessions (
+        token_sha256     TEXT PRIMARY KEY,
+        key_id           BIGINT NOT NULL REFERENCES api_keys(id) ON DELETE CASCADE,
+        created          BIGINT NOT NULL,
+        idle_timeout     BIGINT NOT NULL,
+        expires          BIGINT NOT NULL,
+        absolute_expires BIGINT NOT NULL
+    );
+    CREATE INDEX console_sessions_by_key ON console_sessions(key_id);
+
+    CREATE TABLE revision (
+        id        INTEGER PRIMARY KEY CHECK (id = 1),
+        value     BIGINT NOT NULL,
+        log_floor BIGINT NOT NULL
+    );
+    INSERT INTO revision (id, value, log_floor) VALUES (1, 0, 0);
+
+    CREATE TABLE changes (
+        seq       BIGSERIAL PRIMARY KEY,
+        rev       BIGINT NOT NULL,
+        op        TEXT NOT NULL CHECK (op IN ('add', 'remove_sample', 'remove_person')),
+        sample_id BIGINT,
+        person_id BIGINT
+    );
+    CREATE INDEX changes_by_rev ON changes(rev);
+    "#,
+];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
