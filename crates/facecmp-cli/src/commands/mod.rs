@@ -7,4 +7,8 @@ pub mod eval;
 pub mod gallery;
 pub mod keys;
 pub mod serve;
+#[cfg(feature = "train")]
+pub mod train;
+#[cfg(not(feature = "train"))]
+#[path = "untrained.rs"]
 pub mod train;

@@ -17,7 +17,7 @@ pub fn run(global: &GlobalArgs, args: &ServeArgs) -> Result<Outcome, CliError> {
     let threshold = resolve_threshold(&pipeline, &ThresholdArgs { far: args.far, threshold: None })?;
     let workers = args.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     let server = ServerConfig { workers, max_body_bytes: args.max_body_mib << 20, threshold, quality };
-    let service_error = |error: std::io::Error| CliError::Service(format!("{}: {error}", args.listen));
+    let service_error = |source: std::io::Error| CliError::Service { listen: args.listen, source };
     let runtime = tokio_runtime().map_err(service_error)?;
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(args.listen).await.map_err(service_error)?;
