@@ -77,8 +77,7 @@ pub enum CliError {
     Train(#[from] facecmp_train::training::TrainError),
     #[error("`{0}` needs the `train` feature: this facecmp was built without training (no burn)")]
     NeedsTrainFeature(&'static str),
-    #[error("{0} needs --embedder MODEL_DIR")]
-    NeedsEmbedder(&'static str),
+    #[cfg(feature = "train")]
     #[error("{option} {value}: expected {expected}")]
     InvalidOption { option: &'static str, value: String, expected: &'static str },
     /// A library error with what to do about it on this command line.
@@ -87,6 +86,7 @@ pub enum CliError {
 }
 
 impl CliError {
+    #[cfg(feature = "train")]
     pub fn invalid(option: &'static str, value: impl ToString, expected: &'static str) -> CliError {
         CliError::InvalidOption { option, value: value.to_string(), expected }
     }

@@ -56,7 +56,10 @@ pub fn run(global: &GlobalArgs, args: &EvalArgs) -> Result<Outcome, CliError> {
             }
             error => error.into(),
         })?;
-        trained::store_calibration(global, card, calibration)?;
+        // clap requires --embedder with --calibrate, and --embedder loads a card.
+        if let (Some(dir), Some(card)) = (&global.embedder, card) {
+            trained::store_calibration(dir, card, calibration)?;
+        }
     }
     Ok(Outcome::Yes)
 }

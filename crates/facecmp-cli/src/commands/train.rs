@@ -173,14 +173,7 @@ pub fn split(card: &ModelCard) -> &Split {
 }
 
 /// `eval --calibrate`: the measured thresholds replace the model's.
-pub fn store_calibration(
-    global: &GlobalArgs,
-    card: Option<ModelCard>,
-    calibration: Calibration,
-) -> Result<(), CliError> {
-    let (Some(dir), Some(mut card)) = (&global.embedder, card) else {
-        return Err(CliError::NeedsEmbedder("--calibrate"));
-    };
+pub fn store_calibration(dir: &Path, mut card: ModelCard, calibration: Calibration) -> Result<(), CliError> {
     card.recalibrate(calibration);
     card.write(dir)?;
     let measured = card.calibration.iter().flat_map(|c| &c.points).filter(|p| p.threshold.is_some());
