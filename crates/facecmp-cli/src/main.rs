@@ -71,8 +71,8 @@ fn main() -> ExitCode {
 pub enum CliError {
     #[error(transparent)]
     Face(#[from] facecmp::Error),
-    #[error("cannot write {path}: {reason}")]
-    Write { path: String, reason: String },
+    #[error("cannot write {}: {source}", path.display())]
+    Write { path: std::path::PathBuf, source: Box<dyn std::error::Error + Send + Sync> },
     #[error(transparent)]
     Gallery(#[from] facecmp_gallery::GalleryError),
     #[error(transparent)]
@@ -81,14 +81,43 @@ pub enum CliError {
     Calibration(#[from] facecmp::compare::CalibrationError),
     #[error("cannot write to standard output: {0}")]
     Stdout(std::io::Error),
-    #[error("{0}")]
-    Service(String),
-    /// Training, evaluation and trained-model errors (each names its input).
-    #[error("{0}")]
-    Train(String),
+    #[error("{listen}: {source}")]
+    Service { listen: std::net::SocketAddr, source: std::io::Error },
+    #[error(transparent)]
+    Eval(#[from] facecmp_eval::EvalError),
+    /// Training and trained-model errors (each names its input).
+    #[cfg(feature = "train")]
+    #[error(transparent)]
+    Train(#[from] facecmp_train::training::TrainError),
+    #[error("`{0}` needs the `train` feature: this facecmp was built without training (no burn)")]
+    NeedsTrainFeature(&'static str),
+    #[cfg(feature = "train")]
+    #[error("{option} {value}: expected {expected}")]
+    InvalidOption { option: &'static str, value: String, expected: &'static str },
+    /// A library error with what to do about it on this command line.
+    #[error("{error}; {hint}")]
+    Hinted { error: Box<CliError>, hint: String },
     /// Video sources, tracking and watch (each names its source).
     #[error("{0}")]
     Video(String),
+}
+
+impl CliError {
+    #[cfg(feature = "train")]
+    pub fn invalid(option: &'static str, value: impl ToString, expected: &'static str) -> CliError {
+        CliError::InvalidOption { option, value: value.to_string(), expected }
+    }
+
+    pub fn hinted(error: impl Into<CliError>, hint: impl Into<String>) -> CliError {
+        CliError::Hinted { error: Box::new(error.into()), hint: hint.into() }
+    }
+
+    pub fn write(
+        path: &std::path::Path,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> CliError {
+        CliError::Write { path: path.to_path_buf(), source: source.into() }
+    }
 }
 
 /// ONNX Runtime allocates through the C library's `malloc`. glibc raises its
@@ -153,8 +182,7 @@ pub fn load_pipeline(
 ) -> Result<facecmp::Pipeline, CliError> {
     let pipeline = load_models(config)?;
     let Some(dir) = &global.embedder else { return Ok(pipeline) };
-    let embedder = facecmp_train::TrainedEmbedder::load(dir).map_err(|e| CliError::Train(e.to_string()))?;
-    Ok(pipeline.with_embedder(Box::new(embedder)))
+    Ok(pipeline.with_embedder(commands::train::load_embedder(dir)?))
 }
 
 fn run(cli: &Cli) -> Result<Outcome, CliError> {

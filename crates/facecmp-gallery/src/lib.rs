@@ -21,7 +21,6 @@ pub mod sessions;
 pub mod store;
 
 use facecmp::{Photo, Pipeline};
-use sha2::{Digest, Sha256};
 
 pub use access::{Decision, Probe, QualityPolicy, Reason};
 pub use enrol::{EnrolPolicy, NewSample, Rejection};
@@ -39,7 +38,7 @@ pub use store::{GalleryLocation, GalleryStore, SqliteStore};
 /// The hex SHA-256 of an image file's bytes: how samples and events refer
 /// to an image without keeping it.
 pub fn image_sha256(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    facecmp::digest::sha256_hex(bytes)
 }
 
 /// Decodes, reviews and embeds one reference photo. `Ok(Err(_))` is a

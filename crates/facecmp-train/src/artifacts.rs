@@ -5,14 +5,15 @@
 use std::path::Path;
 
 use facecmp::compare::Calibration;
-use facecmp::eval::{STANDARD_FARS, ScoredPair, Verification, calibrate};
+use facecmp_eval::dataset::Split;
+use facecmp_eval::metrics::{STANDARD_FARS, ScoredPair, Verification, calibrate};
+use facecmp_eval::plots;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::augment::PREPROCESSING;
-use crate::data::{Split, hex};
+use crate::checkpoint::{save_weights, write_atomically};
 use crate::model::TowerConfig;
-use crate::training::{EpochMetrics, TrainConfig, TrainError, Trained, save_weights};
+use crate::training::{EpochMetrics, TrainConfig, TrainError, Trained};
 
 pub const MODEL_JSON: &str = "model.json";
 pub const WEIGHTS: &str = "model.safetensors";
@@ -56,10 +57,11 @@ pub struct ModelCard {
 impl ModelCard {
     pub fn read(dir: &Path) -> Result<ModelCard, TrainError> {
         let path = dir.join(MODEL_JSON);
-        let text = std::fs::read_to_string(&path).map_err(|e| checkpoint_error(&path, e))?;
-        let card: ModelCard = serde_json::from_str(&text).map_err(|e| checkpoint_error(&path, e))?;
+        let text = std::fs::read_to_string(&path).map_err(|e| TrainError::io(&path, e))?;
+        let card: ModelCard =
+            serde_json::from_str(&text).map_err(|source| TrainError::Json { path: path.clone(), source })?;
         if card.format != FORMAT {
-            return Err(checkpoint_error(&path, format!("format `{}` is not `{FORMAT}`", card.format)));
+            return Err(TrainError::Format { path, found: card.format, expected: FORMAT });
         }
         Ok(card)
     }
@@ -67,22 +69,19 @@ impl ModelCard {
     pub fn write(&self, dir: &Path) -> Result<(), TrainError> {
         let path = dir.join(MODEL_JSON);
         let json = serde_json::to_string_pretty(self).expect("the model card serialises");
-        std::fs::write(&path, json + "\n").map_err(|e| checkpoint_error(&path, e))
+        write_atomically(&path, (json + "\n").as_bytes())
     }
 
-    /// Replaces the calibration (e.g. after `facecmp eval` on more pairs).
-    pub fn recalibrate(&mut self, scores: &[ScoredPair], dataset: String) {
-        self.calibration = Some(calibrate(scores, &STANDARD_FARS, dataset));
+    /// Replaces the calibration (e.g. with `facecmp_eval::Evaluation::calibration`
+    /// measured on more people).
+    pub fn recalibrate(&mut self, calibration: Calibration) {
+        self.calibration = Some(calibration);
     }
-}
-
-fn checkpoint_error(path: &Path, reason: impl ToString) -> TrainError {
-    TrainError::Checkpoint { path: path.display().to_string(), reason: reason.to_string() }
 }
 
 pub fn sha256_file(path: &Path) -> Result<String, TrainError> {
-    let bytes = std::fs::read(path).map_err(|e| checkpoint_error(path, e))?;
-    Ok(hex(&Sha256::digest(bytes)))
+    let bytes = std::fs::read(path).map_err(|e| TrainError::io(path, e))?;
+    Ok(facecmp::digest::sha256_hex(&bytes))
 }
 
 /// Writes weights, model card, metrics and plots of a finished run.
@@ -92,7 +91,7 @@ pub fn write_model(
     config: &TrainConfig,
     data: DataSummary,
 ) -> Result<ModelCard, TrainError> {
-    std::fs::create_dir_all(dir).map_err(|e| checkpoint_error(dir, e))?;
+    std::fs::create_dir_all(dir).map_err(|e| TrainError::io(dir, e))?;
     let weights = dir.join(WEIGHTS);
     save_weights(&trained.model, &weights)?;
     let card = ModelCard {
@@ -114,9 +113,23 @@ pub fn write_model(
     };
     card.write(dir)?;
     write_metrics_csv(&dir.join(METRICS_CSV), &trained.history)?;
-    crate::plots::training_plots(dir, &trained.history, &trained.val_scores)
-        .map_err(|e| checkpoint_error(dir, e))?;
+    training_plots(dir, &trained.history, &trained.val_scores)?;
     Ok(card)
+}
+
+/// `loss.png`, `accuracy.png`, and the validation people's `roc.png` and `histogram.png`.
+fn training_plots(dir: &Path, history: &[EpochMetrics], val_scores: &[ScoredPair]) -> Result<(), TrainError> {
+    let series = |value: fn(&EpochMetrics) -> Option<f64>| -> Vec<(f64, f64)> {
+        history.iter().filter_map(|m| value(m).map(|v| (m.epoch as f64, v))).collect()
+    };
+    plots::loss_plot(&dir.join(plots::LOSS_PNG), &series(|m| Some(m.train_loss)), &series(|m| m.val_loss))?;
+    plots::accuracy_plot(
+        &dir.join(plots::ACCURACY_PNG),
+        &series(|m| m.val_accuracy),
+        &series(|m| m.val_auc),
+    )?;
+    plots::evaluation_plots(dir, val_scores, "validation people")?;
+    Ok(())
 }
 
 pub fn write_metrics_csv(path: &Path, history: &[EpochMetrics]) -> Result<(), TrainError> {
@@ -139,5 +152,5 @@ pub fn write_metrics_csv(path: &Path, history: &[EpochMetrics]) -> Result<(), Tr
             m.seconds
         );
     }
-    std::fs::write(path, text).map_err(|e| checkpoint_error(path, e))
+    write_atomically(path, text.as_bytes())
 }

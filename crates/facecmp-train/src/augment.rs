@@ -4,7 +4,7 @@
 
 use facecmp::RgbImage;
 
-use crate::rng::Rng;
+use facecmp_eval::rng::Rng;
 
 /// How pixel values become network inputs; recorded in `model.json`.
 pub const PREPROCESSING: &str = "aligned-112-rgb, area-resized to input_size, (v/255-0.5)/0.5, CHW";

@@ -10,9 +10,10 @@ use facecmp::embed::{EmbedError, split_embeddings};
 use facecmp::{AlignedFace, Embedder, EmbedderIdentity, Embedding};
 
 use crate::artifacts::{ModelCard, sha256_file};
+use crate::checkpoint::load_weights;
 use crate::data;
 use crate::model::Tower;
-use crate::training::{TrainError, input_tensor, load_weights};
+use crate::training::{TrainError, input_tensor};
 
 pub struct TrainedEmbedder {
     // burn modules are Send but not Sync; one embedding batch at a time.
@@ -30,9 +31,10 @@ impl TrainedEmbedder {
         let weights = dir.join(&card.weights);
         let sha256 = sha256_file(&weights)?;
         if sha256 != card.weights_sha256 {
-            return Err(TrainError::Checkpoint {
-                path: weights.display().to_string(),
-                reason: format!("sha256 {sha256} differs from model.json's {}", card.weights_sha256),
+            return Err(TrainError::WeightsChanged {
+                path: weights,
+                found: sha256,
+                expected: card.weights_sha256,
             });
         }
         let device = Device::flex();

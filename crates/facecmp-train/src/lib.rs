@@ -1,4 +1,6 @@
-//! Siamese training and evaluation for facecmp, on burn.
+//! Siamese training for facecmp, on burn. Data sets, crops, metrics and
+//! reports are `facecmp-eval`'s (which has no burn): validation here is
+//! judged by the same code as `facecmp eval`.
 //!
 //! ```text
 //! DATA/<person>/*.jpg ──data──▶ aligned crops (cached) ──split by person──▶ train | val
@@ -10,14 +12,12 @@
 
 pub mod artifacts;
 pub mod augment;
+pub mod checkpoint;
 pub mod data;
 pub mod embedder;
 pub mod loss;
 pub mod model;
-pub mod plots;
-pub mod progress;
-pub mod report;
-pub mod rng;
+pub mod schedule;
 pub mod synthetic;
 pub mod training;
 

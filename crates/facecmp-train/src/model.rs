@@ -254,10 +254,10 @@ mod tests {
         let _ = trained.forward(batch);
         let valid = trained.valid();
         let path = dir.path().join("tower.safetensors");
-        crate::training::save_weights(&valid, &path).unwrap();
+        crate::checkpoint::save_weights(&valid, &path).unwrap();
         let plain = Device::flex();
         let loaded =
-            crate::training::load_weights(config(Architecture::Compact).init(&plain), &path).unwrap();
+            crate::checkpoint::load_weights(config(Architecture::Compact).init(&plain), &path).unwrap();
         let values: Vec<f32> = (0..2 * 3 * 32 * 32).map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0).collect();
         let input = || Tensor::<4>::from_data(TensorData::new(values.clone(), [2, 3, 32, 32]), &plain);
         let before = rows(valid.forward(input()));

@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use facecmp::{AlignedFace, RgbImage};
 use image::Rgb;
 
-use crate::data::{Crop, Prepared};
-use crate::rng::Rng;
+use facecmp_eval::crops::{Crop, Prepared};
+use facecmp_eval::rng::Rng;
 
 /// Side of the generated crops: the aligned-face size of the pipeline.
 pub const SIDE: u32 = facecmp::align::ALIGNED_SIZE;

@@ -8,21 +8,23 @@ use std::time::Instant;
 
 use burn::module::Module;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{
-    AdamConfig, GradientsParams, ModuleOptimizer, OptimizerRecord, SgdConfig, decay::WeightDecayConfig,
-};
-use burn::store::{BurnpackStore, ModuleSnapshot, ModuleStore, SafetensorsStore};
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig, decay::WeightDecayConfig};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use facecmp::RgbImage;
-use facecmp::eval::{STANDARD_FARS, ScoredPair, Verification};
+use facecmp_eval::crops::Prepared;
+use facecmp_eval::dataset::{self, Identities, Pair, Split};
+use facecmp_eval::metrics::{STANDARD_FARS, ScoredPair, Verification};
+use facecmp_eval::progress;
+use facecmp_eval::rng::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::augment::{self, Augmentation};
-use crate::data::{self, Identities, Pair, PairSampler, Prepared, Split};
+use crate::checkpoint::{Checkpoint, CheckpointState};
+use crate::data::{self, PairSampler};
 use crate::loss;
 use crate::model::{Tower, TowerConfig};
-use crate::progress;
-use crate::rng::Rng;
+use crate::schedule::LearningRate;
+pub use crate::schedule::Schedule;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -30,14 +32,6 @@ pub enum OptimizerKind {
     /// SGD with Nesterov momentum (the original project's choice).
     Sgd,
     Adam,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Schedule {
-    Constant,
-    /// Cosine decay to 1 % of the initial rate over the whole run.
-    Cosine,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -104,21 +98,20 @@ impl TrainConfig {
         self.pairs_per_epoch.div_ceil(self.batch_size).max(1)
     }
 
+    /// The learning-rate schedule over the whole run (re-planned when a
+    /// resumed run grows `epochs`).
+    pub fn learning_rate(&self) -> LearningRate {
+        LearningRate {
+            initial: self.learning_rate,
+            schedule: self.schedule,
+            warmup_steps: self.warmup_steps,
+            total_steps: self.epochs * self.steps_per_epoch(),
+        }
+    }
+
     /// The learning rate of optimisation step `step` (0-based, over the run).
     pub fn learning_rate_at(&self, step: usize) -> f64 {
-        let total = (self.epochs * self.steps_per_epoch()).max(1);
-        if step < self.warmup_steps {
-            return self.learning_rate * (step + 1) as f64 / self.warmup_steps as f64;
-        }
-        match self.schedule {
-            Schedule::Constant => self.learning_rate,
-            Schedule::Cosine => {
-                let span = total.saturating_sub(self.warmup_steps).max(1) as f64;
-                let progress = ((step - self.warmup_steps) as f64 / span).min(1.0);
-                let floor = self.learning_rate * 0.01;
-                floor + (self.learning_rate - floor) * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
-            }
-        }
+        self.learning_rate().at(step)
     }
 }
 
@@ -139,17 +132,44 @@ pub struct EpochMetrics {
     pub seconds: f64,
 }
 
+/// Everything training can fail with; each variant names the file or the
+/// data it concerns, none a command-line flag.
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
-    #[error("{0}")]
-    Data(String),
-    #[error("{path}: {reason}")]
-    Checkpoint { path: String, reason: String },
+    #[error(transparent)]
+    Eval(#[from] facecmp_eval::EvalError),
+    #[error(
+        "the training side of the split has {people} people; at least two, one of them with two or more photos, are needed"
+    )]
+    TooFewTrainingPeople { people: usize },
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{}: {source}", path.display())]
+    Json { path: PathBuf, source: serde_json::Error },
+    #[error("{}: format `{found}` is not `{expected}`", path.display())]
+    Format { path: PathBuf, found: String, expected: &'static str },
+    /// burn could not write or read weights or optimizer state.
+    #[error("{}: {source}", path.display())]
+    Store { path: PathBuf, source: Box<dyn std::error::Error + Send + Sync> },
+    #[error("{}: does not fit the tower: missing {missing:?}, errors {errors:?}", path.display())]
+    DoesNotFit { path: PathBuf, missing: Vec<String>, errors: Vec<String> },
+    #[error("{}: sha256 {found} differs from model.json's {expected}", path.display())]
+    WeightsChanged { path: PathBuf, found: String, expected: String },
+    #[error("{}: cannot resume: {source}", path.display())]
+    NoCheckpoint { path: PathBuf, source: std::io::Error },
+    #[error("{}: has {done} epochs done already; a resumed run needs at least as many", path.display())]
+    FewerEpochs { path: PathBuf, done: usize },
+    #[error("{}: was made with other training settings; resume with the same ones", path.display())]
+    OtherSettings { path: PathBuf },
 }
 
 impl TrainError {
-    fn checkpoint(path: &Path, reason: impl ToString) -> TrainError {
-        TrainError::Checkpoint { path: path.display().to_string(), reason: reason.to_string() }
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> TrainError {
+        TrainError::Io { path: path.to_path_buf(), source }
+    }
+
+    pub(crate) fn store(path: &Path, source: impl std::error::Error + Send + Sync + 'static) -> TrainError {
+        TrainError::Store { path: path.to_path_buf(), source: Box::new(source) }
     }
 }
 
@@ -163,36 +183,13 @@ pub struct Trained {
     pub val_scores: Vec<ScoredPair>,
 }
 
-/// Where `train` keeps its per-epoch checkpoint.
-pub fn checkpoint_dir(out: &Path) -> PathBuf {
-    out.join("checkpoint")
-}
-
-/// The state saved after each epoch, besides weights and optimizer.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct CheckpointState {
-    config: TrainConfig,
-    split: Split,
-    epochs_done: usize,
-    rng: Rng,
-    history: Vec<EpochMetrics>,
-}
-
-/// The training set prepared for fast batches: crops at the input size.
-struct InputSet {
-    crops: Vec<RgbImage>,
-    identities: Identities,
-}
-
-impl InputSet {
-    fn new(prepared: &Prepared, size: usize) -> InputSet {
-        let crops = prepared
-            .people
-            .iter()
-            .flat_map(|(_, crops)| crops.iter().map(|c| data::downscale(c.face.image(), size as u32)))
-            .collect();
-        InputSet { crops, identities: Identities::of(prepared) }
-    }
+/// Crops at the network's input size, in person order (as `Identities` numbers them).
+fn input_crops(prepared: &Prepared, size: usize) -> Vec<RgbImage> {
+    prepared
+        .people
+        .iter()
+        .flat_map(|(_, crops)| crops.iter().map(|c| data::downscale(c.face.image(), size as u32)))
+        .collect()
 }
 
 /// The chosen crops as one `[N, 3, S, S]` tensor, augmented when asked.
@@ -242,85 +239,137 @@ pub fn train(
     resume: bool,
     on_epoch: &mut dyn FnMut(&EpochMetrics),
 ) -> Result<Trained, TrainError> {
-    let checkpoint = checkpoint_dir(out);
-    let saved = if resume { Some(load_state(&checkpoint, config)?) } else { None };
+    let checkpoint = Checkpoint::of_run(out);
+    let saved = if resume { Some(checkpoint.load_state(config)?) } else { None };
     let split = match &saved {
         Some(state) => state.split.clone(),
-        None => data::split_by_identity(&prepared.names(), config.val_fraction, config.seed),
+        None => dataset::split_by_identity(&prepared.names(), config.val_fraction, config.seed),
     };
-    let train_set = InputSet::new(&prepared.only(&split.train), config.tower.input_size);
-    let val_prepared = prepared.only(&split.val);
-    let val_set = InputSet::new(&val_prepared, config.tower.input_size);
-    let sampler = PairSampler::new(&train_set.identities, config.genuine_fraction).ok_or_else(|| {
-        TrainError::Data(format!(
-            "the training side of the split has {} people; at least two, one of them with two or more photos, are needed",
-            split.train.len()
-        ))
-    })?;
-    let val_pairs = data::evaluation_pairs(&val_set.identities, config.val_impostors, config.seed);
-
-    let device = Device::flex().autodiff();
-    device.seed(config.seed);
-    let mut model = config.tower.init(&device);
-    let mut optimizer = optimizer(config);
-    let (mut rng, mut history, first_epoch) = match saved {
+    let validation = Validation::new(&prepared.only(&split.val), config);
+    let mut trainer = Trainer::new(&prepared.only(&split.train), config)
+        .ok_or(TrainError::TooFewTrainingPeople { people: split.train.len() })?;
+    let mut model = config.tower.init(&trainer.device);
+    let (mut history, first_epoch) = match saved {
         Some(state) => {
-            model = load_checkpoint_weights(model, &checkpoint.join(CHECKPOINT_WEIGHTS))?;
-            let record = OptimizerRecord::load(checkpoint.join("optimizer.bpk"))
-                .map_err(|e| TrainError::checkpoint(&checkpoint.join("optimizer.bpk"), format!("{e:?}")))?;
-            optimizer = optimizer.load_record(record);
-            (state.rng, state.history, state.epochs_done)
+            (model, trainer.optimizer) = checkpoint.restore(&state, model, trainer.optimizer)?;
+            trainer.rng = state.rng;
+            (state.history, state.epochs_done)
         }
-        None => (Rng::derive(config.seed, 0x7a1), Vec::new(), 0),
+        None => (Vec::new(), 0),
     };
-    std::fs::create_dir_all(&checkpoint).map_err(|e| TrainError::checkpoint(&checkpoint, e))?;
+    checkpoint.create()?;
 
-    let steps = config.steps_per_epoch();
     let mut val_scores = Vec::new();
     for epoch in first_epoch..config.epochs {
         let started = Instant::now();
-        let bar = progress::bar(steps as u64, &format!("epoch {}/{}", epoch + 1, config.epochs));
+        let (next, train_loss) = trainer.epoch(model, epoch);
+        model = next;
+        let train_seconds = started.elapsed().as_secs_f64();
+        let valid = model.valid();
+        val_scores = validation.score(&valid, &trainer.inference_device());
+        let metrics = epoch_metrics(epoch + 1, train_loss, &val_scores, config, train_seconds, started);
+        on_epoch(&metrics);
+        history.push(metrics);
+        let state = CheckpointState {
+            config: config.clone(),
+            split: split.clone(),
+            epochs_done: epoch + 1,
+            rng: trainer.rng.clone(),
+            history: history.clone(),
+            weights: String::new(),
+            optimizer: String::new(),
+        };
+        checkpoint.save(state, &valid, &trainer.optimizer)?;
+    }
+    if val_scores.is_empty() {
+        // Resumed with every epoch already done: the model still needs its
+        // validation scores (calibration, ROC, histogram).
+        val_scores = validation.score(&model.valid(), &trainer.inference_device());
+    }
+    Ok(Trained { model: model.valid(), split, history, val_scores })
+}
+
+/// The optimisation side of a run: the training people's crops, the pair
+/// sampler, the optimizer and the random stream, on the autodiff device.
+struct Trainer<'a> {
+    config: &'a TrainConfig,
+    crops: Vec<RgbImage>,
+    sampler: PairSampler,
+    optimizer: ModuleOptimizer,
+    rng: Rng,
+    device: Device,
+}
+
+impl<'a> Trainer<'a> {
+    /// `None` when the training people cannot form both kinds of pair.
+    fn new(people: &Prepared, config: &'a TrainConfig) -> Option<Trainer<'a>> {
+        let sampler = PairSampler::new(Identities::of(people), config.genuine_fraction)?;
+        let device = Device::flex().autodiff();
+        device.seed(config.seed);
+        Some(Trainer {
+            config,
+            crops: input_crops(people, config.tower.input_size),
+            sampler,
+            optimizer: optimizer(config),
+            rng: Rng::derive(config.seed, 0x7a1),
+            device,
+        })
+    }
+
+    /// The device without autodiff, for validation.
+    fn inference_device(&self) -> Device {
+        self.device.clone().inner()
+    }
+
+    /// One epoch of steps; returns the model and the epoch's mean loss.
+    fn epoch(&mut self, mut model: Tower, epoch: usize) -> (Tower, f64) {
+        let steps = self.config.steps_per_epoch();
+        let bar = progress::bar(steps as u64, &format!("epoch {}/{}", epoch + 1, self.config.epochs));
         let mut loss_sum = 0.0;
         for step in 0..steps {
-            let learning_rate = config.learning_rate_at(epoch * steps + step);
-            let (next, loss) = train_step(
-                model,
-                &mut optimizer,
-                &train_set,
-                &sampler,
-                config,
-                &mut rng,
-                learning_rate,
-                &device,
-            );
-            model = next;
+            let learning_rate = self.config.learning_rate_at(epoch * steps + step);
+            let loss;
+            (model, loss) = self.step(model, learning_rate);
             loss_sum += loss;
             bar.inc(1);
             bar.set_prefix(format!("loss {:.4}", loss_sum / (step + 1) as f64));
         }
         bar.finish_and_clear();
-        let train_seconds = started.elapsed().as_secs_f64();
-        let valid = model.valid();
-        val_scores = score_pairs(&valid, &val_set, &val_pairs, &device.clone().inner());
-        let metrics = epoch_metrics(
-            epoch + 1,
-            loss_sum / steps as f64,
-            &val_scores,
-            config,
-            steps,
-            train_seconds,
-            started,
-        );
-        on_epoch(&metrics);
-        history.push(metrics);
-        save_checkpoint(&checkpoint, &valid, &optimizer, config, &split, epoch + 1, &rng, &history)?;
+        (model, loss_sum / steps as f64)
     }
-    if val_scores.is_empty() {
-        // Resumed with every epoch already done: the model still needs its
-        // validation scores (calibration, ROC, histogram).
-        val_scores = score_pairs(&model.valid(), &val_set, &val_pairs, &device.clone().inner());
+
+    /// One optimisation step; returns the updated model and the batch loss.
+    fn step(&mut self, model: Tower, learning_rate: f64) -> (Tower, f64) {
+        let config = self.config;
+        let pairs = if config.hard_negatives {
+            (0..config.batch_size).map(|_| self.sampler.genuine(&mut self.rng)).collect()
+        } else {
+            self.sampler.batch(&mut self.rng, config.batch_size)
+        };
+        // Every image of the batch goes through the one tower in one forward.
+        let images: Vec<usize> = pairs.iter().flat_map(|p| [p.a, p.b]).collect();
+        let mut aug_rng = Rng::new(self.rng.next_u64());
+        let augmentation = config.augmentation.as_ref().map(|a| (a, &mut aug_rng));
+        let embeddings = model.forward(input_tensor(&self.crops, &images, augmentation, &self.device)); // [2B, D]
+        let mut positions: Vec<(usize, usize, bool)> =
+            pairs.iter().enumerate().map(|(i, p)| (2 * i, 2 * i + 1, p.genuine)).collect();
+        if config.hard_negatives {
+            positions.extend(hardest_impostors(&embeddings, &images, self.sampler.identities()));
+        }
+        let device = &self.device;
+        let index = |pick: fn(&(usize, usize, bool)) -> usize| {
+            let values: Vec<i32> = positions.iter().map(|p| pick(p) as i32).collect();
+            Tensor::<1, Int>::from_data(TensorData::new(values, [positions.len()]), device)
+        };
+        let a = embeddings.clone().select(0, index(|p| p.0));
+        let b = embeddings.select(0, index(|p| p.1));
+        let labels: Vec<f32> = positions.iter().map(|p| if p.2 { 1.0 } else { 0.0 }).collect();
+        let genuine = Tensor::<1>::from_data(TensorData::new(labels, [positions.len()]), device);
+        let loss = loss::contrastive(a, b, genuine, config.margin);
+        let value = f64::from(loss.clone().into_data().as_slice::<f32>().expect("f32 loss")[0]);
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        (self.optimizer.step(learning_rate, model, grads), value)
     }
-    Ok(Trained { model: model.valid(), split, history, val_scores })
 }
 
 fn optimizer(config: &TrainConfig) -> ModuleOptimizer {
@@ -332,48 +381,6 @@ fn optimizer(config: &TrainConfig) -> ModuleOptimizer {
             .init(),
         OptimizerKind::Adam => AdamConfig::new().with_weight_decay(decay).init(),
     }
-}
-
-/// One optimisation step; returns the updated model and the batch loss.
-#[allow(clippy::too_many_arguments)]
-fn train_step(
-    model: Tower,
-    optimizer: &mut ModuleOptimizer,
-    set: &InputSet,
-    sampler: &PairSampler<'_>,
-    config: &TrainConfig,
-    rng: &mut Rng,
-    learning_rate: f64,
-    device: &Device,
-) -> (Tower, f64) {
-    let pairs = if config.hard_negatives {
-        (0..config.batch_size).map(|_| sampler.genuine(rng)).collect()
-    } else {
-        sampler.batch(rng, config.batch_size)
-    };
-    // Every image of the batch goes through the one tower in one forward.
-    let images: Vec<usize> = pairs.iter().flat_map(|p| [p.a, p.b]).collect();
-    let mut aug_rng = Rng::new(rng.next_u64());
-    let input =
-        input_tensor(&set.crops, &images, config.augmentation.as_ref().map(|a| (a, &mut aug_rng)), device);
-    let embeddings = model.forward(input); // [2B, D]
-    let mut positions: Vec<(usize, usize, bool)> =
-        pairs.iter().enumerate().map(|(i, p)| (2 * i, 2 * i + 1, p.genuine)).collect();
-    if config.hard_negatives {
-        positions.extend(hardest_impostors(&embeddings, &images, &set.identities));
-    }
-    let index = |pick: fn(&(usize, usize, bool)) -> usize| {
-        let values: Vec<i32> = positions.iter().map(|p| pick(p) as i32).collect();
-        Tensor::<1, Int>::from_data(TensorData::new(values, [positions.len()]), device)
-    };
-    let a = embeddings.clone().select(0, index(|p| p.0));
-    let b = embeddings.select(0, index(|p| p.1));
-    let labels: Vec<f32> = positions.iter().map(|p| if p.2 { 1.0 } else { 0.0 }).collect();
-    let genuine = Tensor::<1>::from_data(TensorData::new(labels, [positions.len()]), device);
-    let loss = loss::contrastive(a, b, genuine, config.margin);
-    let value = f64::from(loss.clone().into_data().as_slice::<f32>().expect("f32 loss")[0]);
-    let grads = GradientsParams::from_grads(loss.backward(), &model);
-    (optimizer.step(learning_rate, model, grads), value)
 }
 
 /// For each anchor (even position), the in-batch image of another person
@@ -399,12 +406,26 @@ fn hardest_impostors(
         .collect()
 }
 
-/// Cosine scores of the validation pairs under the inference view.
-fn score_pairs(model: &Tower, set: &InputSet, pairs: &[Pair], device: &Device) -> Vec<ScoredPair> {
-    if pairs.is_empty() {
-        return Vec::new();
+/// The validation people (never trained on): their crops and the pairs
+/// scored after every epoch.
+struct Validation {
+    crops: Vec<RgbImage>,
+    pairs: Vec<Pair>,
+}
+
+impl Validation {
+    fn new(people: &Prepared, config: &TrainConfig) -> Validation {
+        let pairs = dataset::evaluation_pairs(&Identities::of(people), config.val_impostors, config.seed);
+        Validation { crops: input_crops(people, config.tower.input_size), pairs }
     }
-    score_embedded(pairs, &embed_all(model, &set.crops, device))
+
+    /// Cosine scores of the validation pairs under the inference view.
+    fn score(&self, model: &Tower, device: &Device) -> Vec<ScoredPair> {
+        if self.pairs.is_empty() {
+            return Vec::new();
+        }
+        score_embedded(&self.pairs, &embed_all(model, &self.crops, device))
+    }
 }
 
 /// Cosine scores of pairs of rows of `embeddings` (as [`embed_all`] gives them).
@@ -417,12 +438,12 @@ fn epoch_metrics(
     train_loss: f64,
     val: &[ScoredPair],
     config: &TrainConfig,
-    steps: usize,
     train_seconds: f64,
     started: Instant,
 ) -> EpochMetrics {
+    let steps = config.steps_per_epoch();
     let verification = (!val.is_empty()).then(|| Verification::of(val, &STANDARD_FARS));
-    let accuracy = facecmp::eval::best_accuracy(&balanced(val));
+    let accuracy = facecmp_eval::metrics::best_accuracy(&balanced(val));
     EpochMetrics {
         epoch,
         train_loss,
@@ -462,98 +483,10 @@ fn balanced_loss(pairs: &[ScoredPair], margin: f32) -> Option<f64> {
     Some((mean(true)? + mean(false)?) / 2.0)
 }
 
-pub fn save_weights(model: &Tower, path: &Path) -> Result<(), TrainError> {
-    let mut store = SafetensorsStore::from_file(path).overwrite(true);
-    model.save_into(&mut store).map_err(|e| TrainError::checkpoint(path, format!("{e:?}")))
-}
-
-pub fn load_weights(model: Tower, path: &Path) -> Result<Tower, TrainError> {
-    load_from(model, &mut SafetensorsStore::from_file(path), path)
-}
-
-/// The checkpoint's weights are burnpack, not safetensors: burnpack keeps
-/// each parameter's id, which keys the optimizer's momentum (SGD) or moments
-/// (Adam). Loaded from safetensors, the tower would get fresh ids, and a
-/// resumed run would silently restart its optimizer from zero.
-const CHECKPOINT_WEIGHTS: &str = "model.bpk";
-
-fn save_checkpoint_weights(model: &Tower, path: &Path) -> Result<(), TrainError> {
-    let mut store = BurnpackStore::from_file(path).overwrite(true);
-    model.save_into(&mut store).map_err(|e| TrainError::checkpoint(path, format!("{e:?}")))
-}
-
-fn load_checkpoint_weights(model: Tower, path: &Path) -> Result<Tower, TrainError> {
-    load_from(model, &mut BurnpackStore::from_file(path), path)
-}
-
-fn load_from(mut model: Tower, store: &mut impl ModuleStore, path: &Path) -> Result<Tower, TrainError> {
-    let result = model.load_from(store).map_err(|e| TrainError::checkpoint(path, format!("{e:?}")))?;
-    if !result.missing.is_empty() || !result.errors.is_empty() {
-        let reason =
-            format!("does not fit the tower: missing {:?}, errors {:?}", result.missing, result.errors);
-        return Err(TrainError::checkpoint(path, reason));
-    }
-    Ok(model)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn save_checkpoint(
-    dir: &Path,
-    valid: &Tower,
-    optimizer: &ModuleOptimizer,
-    config: &TrainConfig,
-    split: &Split,
-    epochs_done: usize,
-    rng: &Rng,
-    history: &[EpochMetrics],
-) -> Result<(), TrainError> {
-    save_checkpoint_weights(valid, &dir.join(CHECKPOINT_WEIGHTS))?;
-    let optimizer_file = dir.join("optimizer.bpk");
-    optimizer
-        .to_record()
-        .save(&optimizer_file)
-        .map_err(|e| TrainError::checkpoint(&optimizer_file, format!("{e:?}")))?;
-    let state = CheckpointState {
-        config: config.clone(),
-        split: split.clone(),
-        epochs_done,
-        rng: rng.clone(),
-        history: history.to_vec(),
-    };
-    let state_file = dir.join("state.json");
-    let json = serde_json::to_string_pretty(&state).expect("the state serialises");
-    std::fs::write(&state_file, json).map_err(|e| TrainError::checkpoint(&state_file, e))
-}
-
-/// Reads a checkpoint's state; refuses one made with another configuration
-/// (apart from the number of epochs, which `--resume` may extend).
-fn load_state(dir: &Path, config: &TrainConfig) -> Result<CheckpointState, TrainError> {
-    let file = dir.join("state.json");
-    let text = std::fs::read_to_string(&file)
-        .map_err(|e| TrainError::checkpoint(&file, format!("cannot resume: {e}")))?;
-    let state: CheckpointState = serde_json::from_str(&text).map_err(|e| TrainError::checkpoint(&file, e))?;
-    if config.epochs < state.epochs_done {
-        return Err(TrainError::checkpoint(
-            &file,
-            format!(
-                "has {} epochs done already; resume with --epochs {} or more",
-                state.epochs_done, state.epochs_done
-            ),
-        ));
-    }
-    let comparable = TrainConfig { epochs: state.config.epochs, ..config.clone() };
-    if comparable != state.config {
-        return Err(TrainError::checkpoint(
-            &file,
-            "was made with other training settings; resume with the same ones",
-        ));
-    }
-    Ok(state)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checkpoint::checkpoint_dir;
     use crate::model::Architecture;
     use crate::synthetic;
 
@@ -606,7 +539,13 @@ mod tests {
         let whole = train(&people, &config, straight.path(), false, &mut copy_epoch_one).unwrap();
         let continued = train(&people, &config, resumed.path(), true, &mut |_| {}).unwrap();
         assert_eq!(continued.history.len(), 2);
-        assert_eq!(whole.history[0], continued.history[0], "epoch 1 came from the checkpoint");
+        // From state.json: serde_json may read a float back one ulp off.
+        let (straight_one, resumed_one) = (&whole.history[0], &continued.history[0]);
+        assert_eq!(straight_one.epoch, resumed_one.epoch);
+        assert!(
+            (straight_one.train_loss - resumed_one.train_loss).abs() < 1e-12,
+            "epoch 1 came from the checkpoint"
+        );
         let (a, b) = (embeddings(&whole, &people), embeddings(&continued, &people));
         let largest_difference =
             a.iter().flatten().zip(b.iter().flatten()).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
@@ -621,7 +560,7 @@ mod tests {
         train(&people, &config, out.path(), false, &mut |_| {}).unwrap();
         let fewer = TrainConfig { epochs: 1, ..config.clone() };
         let error = train(&people, &fewer, out.path(), true, &mut |_| {}).err().expect("refused");
-        assert!(error.to_string().contains("--epochs 2 or more"), "{error}");
+        assert!(matches!(error, TrainError::FewerEpochs { done: 2, .. }), "{error}");
         let again = train(&people, &config, out.path(), true, &mut |_| {}).unwrap();
         assert_eq!(again.history.len(), 2);
         assert!(!again.val_scores.is_empty(), "the finished model is validated for its calibration");

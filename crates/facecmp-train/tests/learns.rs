@@ -6,8 +6,9 @@
 //! `cargo test --workspace`; CI runs it in a stage of its own with
 //! `cargo test --workspace --test learns -- --ignored`. No timing is asserted.
 
-use facecmp::eval::accuracy_at;
-use facecmp_train::data::{Identities, downscale, evaluation_pairs};
+use facecmp_eval::dataset::{Identities, evaluation_pairs};
+use facecmp_eval::metrics::accuracy_at;
+use facecmp_train::data::downscale;
 use facecmp_train::training::{EpochMetrics, embed_all, score_embedded};
 use facecmp_train::{Architecture, TowerConfig, TrainConfig, synthetic, train};
 

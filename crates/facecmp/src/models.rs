@@ -6,8 +6,6 @@
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
 pub const DETECTOR_FILE: &str = "face_detection_yunet_2023mar.onnx";
 pub const EMBEDDER_FILE: &str = "face_recognition_sface_2021dec_int8bq.onnx";
 
@@ -35,7 +33,7 @@ pub struct ModelFile {
 impl ModelFile {
     /// Hex sha256 of the file, the model's identity in galleries and reports.
     pub fn sha256(&self) -> String {
-        hex_sha256(&self.bytes)
+        crate::digest::sha256_hex(&self.bytes)
     }
 }
 
@@ -68,8 +66,4 @@ impl ModelSource {
 fn read_model(path: &Path, name: &'static str) -> Result<ModelFile, ModelFileError> {
     let bytes = std::fs::read(path).map_err(|source| ModelFileError { path: path.to_path_buf(), source })?;
     Ok(ModelFile { name, origin: path.display().to_string(), bytes: Cow::Owned(bytes) })
-}
-
-pub fn hex_sha256(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -67,9 +67,8 @@ fn drawing_path(target: &Path, photo: &Path, several: bool) -> PathBuf {
 }
 
 fn write_drawing(photo: &Photo, path: &Path) -> Result<(), CliError> {
-    let failed = |reason: String| CliError::Write { path: path.display().to_string(), reason };
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| failed(e.to_string()))?;
+        std::fs::create_dir_all(parent).map_err(|e| CliError::write(path, e))?;
     }
-    draw::annotate(photo).save(path).map_err(|e| failed(e.to_string()))
+    draw::annotate(photo).save(path).map_err(|e| CliError::write(path, e))
 }

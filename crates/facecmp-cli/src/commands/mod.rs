@@ -8,5 +8,9 @@ pub mod gallery;
 pub mod keys;
 pub mod search;
 pub mod serve;
+#[cfg(feature = "train")]
+pub mod train;
+#[cfg(not(feature = "train"))]
+#[path = "untrained.rs"]
 pub mod train;
 pub mod watch;

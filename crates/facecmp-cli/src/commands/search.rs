@@ -19,9 +19,8 @@ use crate::commands::access::resolve_threshold;
 use crate::report::print_json;
 use crate::{CliError, Outcome};
 
-/// The font of the contact sheet's captions. One constant so the asset can
-/// move (it is shared with the training plots).
-pub const CONTACT_SHEET_FONT: &[u8] = include_bytes!("../../../facecmp-train/assets/Roboto-Regular.ttf");
+/// The font of the contact sheet's captions: the one the evaluation plots embed.
+pub const CONTACT_SHEET_FONT: &[u8] = facecmp_eval::plots::FONT;
 
 pub fn run(global: &GlobalArgs, args: &SearchArgs) -> Result<Outcome, CliError> {
     let pipeline = crate::load_pipeline(global, global.config())?;

@@ -33,7 +33,7 @@ pub fn run(global: &GlobalArgs, args: &ServeArgs) -> Result<Outcome, CliError> {
         limits,
         ..ServerConfig::default()
     };
-    let service_error = |error: std::io::Error| CliError::Service(format!("{}: {error}", args.listen));
+    let service_error = |source: std::io::Error| CliError::Service { listen: args.listen, source };
     let runtime = tokio_runtime().map_err(service_error)?;
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(args.listen).await.map_err(service_error)?;

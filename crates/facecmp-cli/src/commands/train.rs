@@ -1,38 +1,48 @@
-//! `facecmp train DATA --out MODEL_DIR` and `facecmp synth OUT`.
+//! `facecmp train DATA --out MODEL_DIR`, `facecmp synth OUT`, and what
+//! `--embedder MODEL_DIR` needs of a trained model: the parts of the command
+//! line that link burn (the `train` feature; `untrained.rs` stands in
+//! without it).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use facecmp::compare::Calibration;
+use facecmp_eval::crops::{self, Alignment, Prepared};
+use facecmp_eval::dataset::{self, Split};
 use facecmp_train::artifacts::{self, DataSummary};
 use facecmp_train::augment::Augmentation;
-use facecmp_train::data::{self, Alignment, Prepared};
-use facecmp_train::training::{EpochMetrics, OptimizerKind, Schedule};
-use facecmp_train::{Architecture, TowerConfig, TrainConfig, synthetic};
+use facecmp_train::training::{EpochMetrics, OptimizerKind, Schedule, TrainError};
+use facecmp_train::{Architecture, TowerConfig, TrainConfig, TrainedEmbedder, synthetic};
 
 use crate::args::{ArchitectureArg, GlobalArgs, OptimizerArg, SynthArgs, TrainArgs};
+use crate::commands::eval::report_skipped;
 use crate::{CliError, Outcome};
 
-/// At most this many skipped photos are listed one per line.
-const SKIPPED_SHOWN: usize = 20;
+pub use facecmp_train::artifacts::ModelCard;
 
 pub fn run(global: &GlobalArgs, args: &TrainArgs) -> Result<Outcome, CliError> {
     let config = train_config(args)?;
-    let samples = data::list_samples(&args.data).map_err(train_error)?;
+    let samples = dataset::list_samples(&args.data)?;
     let prepared = prepare(
         global,
         &samples,
         args.aligned,
-        args.cache.clone().unwrap_or_else(|| args.out.join("crops")),
+        &args.cache.clone().unwrap_or_else(|| args.out.join("crops")),
     )?;
-    report_skipped(&prepared);
+    report_skipped(&prepared.skipped, args.aligned);
     eprintln!(
         "facecmp: training {} on {} people ({} photos), {} held out for validation",
         config.tower.architecture.name(),
         prepared.people.len(),
         prepared.images(),
-        data::split_by_identity(&prepared.names(), config.val_fraction, config.seed).val.len()
+        dataset::split_by_identity(&prepared.names(), config.val_fraction, config.seed).val.len()
     );
     let trained = facecmp_train::train(&prepared, &config, &args.out, args.resume, &mut print_epoch)
-        .map_err(train_error)?;
+        .map_err(|error| match error {
+            TrainError::FewerEpochs { done, .. } => {
+                CliError::hinted(error, format!("resume with --epochs {done} or more"))
+            }
+            error => error.into(),
+        })?;
     let summary = DataSummary {
         source: args.data.display().to_string(),
         pre_aligned: args.aligned,
@@ -40,7 +50,7 @@ pub fn run(global: &GlobalArgs, args: &TrainArgs) -> Result<Outcome, CliError> {
         images: prepared.images(),
         skipped: prepared.skipped.len(),
     };
-    let card = artifacts::write_model(&args.out, &trained, &config, summary).map_err(train_error)?;
+    let card = artifacts::write_model(&args.out, &trained, &config, summary)?;
     outln!("model: {}", args.out.display());
     if let Some(v) = &card.validation {
         outln!(
@@ -68,10 +78,10 @@ pub fn run(global: &GlobalArgs, args: &TrainArgs) -> Result<Outcome, CliError> {
 
 fn train_config(args: &TrainArgs) -> Result<TrainConfig, CliError> {
     if !(0.0..1.0).contains(&args.val_fraction) {
-        return Err(CliError::Train(format!("--val-fraction {} is not in [0, 1)", args.val_fraction)));
+        return Err(CliError::invalid("--val-fraction", args.val_fraction, "a share in [0, 1)"));
     }
     if !(args.genuine_ratio > 0.0 && args.genuine_ratio.is_finite()) {
-        return Err(CliError::Train(format!("--genuine-ratio {} must be positive", args.genuine_ratio)));
+        return Err(CliError::invalid("--genuine-ratio", args.genuine_ratio, "a positive ratio"));
     }
     let optimizer = match args.optimizer {
         OptimizerArg::Sgd => OptimizerKind::Sgd,
@@ -106,32 +116,18 @@ fn train_config(args: &TrainArgs) -> Result<TrainConfig, CliError> {
 }
 
 /// Decodes and aligns the photos: as given (`--aligned`) or through YuNet,
-/// with crops cached per detector setting (other settings, other crops).
-pub fn prepare(
+/// with crops cached per detector setting.
+fn prepare(
     global: &GlobalArgs,
-    samples: &[data::Sample],
+    samples: &[dataset::Sample],
     aligned: bool,
-    cache: PathBuf,
+    cache: &Path,
 ) -> Result<Prepared, CliError> {
     if aligned {
-        return data::prepare(samples, &Alignment::PreAligned).map_err(train_error);
+        return Ok(crops::prepare(samples, &Alignment::PreAligned)?);
     }
     let pipeline = crate::load_models(global.config())?;
-    let settings = format!(
-        "yunet-{}px-{}-min{}",
-        global.detection_size, global.detection_threshold, global.min_face_size
-    );
-    data::prepare(samples, &Alignment::Detect { pipeline: &pipeline, cache: cache.join(settings) })
-        .map_err(train_error)
-}
-
-pub fn report_skipped(prepared: &Prepared) {
-    for skipped in prepared.skipped.iter().take(SKIPPED_SHOWN) {
-        eprintln!("facecmp: skipped {}: {}", skipped.path.display(), skipped.reason);
-    }
-    if prepared.skipped.len() > SKIPPED_SHOWN {
-        eprintln!("facecmp: … and {} more skipped photos", prepared.skipped.len() - SKIPPED_SHOWN);
-    }
+    Ok(crops::prepare(samples, &Alignment::detect(&pipeline, cache))?)
 }
 
 fn print_epoch(m: &EpochMetrics) {
@@ -148,13 +144,9 @@ fn print_epoch(m: &EpochMetrics) {
     );
 }
 
-pub fn train_error(error: impl std::fmt::Display) -> CliError {
-    CliError::Train(error.to_string())
-}
-
 pub fn synth(args: &SynthArgs) -> Result<Outcome, CliError> {
     if args.identities < 2 {
-        return Err(CliError::Train("--identities must be at least 2".into()));
+        return Err(CliError::invalid("--identities", args.identities, "at least 2"));
     }
     write_synthetic(&args.out, args.identities, args.photos as usize, args.seed)?;
     outln!(
@@ -168,7 +160,32 @@ pub fn synth(args: &SynthArgs) -> Result<Outcome, CliError> {
 }
 
 fn write_synthetic(out: &Path, identities: usize, photos: usize, seed: u64) -> Result<(), CliError> {
-    synthetic::write_dataset(out, identities, photos, seed)
-        .map(|_| ())
-        .map_err(|e| CliError::Write { path: out.display().to_string(), reason: e.to_string() })
+    synthetic::write_dataset(out, identities, photos, seed).map(|_| ()).map_err(|e| CliError::write(out, e))
+}
+
+/// `--embedder MODEL_DIR`'s model card (its split and calibration).
+pub fn model_card(global: &GlobalArgs) -> Result<Option<ModelCard>, CliError> {
+    Ok(global.embedder.as_deref().map(ModelCard::read).transpose()?)
+}
+
+pub fn split(card: &ModelCard) -> &Split {
+    &card.split
+}
+
+/// `eval --calibrate`: the measured thresholds replace the model's.
+pub fn store_calibration(dir: &Path, mut card: ModelCard, calibration: Calibration) -> Result<(), CliError> {
+    card.recalibrate(calibration);
+    card.write(dir)?;
+    let measured = card.calibration.iter().flat_map(|c| &c.points).filter(|p| p.threshold.is_some());
+    eprintln!(
+        "facecmp: {} FAR thresholds stored in {}",
+        measured.count(),
+        dir.join(artifacts::MODEL_JSON).display()
+    );
+    Ok(())
+}
+
+/// The embedder `--embedder MODEL_DIR` names.
+pub fn load_embedder(dir: &Path) -> Result<Box<dyn facecmp::Embedder>, CliError> {
+    Ok(Box::new(TrainedEmbedder::load(dir)?))
 }

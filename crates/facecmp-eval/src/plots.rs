@@ -6,13 +6,14 @@
 use std::path::Path;
 use std::sync::Once;
 
-use facecmp::eval::{RocPoint, ScoredPair, roc};
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
-use crate::training::EpochMetrics;
+use crate::error::{DrawError, EvalError};
+use crate::metrics::{RocPoint, ScoredPair, roc};
 
-const FONT: &[u8] = include_bytes!("../assets/Roboto-Regular.ttf");
+/// The embedded Roboto: the plots' text, and anything else that draws captions.
+pub const FONT: &[u8] = include_bytes!("../assets/Roboto-Regular.ttf");
 const SIZE: (u32, u32) = (800, 500);
 /// FAR axis floor of the log-scale ROC: FAR 0 is drawn there.
 const FAR_FLOOR: f64 = 1e-5;
@@ -30,20 +31,16 @@ fn register_font() {
     });
 }
 
-type PlotResult = Result<(), String>;
+type PlotResult = Result<(), EvalError>;
 
-/// A named series of (epoch, value) points and its colour.
-type Line<'a> = (&'a str, &'a [(f64, f64)], RGBColor);
+/// (epoch, value) points of one series.
+pub type Series = [(f64, f64)];
 
-fn failed(path: &Path) -> impl Fn(Box<dyn std::error::Error>) -> String + '_ {
-    move |e| format!("cannot draw {}: {e}", path.display())
-}
+/// A named series and its colour.
+type Line<'a> = (&'a str, &'a Series, RGBColor);
 
-/// The four plots of a training run.
-pub fn training_plots(dir: &Path, history: &[EpochMetrics], val_scores: &[ScoredPair]) -> PlotResult {
-    loss_plot(&dir.join(LOSS_PNG), history)?;
-    accuracy_plot(&dir.join(ACCURACY_PNG), history)?;
-    evaluation_plots(dir, val_scores, "validation people")
+fn failed(path: &Path) -> impl Fn(DrawError) -> EvalError + '_ {
+    move |source| EvalError::Plot { path: path.to_path_buf(), source }
 }
 
 /// ROC and histogram of a set of scored pairs.
@@ -55,32 +52,26 @@ pub fn evaluation_plots(dir: &Path, scores: &[ScoredPair], label: &str) -> PlotR
     histogram_plot(&dir.join(HISTOGRAM_PNG), scores, label)
 }
 
-fn series(history: &[EpochMetrics], value: impl Fn(&EpochMetrics) -> Option<f64>) -> Vec<(f64, f64)> {
-    history.iter().filter_map(|m| value(m).map(|v| (m.epoch as f64, v))).collect()
-}
-
-fn loss_plot(path: &Path, history: &[EpochMetrics]) -> PlotResult {
-    let train = series(history, |m| Some(m.train_loss));
-    let val = series(history, |m| m.val_loss);
-    let top = train.iter().chain(&val).map(|p| p.1).fold(0.0f64, f64::max).max(1e-3) * 1.1;
+/// Training and validation loss per epoch.
+pub fn loss_plot(path: &Path, training: &Series, validation: &Series) -> PlotResult {
+    let top = training.iter().chain(validation).map(|p| p.1).fold(0.0f64, f64::max).max(1e-3) * 1.1;
     line_plot(
         path,
         "Contrastive loss per epoch",
         "loss",
         0.0..top,
-        &[("training", train.as_slice(), RED), ("validation", val.as_slice(), BLUE)],
+        &[("training", training, RED), ("validation", validation, BLUE)],
     )
 }
 
-fn accuracy_plot(path: &Path, history: &[EpochMetrics]) -> PlotResult {
-    let accuracy = series(history, |m| m.val_accuracy);
-    let auc = series(history, |m| m.val_auc);
+/// Validation accuracy and ROC AUC per epoch.
+pub fn accuracy_plot(path: &Path, accuracy: &Series, auc: &Series) -> PlotResult {
     line_plot(
         path,
         "Validation (people never trained on)",
         "accuracy / AUC",
         0.4..1.0,
-        &[("best pair accuracy", accuracy.as_slice(), BLUE), ("ROC AUC", auc.as_slice(), GREEN)],
+        &[("best pair accuracy", accuracy, BLUE), ("ROC AUC", auc, GREEN)],
     )
 }
 
@@ -93,7 +84,7 @@ fn line_plot(
 ) -> PlotResult {
     register_font();
     let last_epoch = lines.iter().flat_map(|l| l.1.iter().map(|p| p.0)).fold(1.0f64, f64::max);
-    let draw = || -> Result<(), Box<dyn std::error::Error>> {
+    let draw = || -> Result<(), DrawError> {
         let root = BitMapBackend::new(path, SIZE).into_drawing_area();
         root.fill(&WHITE)?;
         let mut chart = ChartBuilder::on(&root)
@@ -119,7 +110,7 @@ fn line_plot(
 
 fn roc_plot(path: &Path, curve: &[RocPoint], label: &str) -> PlotResult {
     register_font();
-    let draw = || -> Result<(), Box<dyn std::error::Error>> {
+    let draw = || -> Result<(), DrawError> {
         let root = BitMapBackend::new(path, SIZE).into_drawing_area();
         root.fill(&WHITE)?;
         let mut chart = ChartBuilder::on(&root)
@@ -155,7 +146,7 @@ fn histogram_plot(path: &Path, scores: &[ScoredPair], label: &str) -> PlotResult
     };
     let (genuine, impostor) = (shares(true), shares(false));
     let top = genuine.iter().chain(&impostor).fold(0.0f64, |a, &b| a.max(b)).max(0.01) * 1.1;
-    let draw = || -> Result<(), Box<dyn std::error::Error>> {
+    let draw = || -> Result<(), DrawError> {
         let root = BitMapBackend::new(path, SIZE).into_drawing_area();
         root.fill(&WHITE)?;
         let mut chart = ChartBuilder::on(&root)

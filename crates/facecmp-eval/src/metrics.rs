@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::compare::{Calibration, OperatingPoint as CalibratedPoint};
+use facecmp::compare::{Calibration, OperatingPoint as CalibratedPoint};
 
 /// The FARs that reports and calibration cover.
 pub const STANDARD_FARS: [f64; 4] = [1e-1, 1e-2, 1e-3, 1e-4];
@@ -351,77 +351,6 @@ pub fn calibrate(pairs: &[ScoredPair], fars: &[f64], dataset: String) -> Calibra
     Calibration { dataset, genuine_pairs: counts.genuine, impostor_pairs: counts.impostor, points }
 }
 
-/// One pair of LFW's protocol file: two images, named by person and number.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LfwPair {
-    /// 1-based fold.
-    pub fold: usize,
-    pub a: (String, u32),
-    pub b: (String, u32),
-    pub genuine: bool,
-}
-
-impl LfwPair {
-    /// The image's path inside an LFW folder: `Name/Name_0001.jpg`.
-    pub fn relative_path((name, number): &(String, u32)) -> std::path::PathBuf {
-        std::path::Path::new(name).join(format!("{name}_{number:04}.jpg"))
-    }
-}
-
-/// Parses LFW's `pairs.txt`: a header `folds<TAB>n`, then per fold `n`
-/// matched lines `name i j` and `n` mismatched lines `name1 i name2 j`.
-/// Errors name the line.
-pub fn parse_lfw_pairs(text: &str) -> Result<Vec<LfwPair>, String> {
-    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
-    let (_, header) = lines.next().ok_or("empty file")?;
-    let header: Vec<&str> = header.split_whitespace().collect();
-    let (folds, per_kind) = match header.as_slice() {
-        [f, n] => (number(f, 1)?, number(n, 1)?),
-        _ => return Err("line 1: expected `folds pairs-per-kind`".into()),
-    };
-    // Not sized from the header: a corrupt one must not allocate terabytes.
-    let mut pairs = Vec::new();
-    for fold in 1..=folds as usize {
-        for genuine in [true, false] {
-            for _ in 0..per_kind {
-                let (index, line) =
-                    lines.next().ok_or_else(|| format!("fold {fold}: the file ends early"))?;
-                pairs.push(
-                    parse_pair_line(line, fold, genuine).map_err(|e| format!("line {}: {e}", index + 1))?,
-                );
-            }
-        }
-    }
-    if let Some((index, _)) = lines.next() {
-        return Err(format!("line {}: more pairs than the header announces", index + 1));
-    }
-    Ok(pairs)
-}
-
-fn parse_pair_line(line: &str, fold: usize, genuine: bool) -> Result<LfwPair, String> {
-    let fields: Vec<&str> = line.split_whitespace().collect();
-    match (genuine, fields.as_slice()) {
-        (true, [name, i, j]) => Ok(LfwPair {
-            fold,
-            a: (name.to_string(), number(i, 1)?),
-            b: (name.to_string(), number(j, 1)?),
-            genuine,
-        }),
-        (false, [a, i, b, j]) => Ok(LfwPair {
-            fold,
-            a: (a.to_string(), number(i, 1)?),
-            b: (b.to_string(), number(j, 1)?),
-            genuine,
-        }),
-        (true, _) => Err("expected a matched pair `name i j`".into()),
-        (false, _) => Err("expected a mismatched pair `name1 i name2 j`".into()),
-    }
-}
-
-fn number(text: &str, min: u32) -> Result<u32, String> {
-    text.parse::<u32>().ok().filter(|&n| n >= min).ok_or_else(|| format!("`{text}` is not a number ≥ {min}"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -501,38 +430,6 @@ mod tests {
         assert!(c.threshold_for(1e-3).is_err());
         // A rate between measured points takes the stricter one.
         assert_eq!(c.threshold_for(0.05), c.threshold_for(0.01));
-    }
-
-    /// A crafted pairs file, with scores chosen so that each fold's
-    /// threshold, chosen on the other folds, misclassifies a known pair.
-    #[test]
-    fn ten_fold_on_a_crafted_pairs_file_gives_the_expected_accuracy() {
-        let text = "2\t2\nA\t1\t2\nB\t1\t2\nA\t1\tB\t1\nC\t1\tD\t2\n\
-                    E\t1\t2\nF\t1\t3\nE\t1\tF\t1\nG\t2\tH\t1\n";
-        let lfw = parse_lfw_pairs(text).unwrap();
-        assert_eq!(lfw.len(), 8);
-        assert_eq!(lfw[2], LfwPair { fold: 1, a: ("A".into(), 1), b: ("B".into(), 1), genuine: false });
-        assert_eq!(LfwPair::relative_path(&lfw[7].a), std::path::Path::new("G/G_0002.jpg"));
-        // Fold 2's best threshold is midway between 0.35 and 0.6 (0.475): on
-        // fold 1 it rejects genuine B (0.45), so 3 of 4. Fold 1's best is midway
-        // between 0.3 and 0.45 (0.375): it decides all of fold 2 correctly.
-        let scores = [0.9, 0.45, 0.3, 0.1, 0.8, 0.6, 0.35, 0.2];
-        let scored: Vec<(usize, ScoredPair)> =
-            lfw.iter().zip(scores).map(|(p, s)| (p.fold, ScoredPair::new(s, p.genuine))).collect();
-        let result = k_fold(&scored).unwrap();
-        assert_eq!(result.folds.len(), 2);
-        assert_eq!(result.folds[0].accuracy, 0.75);
-        assert_eq!(result.folds[1].accuracy, 1.0);
-        assert!((result.mean_accuracy - 0.875).abs() < 1e-12);
-        assert!((result.std_accuracy - (0.125f64 * 0.125 * 2.0).sqrt()).abs() < 1e-12);
-    }
-
-    #[test]
-    fn malformed_pairs_files_name_the_line() {
-        assert!(parse_lfw_pairs("1\t1\nA\t1\n").unwrap_err().starts_with("line 2"));
-        assert!(parse_lfw_pairs("1\t1\nA\t1\t2\n").unwrap_err().contains("ends early"));
-        assert!(parse_lfw_pairs("1\t1\nA\t1\t2\nA\t1\tB\t1\nX\t1\t2\n").unwrap_err().contains("more pairs"));
-        assert!(parse_lfw_pairs("1\t1\nA\tone\t2\n").unwrap_err().contains("`one`"));
     }
 
     #[test]

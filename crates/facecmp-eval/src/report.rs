@@ -1,19 +1,22 @@
-//! `facecmp eval`'s work: embed prepared photos with any embedder, score
-//! pairs, and write the report (Markdown, JSON, plots).
+//! The evaluation report: what `facecmp eval` states, as Markdown
+//! (`report.md`), JSON (`report.json`) and plots (`roc.png`, `histogram.png`),
+//! and the steps that produce its scores (embed, score, label with groups).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::Path;
 
-use facecmp::eval::{
-    GroupMetrics, GroupedPair, KFold, LfwPair, OperatingPoint, STANDARD_FARS, ScoredPair, Verification,
-    per_group,
-};
 use facecmp::{EmbedderIdentity, Embedding, Pipeline};
 use serde::{Deserialize, Serialize};
 
-use crate::data::{Identities, Pair, Prepared, Skipped};
+use crate::crops::{Prepared, Skipped};
+use crate::dataset::{Identities, Pair};
+use crate::error::EvalError;
+use crate::metrics::{
+    GroupMetrics, GroupedPair, KFold, OperatingPoint, STANDARD_FARS, ScoredPair, Verification, per_group,
+};
 
-/// Embeds every crop of `prepared` (in order, person by person) in batches.
+/// Embeds every crop of `prepared` (in order, person by person) in batches,
+/// with the pipeline's embedder (SFace, or the one the caller plugged in).
 pub fn embed_prepared(pipeline: &Pipeline, prepared: &Prepared) -> Result<Vec<Embedding>, facecmp::Error> {
     const BATCH: usize = 32;
     let crops: Vec<_> = prepared.people.iter().flat_map(|(_, crops)| crops).collect();
@@ -28,6 +31,7 @@ pub fn embed_prepared(pipeline: &Pipeline, prepared: &Prepared) -> Result<Vec<Em
     Ok(embeddings)
 }
 
+/// The cosine similarity of each pair of photos (indices into `embeddings`).
 pub fn score(pairs: &[Pair], embeddings: &[Embedding]) -> Vec<ScoredPair> {
     pairs
         .iter()
@@ -39,22 +43,6 @@ pub fn score(pairs: &[Pair], embeddings: &[Embedding]) -> Vec<ScoredPair> {
 /// dimensions always agree.
 fn same_embedder_cosine(a: &Embedding, b: &Embedding) -> f32 {
     a.cosine(b).expect("one embedder gives every embedding the same dimension")
-}
-
-/// Reads `groups.csv` (`person,group`, optional header).
-pub fn read_groups(path: &Path) -> Result<HashMap<String, String>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut groups = HashMap::new();
-    for (index, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        match line.split(',').map(str::trim).collect::<Vec<_>>().as_slice() {
-            ["person", "group"] if index == 0 => {}
-            [person, group] if !person.is_empty() && !group.is_empty() => {
-                groups.insert(person.to_string(), group.to_string());
-            }
-            _ => return Err(format!("{}: line {}: expected `person,group`", path.display(), index + 1)),
-        }
-    }
-    Ok(groups)
 }
 
 /// Labels each pair with the groups of its two people ("(no group)" when
@@ -75,25 +63,6 @@ pub fn group_pairs(
         .zip(scores)
         .map(|(p, s)| GroupedPair { pair: *s, group_a: group_of(p.a), group_b: group_of(p.b) })
         .collect()
-}
-
-/// LFW pairs whose two images could both be prepared, as fold-labelled
-/// scores, and the pairs that could not be scored.
-pub fn score_lfw(
-    lfw: &[LfwPair],
-    embedding_of: &BTreeMap<(String, u32), Embedding>,
-) -> (Vec<(usize, ScoredPair)>, Vec<LfwPair>) {
-    let mut scored = Vec::with_capacity(lfw.len());
-    let mut missing = Vec::new();
-    for pair in lfw {
-        match (embedding_of.get(&pair.a), embedding_of.get(&pair.b)) {
-            (Some(a), Some(b)) => {
-                scored.push((pair.fold, ScoredPair::new(same_embedder_cosine(a, b), pair.genuine)))
-            }
-            _ => missing.push(pair.clone()),
-        }
-    }
-    (scored, missing)
 }
 
 /// Everything `facecmp eval` states, as written to `report.json`.
@@ -153,12 +122,12 @@ impl EvalReport {
     }
 
     /// Writes `report.md`, `report.json` and the ROC and histogram PNGs.
-    pub fn write(&self, dir: &Path, scores: &[ScoredPair]) -> Result<(), String> {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    pub fn write(&self, dir: &Path, scores: &[ScoredPair]) -> Result<(), EvalError> {
+        std::fs::create_dir_all(dir).map_err(|e| EvalError::io(dir, e))?;
         let json = serde_json::to_string_pretty(self).expect("the report serialises") + "\n";
         let write = |name: &str, text: &str| {
             let path = dir.join(name);
-            std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))
+            std::fs::write(&path, text).map_err(|e| EvalError::io(&path, e))
         };
         write("report.json", &json)?;
         write("report.md", &self.markdown())?;

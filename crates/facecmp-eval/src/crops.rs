@@ -1,0 +1,200 @@
+//! The crop cache: each photo decoded, its one face detected and aligned to
+//! the 112×112 template once, and the crop (or the reason it was skipped)
+//! kept under the file's sha256, so that later runs skip detection.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use facecmp::align::{ALIGNED_SIZE, Similarity};
+use facecmp::{AlignedFace, Pipeline, RgbImage};
+use serde::{Deserialize, Serialize};
+
+use crate::dataset::Sample;
+use crate::error::EvalError;
+use crate::progress;
+
+/// How a photo becomes an aligned 112×112 crop.
+pub enum Alignment<'a> {
+    /// The images already are aligned crops (e.g. `facecmp synth` output).
+    PreAligned,
+    /// Detect with the pipeline, align its one face; results cached in the
+    /// folder (see [`Alignment::detect`]).
+    Detect { pipeline: &'a Pipeline, cache: PathBuf },
+}
+
+impl<'a> Alignment<'a> {
+    /// Detection with `pipeline`, caching under `cache_root` in a folder per
+    /// detector setting: other settings find other faces, so they get other crops.
+    pub fn detect(pipeline: &'a Pipeline, cache_root: &Path) -> Alignment<'a> {
+        let config = pipeline.config();
+        let settings = format!(
+            "yunet-{}px-{}-min{}",
+            config.detector.max_input_side, config.detector.score_threshold, config.min_face_size
+        );
+        Alignment::Detect { pipeline, cache: cache_root.join(settings) }
+    }
+}
+
+/// Where evaluation keeps aligned crops across runs (keyed by file hash):
+/// `$XDG_CACHE_HOME/facecmp/crops`, else `~/.cache/facecmp/crops`.
+pub fn default_cache_dir() -> PathBuf {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("facecmp").join("crops")
+}
+
+/// An aligned crop of one photo.
+#[derive(Debug, Clone)]
+pub struct Crop {
+    pub path: PathBuf,
+    pub sha256: String,
+    pub face: AlignedFace,
+}
+
+/// A photo left out, and why (no face, several faces, unreadable…).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Skipped {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+/// The crops of every person, in name order; people left with no usable
+/// photo are dropped (and their photos listed in `skipped`).
+#[derive(Debug, Clone, Default)]
+pub struct Prepared {
+    pub people: Vec<(String, Vec<Crop>)>,
+    pub skipped: Vec<Skipped>,
+    /// Crops taken from the cache instead of running detection.
+    pub from_cache: usize,
+}
+
+impl Prepared {
+    pub fn images(&self) -> usize {
+        self.people.iter().map(|(_, crops)| crops.len()).sum()
+    }
+
+    /// Keeps only these people (e.g. one side of a split).
+    pub fn only(&self, names: &[String]) -> Prepared {
+        let wanted: HashSet<&str> = names.iter().map(String::as_str).collect();
+        let people = self.people.iter().filter(|(n, _)| wanted.contains(n.as_str())).cloned().collect();
+        Prepared { people, skipped: Vec::new(), from_cache: 0 }
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.people.iter().map(|(n, _)| n.clone()).collect()
+    }
+}
+
+/// Decodes, detects and aligns every sample. A photo with no face, with
+/// several faces (which one would the label mean?) or that cannot be read is
+/// skipped and listed, never guessed at.
+pub fn prepare(samples: &[Sample], alignment: &Alignment<'_>) -> Result<Prepared, EvalError> {
+    if let Alignment::Detect { cache, .. } = alignment {
+        std::fs::create_dir_all(cache).map_err(|e| EvalError::io(cache, e))?;
+    }
+    let bar = progress::bar(samples.len() as u64, "preparing faces");
+    let mut by_person: BTreeMap<String, Vec<Crop>> = BTreeMap::new();
+    let mut prepared = Prepared::default();
+    for sample in samples {
+        bar.inc(1);
+        let bytes = match std::fs::read(&sample.path) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                prepared.skipped.push(Skipped { path: sample.path.clone(), reason: e.to_string() });
+                continue;
+            }
+        };
+        let sha256 = facecmp::digest::sha256_hex(&bytes);
+        let outcome = match alignment {
+            Alignment::PreAligned => pre_aligned(&bytes).map(|face| (face, false)),
+            Alignment::Detect { pipeline, cache } => {
+                detect_cached(pipeline, cache, &sample.path, &bytes, &sha256)
+            }
+        };
+        match outcome {
+            Ok((face, cached)) => {
+                prepared.from_cache += usize::from(cached);
+                by_person.entry(sample.person.clone()).or_default().push(Crop {
+                    path: sample.path.clone(),
+                    sha256,
+                    face,
+                });
+            }
+            Err(reason) => prepared.skipped.push(Skipped { path: sample.path.clone(), reason }),
+        }
+    }
+    bar.finish_and_clear();
+    prepared.people = by_person.into_iter().collect();
+    Ok(prepared)
+}
+
+/// An image that already is an aligned crop; resized to 112×112 if it is
+/// another square size.
+fn pre_aligned(bytes: &[u8]) -> Result<AlignedFace, String> {
+    let image = facecmp::image::decode(bytes, Default::default()).map_err(|e| e.to_string())?;
+    let (w, h) = image.dimensions();
+    if w != h {
+        return Err(format!("{w}×{h} is not square, so it cannot be an aligned crop"));
+    }
+    let image = if w == ALIGNED_SIZE {
+        image
+    } else {
+        image::imageops::resize(&image, ALIGNED_SIZE, ALIGNED_SIZE, image::imageops::FilterType::Triangle)
+    };
+    Ok(aligned_crop(image))
+}
+
+/// Detects and aligns one photo, or reads the result of an earlier run from
+/// `cache/<sha256>.png` (a crop) or `cache/<sha256>.skip` (why it was skipped).
+fn detect_cached(
+    pipeline: &Pipeline,
+    cache: &Path,
+    path: &Path,
+    bytes: &[u8],
+    sha256: &str,
+) -> Result<(AlignedFace, bool), String> {
+    let (crop_file, skip_file) = (cache.join(format!("{sha256}.png")), cache.join(format!("{sha256}.skip")));
+    if let Ok(reason) = std::fs::read_to_string(&skip_file) {
+        return Err(reason);
+    }
+    // A cached file that is not a 112×112 image (damaged, or written by
+    // something else) is a miss: detect again and overwrite it.
+    if let Ok(image) = image::open(&crop_file)
+        && image.width() == ALIGNED_SIZE
+        && image.height() == ALIGNED_SIZE
+    {
+        return Ok((aligned_crop(image.to_rgb8()), true));
+    }
+    let result = detect_one(pipeline, path, bytes);
+    // The cache only saves time: failing to write it is not an error.
+    let _ = match &result {
+        Ok(face) => face.image.save(&crop_file).map_err(|e| e.to_string()),
+        Err(reason) => std::fs::write(&skip_file, reason).map_err(|e| e.to_string()),
+    };
+    result.map(|face| (face, false))
+}
+
+fn detect_one(pipeline: &Pipeline, path: &Path, bytes: &[u8]) -> Result<AlignedFace, String> {
+    let photo = pipeline.open_bytes(&path.display().to_string(), bytes).map_err(|e| strip_input(&e, path))?;
+    let (usable, _too_small) =
+        photo.usable_faces(pipeline.config().min_face_size).map_err(|e| strip_input(&e, path))?;
+    match usable.as_slice() {
+        [index] => Ok(photo.align(*index)),
+        many => Err(format!("{} faces found; a labelled photo must show exactly one", many.len())),
+    }
+}
+
+/// The reason of a pipeline error without the path (the skip list names it).
+fn strip_input(error: &facecmp::Error, path: &Path) -> String {
+    let text = error.to_string();
+    let prefix = format!("{}: ", path.display());
+    text.strip_prefix(&prefix).map(str::to_string).unwrap_or(text)
+}
+
+/// A 112×112 crop already aligned to the template (its transform from the
+/// photo is not known, nor needed to embed it).
+fn aligned_crop(image: RgbImage) -> AlignedFace {
+    AlignedFace { image, transform: Similarity::IDENTITY }
+}
