@@ -1,5 +1,6 @@
 //! The gallery with the real models and a real SQLite file: enrolment
 //! review, the access rules, identification, erasure and API keys.
+#![allow(clippy::unwrap_used)] // a test or a measurement: a panic is its failure report
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;

@@ -3,6 +3,7 @@
 //! seen in training) at the threshold chosen on the validation people.
 //!
 //! A short CPU run (about 5 minutes on 2 cores, 7 on one); no timing is asserted.
+#![allow(clippy::unwrap_used)] // a test or a measurement: a panic is its failure report
 
 use facecmp::eval::accuracy_at;
 use facecmp_train::data::{Identities, downscale, evaluation_pairs};
