@@ -1,5 +1,6 @@
 //! The `facecmp` binary run the way a user or a script runs it: real photos,
 //! real models, checking exit statuses and the output contracts.
+#![allow(clippy::unwrap_used)] // a test or a measurement: a panic is its failure report
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -1,5 +1,6 @@
 //! `facecmp synth`, `train`, `eval` and `compare --embedder` run the way a
 //! user runs them: tiny settings, real files, exit statuses and outputs.
+#![allow(clippy::unwrap_used)] // a test or a measurement: a panic is its failure report
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

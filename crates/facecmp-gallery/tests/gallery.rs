@@ -5,6 +5,7 @@
 //! The suite runs once per backend (see `on_every_backend!` at the end): on an
 //! SQLite file, and on a real PostgreSQL server when one can be started.
 //! Tests about the SQLite file's bytes are SQLite's alone.
+#![allow(clippy::unwrap_used)] // a test or a measurement: a panic is its failure report
 
 #[path = "support/postgres.rs"]
 mod postgres_harness;

@@ -6,6 +6,7 @@
 //! ```
 //! `search` is the index's exact search (int8 scan, f32 re-scoring of a proven shortlist);
 //! `search_full_scan` scores every f32 row and is the reference it must equal.
+#![allow(clippy::unwrap_used)] // a test or a measurement: a panic is its failure report
 
 use std::hint::black_box;
 use std::time::Duration;

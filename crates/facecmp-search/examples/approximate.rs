@@ -6,6 +6,7 @@
 //! Recall@1: the share of queries whose best person is the exact search's best person. Queries are new
 //! photos of enrolled persons (the usual identify case) and, separately, faces of strangers (where the
 //! best match is just the nearest of many unrelated persons, which is harder for a graph).
+#![allow(clippy::unwrap_used)] // a test or a measurement: a panic is its failure report
 
 use std::time::{Duration, Instant};
 

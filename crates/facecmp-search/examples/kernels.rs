@@ -3,6 +3,8 @@
 //! ```text
 //! cargo run --release -p facecmp-search --features compare-kernels --example kernels
 //! ```
+#![allow(clippy::unwrap_used)]
+// a test or a measurement: a panic is its failure report
 // Measures kernels, gemm's among them: its API is unsafe, each call with a SAFETY comment.
 #![allow(unsafe_code)]
 

@@ -5,6 +5,7 @@
 //! ```
 //! Defaults to 1 000, 100 000 and 1 000 000 samples (5 per person, dimension 128). Each query is a fresh
 //! photo of an enrolled person; the report is the median and 90th percentile of `search(query, 5)`.
+#![allow(clippy::unwrap_used)] // a test or a measurement: a panic is its failure report
 
 use std::time::{Duration, Instant};
 

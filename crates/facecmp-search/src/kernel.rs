@@ -104,6 +104,7 @@ mod avx2 {
     impl Element for f32 {
         #[inline(always)]
         unsafe fn load8(at: *const Self) -> __m256 {
+            // SAFETY: the caller points `at` at 8 readable f32s (AVX2 checked by the caller).
             unsafe { _mm256_loadu_ps(at) }
         }
         fn to_f32(self) -> f32 {
@@ -114,6 +115,7 @@ mod avx2 {
     impl Element for i8 {
         #[inline(always)]
         unsafe fn load8(at: *const Self) -> __m256 {
+            // SAFETY: the caller points `at` at 8 readable i8s (AVX2 checked by the caller).
             unsafe { _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(at.cast()))) }
         }
         fn to_f32(self) -> f32 {
@@ -123,11 +125,13 @@ mod avx2 {
 
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn score_rows(rows: &[f32], query: &[f32], scores: &mut [f32]) {
+        // SAFETY: AVX2 and FMA are enabled here; the caller checked the lengths.
         unsafe { score(rows, query, scores) }
     }
 
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn score_codes(codes: &[i8], scales: &[f32], query: &[f32], scores: &mut [f32]) {
+        // SAFETY: AVX2 and FMA are enabled here; the caller checked the lengths.
         unsafe { score(codes, query, scores) };
         for (score, &scale) in scores.iter_mut().zip(scales) {
             *score *= scale;
@@ -140,13 +144,18 @@ mod avx2 {
         let dimension = query.len();
         let mut first = 0;
         while first + ROWS_AT_ONCE <= scores.len() {
+            // SAFETY: row `first + i` < scores.len() starts inside `rows`, which holds
+            // `scores.len()` rows of `dimension` elements.
             let starts: [*const T; ROWS_AT_ONCE] =
                 std::array::from_fn(|i| unsafe { rows.as_ptr().add((first + i) * dimension) });
+            // SAFETY: each start has `dimension` readable elements (as above); AVX2 and FMA are
+            // guaranteed by the caller.
             let sums = unsafe { dot_rows(starts, query) };
             scores[first..first + ROWS_AT_ONCE].copy_from_slice(&sums);
             first += ROWS_AT_ONCE;
         }
         for (row, score) in scores.iter_mut().enumerate().skip(first) {
+            // SAFETY: row < scores.len(), so the row lies inside `rows`; AVX2 and FMA as above.
             [*score] = unsafe { dot_rows([rows.as_ptr().add(row * dimension)], query) };
         }
     }
@@ -156,6 +165,8 @@ mod avx2 {
     #[inline(always)]
     unsafe fn dot_rows<T: Element, const N: usize>(rows: [*const T; N], query: &[f32]) -> [f32; N] {
         let full = query.len() / LANES * LANES;
+        // SAFETY: every read is at an offset below `query.len()`, within `query` and within each
+        // row (the caller gives rows of `query.len()` elements); AVX2 and FMA by the caller.
         unsafe {
             let mut low = [_mm256_setzero_ps(); N];
             let mut high = [_mm256_setzero_ps(); N];
@@ -181,6 +192,7 @@ mod avx2 {
 
     #[inline(always)]
     unsafe fn horizontal_sum(v: __m256) -> f32 {
+        // SAFETY: register-only intrinsics; AVX is guaranteed by the caller.
         unsafe {
             let halves = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
             let pairs = _mm_add_ps(halves, _mm_movehl_ps(halves, halves));

@@ -1,5 +1,6 @@
 //! The service end to end: a real server on loopback, a real SQLite file,
 //! the real models, and plain HTTP requests.
+#![allow(clippy::unwrap_used)] // a test or a measurement: a panic is its failure report
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

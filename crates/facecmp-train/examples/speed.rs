@@ -9,6 +9,7 @@
 //! pairs on synthetic people at INPUT×INPUT, then embeds 1024 crops with the
 //! trained tower. Prints pairs/s (training steps only, as `facecmp train`
 //! reports it) and images/s.
+#![allow(clippy::unwrap_used)] // a test or a measurement: a panic is its failure report
 
 use std::time::Instant;
 

@@ -5,6 +5,7 @@
 //! A CPU run of 5–8 minutes on 2 cores, so it is ignored by the README's
 //! `cargo test --workspace`; CI runs it in a stage of its own with
 //! `cargo test --workspace --test learns -- --ignored`. No timing is asserted.
+#![allow(clippy::unwrap_used)] // a test or a measurement: a panic is its failure report
 
 use facecmp_eval::dataset::{Identities, evaluation_pairs};
 use facecmp_eval::metrics::accuracy_at;

@@ -1,5 +1,6 @@
 //! Per-stage timings: `cargo bench -p facecmp`. Results and the machine they
 //! were measured on are recorded in BENCHMARKS.md.
+#![allow(clippy::unwrap_used)] // a test or a measurement: a panic is its failure report
 
 use std::hint::black_box;
 use std::path::Path;

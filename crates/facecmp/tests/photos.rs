@@ -1,5 +1,6 @@
 //! The pipeline on real photos in every common format, rotated by EXIF,
 //! cropped tight to the face, and as hostile files.
+#![allow(clippy::unwrap_used)] // a test or a measurement: a panic is its failure report
 
 use std::io::Cursor;
 use std::path::{Path, PathBuf};

@@ -1,5 +1,6 @@
 //! The Rust pipeline against fixtures produced once with ONNX Runtime and
 //! numpy (`tools/reference/make_reference.py`).
+#![allow(clippy::unwrap_used)] // a test or a measurement: a panic is its failure report
 
 use std::path::{Path, PathBuf};
 

@@ -109,7 +109,7 @@ fn single_item_shape(spec: &NetworkSpec) -> Option<[usize; 4]> {
 fn build_plan(graph: ModelProto, outputs: &[&str]) -> TractResult<Plan> {
     let model = tract_onnx::onnx().model_for_proto_model(&graph)?;
     drop(graph);
-    Ok(model.with_outputs_by_name(outputs)?.into_optimized()?.into_runnable()?)
+    model.with_outputs_by_name(outputs)?.into_optimized()?.into_runnable()
 }
 
 impl Network for TractNetwork {
