@@ -213,8 +213,17 @@ impl From<facecmp::Error> for ApiError {
 pub struct RequestId(Arc<str>);
 
 impl RequestId {
+    /// 64 bits from std's per-process random hash keys over a counter:
+    /// unique within the process, unpredictable across restarts.
     fn generate() -> RequestId {
-        RequestId(uuid::Uuid::new_v4().simple().to_string().into())
+        use std::hash::{BuildHasher, RandomState};
+        use std::sync::OnceLock;
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static KEYS: OnceLock<RandomState> = OnceLock::new();
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let serial = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let mixed = KEYS.get_or_init(RandomState::new).hash_one(serial);
+        RequestId(format!("{mixed:016x}").into())
     }
 
     pub fn as_str(&self) -> &str {

@@ -512,3 +512,146 @@ fn a_body_that_trickles_in_is_cut_off_at_its_deadline() {
     assert!(reply.starts_with("HTTP/1.1 408"), "{reply}");
     assert!(reply.contains("\"code\":\"timeout\""), "{reply}");
 }
+
+// ---- fuzzing the request parsing -------------------------------------------
+
+/// A deterministic generator (xorshift64*), so a failing case can be rerun.
+struct Cases(u64);
+
+impl Cases {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+/// Valid requests of every shape the API parses: paths with parameters,
+/// queries, JSON bodies, multipart forms, raw image bodies.
+fn request_seeds(server: &Server) -> Vec<Vec<u8>> {
+    let tiny = {
+        let mut bytes = std::io::Cursor::new(Vec::new());
+        image::RgbImage::new(8, 8).write_to(&mut bytes, image::ImageFormat::Png).unwrap();
+        bytes.into_inner()
+    };
+    let (form_type, form) = multipart(&[("a", &tiny), ("b", &tiny)]);
+    let key = &server.admin;
+    let with_body = |head: &str, content_type: &str, body: &[u8]| {
+        let mut request = format!(
+            "{head} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\nConnection: close\r\n\
+             Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        request.extend_from_slice(body);
+        request
+    };
+    let bare = |head: &str| {
+        format!("{head} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\nConnection: close\r\n\r\n")
+            .into_bytes()
+    };
+    vec![
+        bare("GET /v1/events?zone=5&decision=deny&limit=5&before=9"),
+        bare("GET /v1/grants?zone=5&person=Obama"),
+        bare("DELETE /v1/samples/12"),
+        bare("GET /v1/people/Obama"),
+        with_body("PUT /v1/zones/5", "application/json", br#"{"allow_multiple_faces": true}"#),
+        with_body("PUT /v1/grants/5/Obama", "application/json", br#"{"valid_from": 1, "valid_until": 2}"#),
+        with_body("POST /v1/compare", &form_type, &form),
+        with_body("POST /v1/access?zone=5", "image/png", &tiny),
+        with_body("POST /v1/identify?top=3", "image/png", &tiny),
+    ]
+}
+
+fn mutate(cases: &mut Cases, seed: &[u8]) -> Vec<u8> {
+    let mut bytes = seed.to_vec();
+    for _ in 0..1 + cases.below(3) {
+        let at = cases.below(bytes.len());
+        match cases.below(5) {
+            0 => bytes[at] ^= 1 << cases.below(8),
+            1 => bytes[at] = b"\0\r\n %{}[]\"\\\xff\x7f/?&=:;-"[cases.below(19)],
+            2 => {
+                let end = (at + 1 + cases.below(16)).min(bytes.len());
+                bytes.drain(at..end);
+            }
+            3 => {
+                let end = (at + 1 + cases.below(16)).min(bytes.len());
+                let chunk = bytes[at..end].to_vec();
+                bytes.splice(at..at, chunk);
+            }
+            _ => {
+                let junk: Vec<u8> = (0..cases.below(8)).map(|_| cases.next() as u8).collect();
+                bytes.splice(at..at, junk);
+            }
+        }
+        if bytes.is_empty() {
+            bytes.push(b'G');
+        }
+    }
+    bytes
+}
+
+/// The status a raw request gets, if the server answers with a status line.
+fn raw_status(address: SocketAddr, request: &[u8]) -> Option<u16> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
+    let _ = stream.write_all(request);
+    let mut reply = Vec::new();
+    let _ = stream.read_to_end(&mut reply);
+    let line = String::from_utf8_lossy(&reply[..reply.len().min(12)]).into_owned();
+    line.strip_prefix("HTTP/1.1 ").and_then(|rest| rest.get(..3)).and_then(|code| code.parse().ok())
+}
+
+fn fuzz_requests(cases: usize) {
+    let limits = facecmp_server::ConnectionLimits {
+        header_read_timeout: std::time::Duration::from_secs(2),
+        body_read_timeout: std::time::Duration::from_secs(2),
+        ..Default::default()
+    };
+    let server = start_with(limits);
+    let seeds = request_seeds(&server);
+    for seed in &seeds {
+        let status = raw_status(server.address, seed);
+        assert!(status.is_some_and(|s| s < 500), "seed {}: {status:?}", String::from_utf8_lossy(&seed[..40]));
+    }
+    let statuses = std::sync::Mutex::new(std::collections::BTreeMap::<Option<u16>, usize>::new());
+    std::thread::scope(|scope| {
+        for thread in 0..8u64 {
+            let (server, seeds, statuses) = (&server, &seeds, &statuses);
+            scope.spawn(move || {
+                let mut generator = Cases(0xF022_0000 + thread);
+                for case in (thread as usize..cases).step_by(8) {
+                    let request = mutate(&mut generator, &seeds[case % seeds.len()]);
+                    let status = raw_status(server.address, &request);
+                    assert!(
+                        status.is_none_or(|s| s < 500),
+                        "case {case} got {status:?}: {:?}",
+                        String::from_utf8_lossy(&request)
+                    );
+                    *statuses.lock().unwrap().entry(status).or_default() += 1;
+                }
+            });
+        }
+    });
+    eprintln!("fuzzed request parsing: {cases} cases, statuses {:?}", statuses.into_inner().unwrap());
+    assert_eq!(server.send("GET", "/healthz", None, None).status, 200, "the server survives");
+}
+
+#[test]
+fn mutated_requests_never_get_a_server_error() {
+    fuzz_requests(240);
+}
+
+/// The longer run: `FACECMP_FUZZ_CASES=20000 cargo test -p facecmp-server
+/// --test http -- --ignored fuzz`.
+#[test]
+#[ignore]
+fn fuzz_requests_long() {
+    fuzz_requests(std::env::var("FACECMP_FUZZ_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(5_000));
+}
