@@ -75,7 +75,11 @@ fn make_clip(dir: &Path, scenes: &[Scene], seconds: f64) -> PathBuf {
         ));
         last = format!("v{i}");
     }
-    args.extend(["-filter_complex".into(), graph.join(";"), "-map".into(), format!("[{last}]")]);
+    if graph.is_empty() {
+        args.extend(["-map", "0:v"].map(String::from));
+    } else {
+        args.extend(["-filter_complex".into(), graph.join(";"), "-map".into(), format!("[{last}]")]);
+    }
     args.extend(
         ["-t", &seconds.to_string(), "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
             .map(String::from),

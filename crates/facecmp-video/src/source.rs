@@ -706,14 +706,17 @@ fn run_decoder(
     };
     // Live times continue from where the previous connection stopped.
     let connected_at = opened.elapsed().as_secs_f64();
-    let mut origin: Option<f64> = None;
+    let mut origin: Option<(f64, f64)> = None;
     let mut frames = 0u64;
     let end = loop {
         match decoder.next() {
             Ok(Some((pts, image))) => {
                 *progress.lock().expect("progress lock") = Instant::now();
-                let origin = *origin.get_or_insert(pts);
-                let offset = if source.is_live() { connected_at.max(*last_time) } else { 0.0 };
+                // Fixed at the connection's first frame: its time zero.
+                let (origin, offset) = *origin.get_or_insert_with(|| {
+                    let offset = if source.is_live() { connected_at.max(*last_time) } else { 0.0 };
+                    (pts, offset)
+                });
                 let time = offset + (pts - origin).max(0.0);
                 *last_time = time;
                 frames += 1;
