@@ -15,7 +15,7 @@ use std::collections::{HashMap, VecDeque};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use facecmp::{Embedding, Pipeline};
-use facecmp_gallery::{AccessDecision, Gallery, Probe, QualityPolicy, Reason};
+use facecmp_gallery::{AccessContext, AccessDecision, Gallery, Probe, QualityPolicy, Reason};
 use serde::Serialize;
 
 use crate::scan::{Analysed, Analyser, Sampler, Timings};
@@ -219,7 +219,7 @@ impl<'a> Watcher<'a> {
             if in_cooldown {
                 return Ok(None);
             }
-            let decision = self.record(&probe)?;
+            let decision = self.record(source, track, &probe)?;
             if decision.allowed {
                 self.allowed_at.insert(name, frame.time);
             }
@@ -241,13 +241,21 @@ impl<'a> Watcher<'a> {
                 self.config.threshold
             ),
         };
-        let decision = self.record(&Probe::refuse(reason, detail))?;
+        let decision = self.record(source, track, &Probe::refuse(reason, detail))?;
         Ok(Some(self.report(source, frame, track, decision)))
     }
 
-    fn record(&self, probe: &Probe) -> Result<AccessDecision, SearchError> {
+    /// Decides and writes the audit record, naming the source and track.
+    fn record(&self, source: &str, track: u64, probe: &Probe) -> Result<AccessDecision, SearchError> {
+        let source = audit_label(source);
+        let context = AccessContext {
+            zone: &self.config.zone,
+            image_sha256: None,
+            source: Some(&source),
+            track: i64::try_from(track).ok(),
+        };
         self.gallery
-            .decide_access(&self.config.zone, probe, None, self.config.threshold)
+            .decide_access_with(&context, probe, self.config.threshold)
             .map_err(|e| SearchError::Targets(e.to_string()))
     }
 
@@ -359,5 +367,35 @@ mod tests {
         .map(|(i, v)| (i as f64, v))
         .collect();
         assert_eq!(most_frequent_reason(&verdicts), Reason::MultipleFaces);
+    }
+}
+
+/// How a source is named in the audit trail: a URL without its user and
+/// password (a camera's credentials must not reach every reader of the
+/// trail), at most 200 characters (the gallery's limit for names).
+fn audit_label(source: &str) -> String {
+    let without_credentials = match source.split_once("://") {
+        Some((scheme, rest)) => {
+            let authority_end = rest.find('/').unwrap_or(rest.len());
+            match rest[..authority_end].rfind('@') {
+                Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
+                None => source.to_string(),
+            }
+        }
+        None => source.to_string(),
+    };
+    without_credentials.chars().filter(|c| !c.is_control()).take(200).collect()
+}
+
+#[cfg(test)]
+mod audit_label_tests {
+    use super::audit_label;
+
+    #[test]
+    fn credentials_never_reach_the_audit_trail() {
+        assert_eq!(audit_label("rtsp://admin:secret@10.0.0.5:554/stream"), "rtsp://10.0.0.5:554/stream");
+        assert_eq!(audit_label("rtsp://10.0.0.5/a@b"), "rtsp://10.0.0.5/a@b");
+        assert_eq!(audit_label("lift.mp4"), "lift.mp4");
+        assert_eq!(audit_label(&"x".repeat(500)).len(), 200);
     }
 }

@@ -4,7 +4,7 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use facecmp_gallery::{Event, EventQuery, Gallery, Reason};
+use facecmp_gallery::{Decision, Event, EventQuery, Gallery, Reason};
 use serde::Deserialize;
 
 use super::error::{PageError, blocking, render};
@@ -16,9 +16,6 @@ use super::{Console, Layout, times};
 const PAGE: usize = 50;
 /// Rows in one CSV export, at most.
 const MAX_EXPORT: usize = 100_000;
-/// Events read at most to fill one page or export (the person and reason
-/// filters are applied here, after the gallery's own filters).
-const MAX_SCANNED: usize = 1_000_000;
 
 /// Every reason a decision can have, for the filter's choices.
 const REASONS: &[Reason] = &[
@@ -56,34 +53,33 @@ fn given(value: &Option<String>) -> Option<String> {
 #[derive(Clone)]
 struct Resolved {
     query: EventQuery,
-    person: Option<String>,
-    reason: Option<String>,
 }
 
 impl EventFilter {
     fn resolve(&self) -> Result<Resolved, String> {
-        let decision = given(&self.decision);
-        if let Some(decision) = &decision
-            && decision != "allow"
-            && decision != "deny"
-        {
-            return Err(format!("decision: `{decision}` is neither allow nor deny"));
-        }
-        let reason = given(&self.reason);
-        if let Some(reason) = &reason
-            && Reason::parse(reason).is_none()
-        {
-            return Err(format!("reason: `{reason}` is not a decision reason"));
-        }
+        let decision = match given(&self.decision) {
+            Some(text) => Some(
+                Decision::parse(&text).ok_or_else(|| format!("decision: `{text}` is neither allow nor deny"))?,
+            ),
+            None => None,
+        };
+        let reason = match given(&self.reason) {
+            Some(text) => {
+                Some(Reason::parse(&text).ok_or_else(|| format!("reason: `{text}` is not a decision reason"))?)
+            }
+            None => None,
+        };
         let query = EventQuery {
             zone: given(&self.zone),
             decision,
+            reason,
+            person: given(&self.person),
             since: times::parse_input("since", self.since.as_deref())?,
             until: times::parse_input("until", self.until.as_deref())?,
             before: self.before,
-            limit: 0,
+            ..EventQuery::default()
         };
-        Ok(Resolved { query, person: given(&self.person), reason })
+        Ok(Resolved { query })
     }
 
     /// This filter as a query string, without `before` (for the next page
@@ -107,32 +103,27 @@ impl EventFilter {
     }
 }
 
-/// Up to `limit` matching events, newest first, and whether more may follow.
+/// Up to `limit` matching events, newest first, and whether more may follow
+/// (the gallery applies every filter; pages of 500 keep each query small).
 fn matching(
     gallery: &Gallery,
     filter: &Resolved,
     limit: usize,
 ) -> facecmp_gallery::Result<(Vec<Event>, bool)> {
     let mut query = filter.query.clone();
-    query.limit = 500;
-    let (mut found, mut scanned) = (Vec::new(), 0);
+    let mut found = Vec::new();
     loop {
+        query.limit = (limit + 1 - found.len()).min(500);
         let batch = gallery.events(&query)?;
         let exhausted = batch.len() < query.limit;
-        scanned += batch.len();
         for event in batch {
             query.before = Some(event.id);
-            let person_matches =
-                filter.person.as_ref().is_none_or(|person| event.person.as_ref() == Some(person));
-            let reason_matches = filter.reason.as_ref().is_none_or(|reason| event.reason == *reason);
-            if person_matches && reason_matches {
-                if found.len() == limit {
-                    return Ok((found, true));
-                }
-                found.push(event);
+            if found.len() == limit {
+                return Ok((found, true));
             }
+            found.push(event);
         }
-        if exhausted || scanned >= MAX_SCANNED {
+        if exhausted {
             return Ok((found, false));
         }
     }
@@ -264,8 +255,8 @@ fn to_csv(events: &[Event]) -> Result<Vec<u8>, csv::Error> {
             times::show(event.time),
             event.time.to_string(),
             spreadsheet_safe(&event.zone),
-            event.decision.clone(),
-            event.reason.clone(),
+            event.decision.as_str().to_string(),
+            event.reason.as_str().to_string(),
             event.person.as_deref().map(spreadsheet_safe).unwrap_or_default(),
             event.similarity.map(|s| format!("{s:.4}")).unwrap_or_default(),
             event.image_sha256.clone().unwrap_or_default(),
@@ -299,6 +290,6 @@ mod tests {
             EventFilter { reason: Some("granted".into()), zone: Some(" ".into()), ..EventFilter::default() };
         let resolved = filter.resolve().unwrap();
         assert_eq!(resolved.query.zone, None);
-        assert_eq!(resolved.reason.as_deref(), Some("granted"));
+        assert_eq!(resolved.query.reason, Some(Reason::Granted));
     }
 }

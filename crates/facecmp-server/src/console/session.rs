@@ -27,36 +27,17 @@ use super::{Console, ConsoleConfig, Layout};
 
 const COOKIE: &str = "facecmp_session";
 
-/// A logged-in console session, as the gallery keeps it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ConsoleSession {
-    pub key_id: i64,
-    pub key_name: String,
-    pub created: i64,
-    /// When it ends unless used before: the earlier of the idle and the
-    /// absolute expiry (unix seconds).
-    pub expires: i64,
-}
+pub use facecmp_gallery::ConsoleSession;
 
-/// Sessions, behind the three calls the gallery will offer
-/// (`create_session`, `session`, `end_session`).
-///
-/// TEMPORARY: kept in memory until the gallery stores sessions (so that all
-/// server nodes share them); then these calls go to the gallery instead.
+/// Sessions live in the gallery, so every server node shares them and a
+/// revoked key ends its sessions everywhere at once.
 pub(crate) struct SessionStore {
     gallery: Arc<Gallery>,
-    sessions: Mutex<HashMap<String, StoredSession>>,
-}
-
-struct StoredSession {
-    session: ConsoleSession,
-    idle_timeout_s: i64,
-    absolute_expiry: i64,
 }
 
 impl SessionStore {
     pub fn new(gallery: Arc<Gallery>) -> SessionStore {
-        SessionStore { gallery, sessions: Mutex::new(HashMap::new()) }
+        SessionStore { gallery }
     }
 
     pub fn create_session(
@@ -66,57 +47,17 @@ impl SessionStore {
         idle_timeout_s: i64,
         absolute_timeout_s: i64,
     ) -> Result<ConsoleSession, GalleryError> {
-        let key = self
-            .gallery
-            .keys()?
-            .into_iter()
-            .find(|key| key.id == key_id && key.revoked.is_none())
-            .ok_or(GalleryError::NoSuchKey(key_id))?;
-        let now = facecmp_gallery::gallery::now();
-        let absolute_expiry = now + absolute_timeout_s;
-        let session = ConsoleSession {
-            key_id,
-            key_name: key.name,
-            created: now,
-            expires: (now + idle_timeout_s).min(absolute_expiry),
-        };
-        let stored = StoredSession { session: session.clone(), idle_timeout_s, absolute_expiry };
-        let mut sessions = self.sessions.lock().expect("session lock");
-        sessions.retain(|_, stored| stored.session.expires > now);
-        sessions.insert(token_sha256.to_string(), stored);
-        Ok(session)
+        self.gallery.create_session(key_id, token_sha256, idle_timeout_s, absolute_timeout_s)
     }
 
     /// The live session with this id hash, its idle expiry moved on; `None`
     /// when unknown, expired, or its key was revoked.
     pub fn session(&self, token_sha256: &str) -> Result<Option<ConsoleSession>, GalleryError> {
-        let now = facecmp_gallery::gallery::now();
-        let key_id = {
-            let mut sessions = self.sessions.lock().expect("session lock");
-            match sessions.get(token_sha256) {
-                Some(stored) if stored.session.expires > now => stored.session.key_id,
-                Some(_) => {
-                    sessions.remove(token_sha256);
-                    return Ok(None);
-                }
-                None => return Ok(None),
-            }
-        };
-        let key_live = self.gallery.keys()?.iter().any(|key| key.id == key_id && key.revoked.is_none());
-        let mut sessions = self.sessions.lock().expect("session lock");
-        if !key_live {
-            sessions.remove(token_sha256);
-            return Ok(None);
-        }
-        Ok(sessions.get_mut(token_sha256).map(|stored| {
-            stored.session.expires = (now + stored.idle_timeout_s).min(stored.absolute_expiry);
-            stored.session.clone()
-        }))
+        self.gallery.session(token_sha256)
     }
 
     pub fn end_session(&self, token_sha256: &str) -> Result<(), GalleryError> {
-        self.sessions.lock().expect("session lock").remove(token_sha256);
-        Ok(())
+        self.gallery.end_session(token_sha256)
     }
 }
 
