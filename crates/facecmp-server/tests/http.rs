@@ -36,7 +36,7 @@ fn start() -> Server {
 fn start_with(limits: facecmp_server::ConnectionLimits) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let pipeline = Pipeline::load(Config::default()).unwrap();
-    let gallery = Gallery::create(&dir.path().join("gallery.db"), pipeline.embedder()).unwrap();
+    let gallery = Gallery::create(dir.path().join("gallery.db"), pipeline.embedder()).unwrap();
     let (_, admin) = gallery.create_key("admin", Role::Admin).unwrap();
     let (_, camera) = gallery.create_key("lift-5", Role::Camera).unwrap();
     let config = ServerConfig {

@@ -383,7 +383,7 @@ pub(crate) fn storage_error(location: &str, detail: impl fmt::Display) -> Galler
 
 /// Decodes a little-endian f32 embedding blob.
 pub(crate) fn vector_from_bytes(bytes: &[u8], dimension: Option<usize>) -> Option<Vec<f32>> {
-    if bytes.len() % 4 != 0 || dimension.is_some_and(|d| d * 4 != bytes.len()) {
+    if !bytes.len().is_multiple_of(4) || dimension.is_some_and(|d| d * 4 != bytes.len()) {
         return None;
     }
     Some(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())

@@ -33,6 +33,9 @@ use crate::sessions::ConsoleSession;
 
 pub use schema::SCHEMA_VERSION;
 
+/// name, role, secret digest, created, zones (joined).
+type KeyRow = (String, String, Vec<u8>, i64, Option<String>);
+
 pub struct SqliteStore {
     path: String,
     connection: Mutex<Connection>,
@@ -808,7 +811,7 @@ impl GalleryStore for SqliteStore {
 
     fn live_key(&self, id: i64) -> Result<Option<KeyRecord>> {
         let db = self.db();
-        let row: Option<(String, String, Vec<u8>, i64, Option<String>)> = db
+        let row: Option<KeyRow> = db
             .prepare_cached(
                 "SELECT k.name, k.role, k.secret_sha256, k.created,
                         (SELECT group_concat(z.zone, char(31)) FROM api_key_zones z WHERE z.key_id = k.id)
