@@ -310,16 +310,18 @@ async fn enrol(
         .run(move || {
             let _memory = memory;
             let policy = EnrolPolicy { strict, ..EnrolPolicy::default() };
+            // Returned as errors, not responses: the response is made on the
+            // request's task, where its request id is known.
             let refused = |rejection: facecmp_gallery::Rejection| {
-                ApiError::BadImage { code: rejection.code(), message: rejection.to_string() }.into_response()
+                Err(ApiError::BadImage { code: rejection.code(), message: rejection.to_string() })
             };
             let sample = match prepare_sample(&pipeline, &name, &image, &policy)? {
                 Ok(sample) => sample,
-                Err(rejection) => return Ok(refused(rejection)),
+                Err(rejection) => return refused(rejection),
             };
             Ok(match gallery.enrol(&name, query.external_id.as_deref(), &sample, strict)? {
                 Ok(enrolled) => (StatusCode::CREATED, Json(enrolled)).into_response(),
-                Err(rejection) => refused(rejection),
+                Err(rejection) => return refused(rejection),
             })
         })
         .await

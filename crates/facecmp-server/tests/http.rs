@@ -455,6 +455,7 @@ fn a_decompression_bomb_is_refused_by_its_decoded_size() {
     let reply = server.send("POST", "/v1/compare", admin, Some((&content_type, body)));
     assert_api_error(&reply, 413, "too_large");
     assert!(reply.body["error"]["message"].as_str().unwrap().contains("MiB to decode"), "{}", reply.body);
+    assert_eq!(server.send("PUT", "/v1/zones/5", admin, None).status, 200);
     let denied = server.access("5", png_bomb());
     assert_eq!(
         (denied.status, &denied.body["allowed"], &denied.body["reason"]),

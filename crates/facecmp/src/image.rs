@@ -252,6 +252,9 @@ fn decode_jpeg(bytes: &[u8], limits: DecodeLimits) -> Result<RgbImage, ImageErro
     if !jpeg_is_complete(bytes) {
         return Err(ImageError::Corrupt("the JPEG data ends before its end-of-image marker".into()));
     }
+    if !restart_intervals_complete(bytes) {
+        return Err(ImageError::Corrupt("the JPEG scan is missing restart intervals (cut short)".into()));
+    }
     let mut decoder = jpeg_decoder(bytes, limits);
     let header = jpeg_header(&mut decoder)?;
     header.check(limits)?;
@@ -350,6 +353,55 @@ fn jpeg_is_complete(bytes: &[u8]) -> bool {
         }
     }
     false
+}
+
+/// For a baseline JPEG with restart markers (most camera files): whether
+/// its scan holds every restart interval the headers promise. zune-jpeg,
+/// even strict, ends a scan quietly at an end-of-image marker, so a file cut
+/// short and closed with `FF D9` would otherwise decode padded with grey.
+/// Files without restart markers, and progressive ones, are left to the
+/// decoder.
+fn restart_intervals_complete(bytes: &[u8]) -> bool {
+    let (mut interval, mut mcus) = (0usize, 0usize);
+    let mut at = 2;
+    while at + 4 <= bytes.len() && bytes[at] == 0xFF {
+        let marker = bytes[at + 1];
+        if marker == 0xD9 {
+            break;
+        }
+        let length = usize::from(u16::from_be_bytes([bytes[at + 2], bytes[at + 3]]));
+        let segment = bytes.get(at + 4..at + 2 + length).unwrap_or_default();
+        match marker {
+            0xDD if segment.len() >= 2 => {
+                interval = usize::from(u16::from_be_bytes([segment[0], segment[1]]))
+            }
+            0xC0 | 0xC1 if segment.len() >= 6 => {
+                let height = usize::from(u16::from_be_bytes([segment[1], segment[2]]));
+                let width = usize::from(u16::from_be_bytes([segment[3], segment[4]]));
+                let components = segment.get(6..).unwrap_or_default().chunks(3).take(usize::from(segment[5]));
+                let (h, v) = components
+                    .filter(|c| c.len() == 3)
+                    .fold((1, 1), |(h, v), c| (h.max(usize::from(c[1] >> 4)), v.max(usize::from(c[1] & 15))));
+                mcus = width.div_ceil(8 * h.max(1)) * height.div_ceil(8 * v.max(1));
+            }
+            0xDA => {
+                let interleaved = segment.first().is_some_and(|&n| n > 1);
+                let start = at + 2 + length;
+                let end = skip_scan_data(bytes, start);
+                if interval == 0 || mcus == 0 || !interleaved {
+                    return true;
+                }
+                let restarts = bytes[start.min(end)..end]
+                    .windows(2)
+                    .filter(|w| w[0] == 0xFF && (0xD0..=0xD7).contains(&w[1]))
+                    .count();
+                return restarts + 1 >= mcus.div_ceil(interval);
+            }
+            _ => {}
+        }
+        at += 2 + length;
+    }
+    true
 }
 
 /// Returns the position of the first marker after entropy-coded data.
