@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use facecmp::align::{ALIGNED_SIZE, Similarity};
+use facecmp::align::ALIGNED_SIZE;
 use facecmp::{AlignedFace, Pipeline, RgbImage};
 use serde::{Deserialize, Serialize};
 
@@ -161,16 +161,15 @@ fn detect_cached(
     }
     // A cached file that is not a 112×112 image (damaged, or written by
     // something else) is a miss: detect again and overwrite it.
-    if let Ok(image) = image::open(&crop_file)
-        && image.width() == ALIGNED_SIZE
-        && image.height() == ALIGNED_SIZE
+    if let Some(face) =
+        image::open(&crop_file).ok().and_then(|image| AlignedFace::from_crop(image.to_rgb8()).ok())
     {
-        return Ok((aligned_crop(image.to_rgb8()), true));
+        return Ok((face, true));
     }
     let result = detect_one(pipeline, path, bytes);
     // The cache only saves time: failing to write it is not an error.
     let _ = match &result {
-        Ok(face) => face.image.save(&crop_file).map_err(|e| e.to_string()),
+        Ok(face) => face.image().save(&crop_file).map_err(|e| e.to_string()),
         Err(reason) => std::fs::write(&skip_file, reason).map_err(|e| e.to_string()),
     };
     result.map(|face| (face, false))
@@ -178,12 +177,8 @@ fn detect_cached(
 
 fn detect_one(pipeline: &Pipeline, path: &Path, bytes: &[u8]) -> Result<AlignedFace, String> {
     let photo = pipeline.open_bytes(&path.display().to_string(), bytes).map_err(|e| strip_input(&e, path))?;
-    let (usable, _too_small) =
-        photo.usable_faces(pipeline.config().min_face_size).map_err(|e| strip_input(&e, path))?;
-    match usable.as_slice() {
-        [index] => Ok(photo.align(*index)),
-        many => Err(format!("{} faces found; a labelled photo must show exactly one", many.len())),
-    }
+    let policy = facecmp::FacePolicy::exactly_one(pipeline.config().min_face_size);
+    policy.the_face(&photo).map(|index| photo.align(index)).map_err(|why| why.to_string())
 }
 
 /// The reason of a pipeline error without the path (the skip list names it).
@@ -196,5 +191,5 @@ fn strip_input(error: &facecmp::Error, path: &Path) -> String {
 /// A 112×112 crop already aligned to the template (its transform from the
 /// photo is not known, nor needed to embed it).
 fn aligned_crop(image: RgbImage) -> AlignedFace {
-    AlignedFace { image, transform: Similarity::IDENTITY }
+    AlignedFace::from_crop(image).expect("callers resize to the aligned size first")
 }

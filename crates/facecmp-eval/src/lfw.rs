@@ -118,7 +118,8 @@ pub fn score_lfw(
     let mut missing = Vec::new();
     for pair in lfw {
         match (embedding_of.get(&pair.a), embedding_of.get(&pair.b)) {
-            (Some(a), Some(b)) => scored.push((pair.fold, ScoredPair::new(a.cosine(b), pair.genuine))),
+            (Some(a), Some(b)) => scored
+                .push((pair.fold, ScoredPair::new(crate::report::same_embedder_cosine(a, b), pair.genuine))),
             _ => missing.push(pair.clone()),
         }
     }

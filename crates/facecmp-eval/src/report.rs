@@ -41,7 +41,7 @@ pub fn score(pairs: &[Pair], embeddings: &[Embedding]) -> Vec<ScoredPair> {
 
 /// Every embedding of one evaluation comes from one embedder, so the
 /// dimensions always agree.
-fn same_embedder_cosine(a: &Embedding, b: &Embedding) -> f32 {
+pub(crate) fn same_embedder_cosine(a: &Embedding, b: &Embedding) -> f32 {
     a.cosine(b).expect("one embedder gives every embedding the same dimension")
 }
 

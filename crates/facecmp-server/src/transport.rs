@@ -92,6 +92,7 @@ impl ConnectionLimits {
 }
 
 #[cfg(unix)]
+#[allow(unsafe_code)] // libc's getrlimit(); the block below says why it is sound.
 fn open_file_limit() -> Option<u64> {
     let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: getrlimit writes one rlimit into the struct we own.

@@ -22,8 +22,12 @@ pub struct ReferenceFaces(pub Vec<(String, Embedding)>);
 
 impl Targets for ReferenceFaces {
     fn rank(&self, embedding: &Embedding) -> Result<Vec<(String, f32)>, String> {
-        let mut ranked: Vec<(String, f32)> =
-            self.0.iter().map(|(name, reference)| (name.clone(), reference.cosine(embedding))).collect();
+        let mut ranked: Vec<(String, f32)> = self
+            .0
+            .iter()
+            .map(|(name, reference)| Ok((name.clone(), reference.cosine(embedding)?)))
+            .collect::<Result<_, facecmp::DimensionMismatch>>()
+            .map_err(|e| e.to_string())?;
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
         ranked.truncate(2);
         Ok(ranked)

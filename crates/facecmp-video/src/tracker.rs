@@ -189,7 +189,8 @@ impl Tracker {
             .iter()
             .filter_map(|&(t, d, iou)| {
                 let similarity = match (&self.tracks[t].appearance, &embeddings[d]) {
-                    (Some(track), Some(detection)) => Some(track.cosine(detection)),
+                    // One embedder made both; a mismatch would be no appearance evidence.
+                    (Some(track), Some(detection)) => track.cosine(detection).ok(),
                     _ => None,
                 };
                 match similarity {

@@ -48,8 +48,14 @@ pub fn run(global: &GlobalArgs, args: &ServeArgs) -> Result<Outcome, CliError> {
         );
         let (pipeline, gallery) = (std::sync::Arc::new(pipeline), std::sync::Arc::new(gallery));
         for camera in &args.cameras {
-            crate::commands::watch::spawn_camera(camera.clone(), pipeline.clone(), gallery.clone(), threshold, quality)
-                .map_err(service_error)?;
+            crate::commands::watch::spawn_camera(
+                camera.clone(),
+                pipeline.clone(),
+                gallery.clone(),
+                threshold,
+                quality,
+            )
+            .map_err(service_error)?;
         }
         let app = facecmp_server::app_shared(pipeline, gallery, &server);
         facecmp_server::serve_with(listener, app, limits, facecmp_server::shutdown_signal())
