@@ -42,6 +42,7 @@ fn start_server() -> Server {
         max_body_bytes: 8 << 20,
         threshold: 0.3642,
         quality: QualityPolicy::default(),
+        ..ServerConfig::default()
     };
     let app = facecmp_server::app(pipeline, gallery, &config);
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -57,7 +57,7 @@ pub fn run(global: &GlobalArgs, args: &SearchArgs) -> Result<Outcome, CliError> 
         }
         for appearance in &appearances {
             if args.json {
-                print_json(appearance);
+                print_json(appearance)?;
             } else {
                 print_appearance(appearance);
             }
@@ -70,9 +70,7 @@ pub fn run(global: &GlobalArgs, args: &SearchArgs) -> Result<Outcome, CliError> 
     if let Some(path) = &args.contact_sheet {
         let sheet =
             facecmp_video::sheet::contact_sheet(&found, CONTACT_SHEET_FONT).map_err(CliError::Video)?;
-        sheet
-            .save(path)
-            .map_err(|e| CliError::Write { path: path.display().to_string(), reason: e.to_string() })?;
+        sheet.save(path).map_err(|e| CliError::write(path, e))?;
     }
     Ok(if found.is_empty() { Outcome::No } else { Outcome::Yes })
 }
@@ -181,10 +179,7 @@ pub fn print_stats(source: &str, timings: &Timings, reader: &facecmp_video::sour
 }
 
 fn save_snapshots(dir: &Path, appearances: &[Appearance]) -> Result<(), CliError> {
-    let write_error = |path: &Path, e: &dyn std::fmt::Display| CliError::Write {
-        path: path.display().to_string(),
-        reason: e.to_string(),
-    };
+    let write_error = |path: &Path, e: &dyn std::fmt::Display| CliError::write(path, e.to_string());
     std::fs::create_dir_all(dir).map_err(|e| write_error(dir, &e))?;
     for a in appearances {
         let Some(crop) = &a.crop else { continue };

@@ -43,7 +43,11 @@ pub fn run(global: &GlobalArgs, args: &WatchArgs) -> Result<Outcome, CliError> {
             &mut stream,
             |decision| {
                 if args.json {
-                    print_json(decision);
+                    // The decision is already in the audit trail and the relay
+                    // must still fire: a broken stdout is reported, not fatal.
+                    if let Err(error) = print_json(decision) {
+                        eprintln!("facecmp: {error}");
+                    }
                 } else {
                     println!("{}", describe(decision));
                 }

@@ -59,14 +59,15 @@ impl EventFilter {
     fn resolve(&self) -> Result<Resolved, String> {
         let decision = match given(&self.decision) {
             Some(text) => Some(
-                Decision::parse(&text).ok_or_else(|| format!("decision: `{text}` is neither allow nor deny"))?,
+                Decision::parse(&text)
+                    .ok_or_else(|| format!("decision: `{text}` is neither allow nor deny"))?,
             ),
             None => None,
         };
         let reason = match given(&self.reason) {
-            Some(text) => {
-                Some(Reason::parse(&text).ok_or_else(|| format!("reason: `{text}` is not a decision reason"))?)
-            }
+            Some(text) => Some(
+                Reason::parse(&text).ok_or_else(|| format!("reason: `{text}` is not a decision reason"))?,
+            ),
             None => None,
         };
         let query = EventQuery {
