@@ -1,6 +1,7 @@
 //! The command line against careless and hostile input: outputs that fail,
 //! numbers that are not numbers, files that are not files, photos that are
 //! corrupt.
+#![allow(clippy::unwrap_used)] // a test or a measurement: a panic is its failure report
 #![allow(unsafe_code)] // libc calls (mkfifo, kill, limits) that set up the hostile conditions
 
 use std::path::{Path, PathBuf};

@@ -7,6 +7,7 @@
 //! It still evaluates SFace, and refuses what needs training with exit
 //! status 2 and one line naming the feature. With the default features this
 //! file compiles to nothing.
+#![allow(clippy::unwrap_used)] // a test or a measurement: a panic is its failure report
 #![cfg(not(feature = "train"))]
 
 use std::path::{Path, PathBuf};

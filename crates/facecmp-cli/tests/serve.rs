@@ -1,5 +1,6 @@
 //! `facecmp serve` as a process, under attack: slow clients on a machine
 //! with few file descriptors, and a stop signal while they hang on.
+#![allow(clippy::unwrap_used)] // a test or a measurement: a panic is its failure report
 #![allow(unsafe_code)] // libc calls (mkfifo, kill, limits) that set up the hostile conditions
 
 use std::io::{BufRead, BufReader, Read, Write};

@@ -5,6 +5,7 @@
 //! mid-burst. Real binary, real models, real HTTP on loopback, a real
 //! PostgreSQL server (skipped with a message where none is installed,
 //! except in CI).
+#![allow(clippy::unwrap_used)] // a test or a measurement: a panic is its failure report
 
 #[path = "../../facecmp-gallery/tests/support/postgres.rs"]
 mod postgres_harness;

@@ -1,6 +1,7 @@
 //! `facecmp search` and `facecmp watch` on real video: clips built here from
 //! the fixture photos with the ffmpeg program, and a real RTSP server on
 //! loopback (GStreamer's gst-rtsp-server, when installed).
+#![allow(clippy::unwrap_used)] // a test or a measurement: a panic is its failure report
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;

@@ -10,6 +10,7 @@
 //! Prints: the import time, the start-up (open + index rebuild) time, the
 //! cost of the per-request revision check when nothing changed, and the
 //! time for a second handle to see one enrolment made by the first.
+#![allow(clippy::unwrap_used)] // a test or a measurement: a panic is its failure report
 
 use std::time::{Duration, Instant};
 

@@ -5,6 +5,7 @@
 //! Needs `chromium`, `chromium-driver` and `ffmpeg` (Debian packages). Without
 //! them the test says so and passes, except under CI (`CI` set), where it fails.
 //! With `FACECMP_SCREENSHOTS=docs/console` it saves the README's screenshots.
+#![allow(clippy::unwrap_used)] // a test or a measurement: a panic is its failure report
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -34,7 +35,7 @@ struct Server {
 fn start_server() -> Server {
     let dir = tempfile::tempdir().unwrap();
     let pipeline = Pipeline::load(Config::default()).unwrap();
-    let gallery = Gallery::create(&dir.path().join("gallery.db"), pipeline.embedder()).unwrap();
+    let gallery = Gallery::create(dir.path().join("gallery.db"), pipeline.embedder()).unwrap();
     let (_, admin) = gallery.create_key("operator", Role::Admin).unwrap();
     let (_, camera) = gallery.create_key("lift-5", Role::Camera).unwrap();
     let config = ServerConfig {

@@ -1,5 +1,6 @@
 //! Frames from the real ffmpeg program: exact times, every frame of a file,
 //! only the newest of a paced source, and clear errors.
+#![allow(clippy::unwrap_used)] // a test or a measurement: a panic is its failure report
 
 use std::path::Path;
 use std::process::Command;

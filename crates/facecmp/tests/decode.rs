@@ -1,6 +1,7 @@
 //! Decoding hostile and corrupt input: truncated and holed JPEGs, a
 //! decompression bomb, files that are not files, and a bounded fuzz run of
 //! mutated images through every decoder.
+#![allow(clippy::unwrap_used)] // a test or a measurement: a panic is its failure report
 
 use std::io::Cursor;
 use std::path::Path;
