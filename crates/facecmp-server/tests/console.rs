@@ -289,8 +289,6 @@ fn access(server: &Server, zone: &str, photo: &str) -> Value {
 }
 
 #[test]
-#[ignore = "not yet passing: login and enrolment by upload pass in Chromium 148, the grant form's person \
-            choice is not found; run with --ignored while finishing it"]
 fn the_console_in_a_real_browser() {
     let Some(tools) = tools() else {
         let message = "the console's browser test needs chromium, chromium-driver and ffmpeg \
