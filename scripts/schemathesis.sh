@@ -53,7 +53,7 @@ done
 
 echo "== schemathesis $("$ST" --version 2>/dev/null | tail -n 1) against http://127.0.0.1:$port (max $examples examples per operation, seed 1)"
 status=0
-timeout "$budget" "$ST" run "http://127.0.0.1:$port/openapi.json" \
+timeout "$budget" "$ST" --config-file "$root/scripts/schemathesis.toml" run "http://127.0.0.1:$port/openapi.json" \
     --header "Authorization: Bearer $key" \
     --checks all \
     --max-examples "$examples" \

@@ -42,6 +42,10 @@ pub enum GalleryError {
     NoSuchKey(i64),
     #[error("{0}")]
     Invalid(String),
+    /// A grant's validity window that contains no instant: it would never
+    /// open a door, so it is refused as a mistake.
+    #[error("the grant's window is empty: it must start before it ends ({from} ≥ {until})")]
+    EmptyWindow { from: i64, until: i64 },
     #[error(transparent)]
     Search(#[from] SearchError),
 }

@@ -362,6 +362,7 @@ impl Gallery {
     }
 
     pub fn samples(&self, person: Option<&str>) -> Result<Vec<Sample>> {
+        validate_filter("person", person)?;
         self.store.samples(person)
     }
 
@@ -402,9 +403,7 @@ impl Gallery {
         if let (Some(from), Some(until)) = (valid_from, valid_until)
             && from >= until
         {
-            return Err(GalleryError::Invalid(format!(
-                "the grant's window is empty: it must start before it ends ({from} ≥ {until})"
-            )));
+            return Err(GalleryError::EmptyWindow { from, until });
         }
         let grant = Grant {
             person: person.to_string(),
@@ -423,6 +422,8 @@ impl Gallery {
     }
 
     pub fn grants(&self, zone: Option<&str>, person: Option<&str>) -> Result<Vec<Grant>> {
+        validate_filter("zone", zone)?;
+        validate_filter("person", person)?;
         self.store.grants(zone, person)
     }
 
@@ -536,6 +537,8 @@ impl Gallery {
     }
 
     pub fn events(&self, query: &EventQuery) -> Result<Vec<Event>> {
+        validate_filter("zone", query.zone.as_deref())?;
+        validate_filter("person", query.person.as_deref())?;
         self.store.events(query)
     }
 
@@ -722,4 +725,11 @@ pub(crate) fn random_hex(bytes: usize) -> String {
     let mut buffer = vec![0u8; bytes];
     getrandom::fill(&mut buffer).expect("the operating system provides randomness");
     buffer.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A filter by a name that no row could hold (empty, too long, control
+/// characters) is refused like the name itself would be, rather than
+/// quietly matching nothing: the caller has made a mistake worth reporting.
+fn validate_filter(kind: &str, name: Option<&str>) -> Result<()> {
+    name.map_or(Ok(()), |name| validate_name(kind, name))
 }

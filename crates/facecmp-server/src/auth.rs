@@ -54,6 +54,9 @@ async fn authenticate(headers: &HeaderMap, state: &AppState) -> Result<ApiKey, A
 /// The most candidates a camera key may ask `/v1/identify` for.
 pub const CAMERA_MAX_TOP: usize = 10;
 
+/// The most candidates `/v1/identify` ranks for anyone.
+pub const MAX_TOP: usize = 1000;
+
 /// A zone named by a client: a usable name (else 400) that the key may ask
 /// about (else 403).
 pub fn require_zone(key: &ApiKey, zone: &str) -> Result<(), ApiError> {
@@ -72,8 +75,14 @@ pub fn identify_scope(key: &ApiKey, zone: Option<&str>, top: Option<usize>) -> R
         }
         None => {}
     }
-    let most = if key.role == Role::Camera { CAMERA_MAX_TOP } else { 1000 };
-    Ok(top.unwrap_or(5).clamp(1, most))
+    let top = top.unwrap_or(5);
+    if !(1..=MAX_TOP).contains(&top) {
+        return Err(ApiError::BadRequest(format!("top must be 1 to {MAX_TOP}, not {top}")));
+    }
+    // A camera's answers are capped rather than refused: it may ask for
+    // more than it is shown, never learn more.
+    let most = if key.role == Role::Camera { CAMERA_MAX_TOP } else { MAX_TOP };
+    Ok(top.min(most))
 }
 
 /// `Authorization: Bearer <key>`, or `X-API-Key: <key>`.

@@ -27,6 +27,10 @@ pub enum ApiError {
     /// The image is unusable: unreadable, no face, too small...
     #[error("{message}")]
     BadImage { code: &'static str, message: String },
+    /// Well formed, but not something that can be done (an empty grant
+    /// window): the same status as an unusable image, with its own code.
+    #[error("{message}")]
+    Unprocessable { code: &'static str, message: String },
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -56,7 +60,7 @@ impl ApiError {
             ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::BadImage { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::BadImage { .. } | ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
@@ -73,7 +77,7 @@ impl ApiError {
             ApiError::Unauthenticated => "unauthenticated",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::BadRequest(_) => "bad_request",
-            ApiError::BadImage { code, .. } => code,
+            ApiError::BadImage { code, .. } | ApiError::Unprocessable { code, .. } => code,
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::Conflict(_) => "conflict",
@@ -170,6 +174,9 @@ impl From<GalleryError> for ApiError {
                 ApiError::NotFound(error.to_string())
             }
             GalleryError::Invalid(message) => ApiError::BadRequest(message),
+            GalleryError::EmptyWindow { .. } => {
+                ApiError::Unprocessable { code: "empty_window", message: error.to_string() }
+            }
             GalleryError::Unavailable { .. } => {
                 tracing::error!(%error, "gallery database unreachable");
                 ApiError::Unavailable

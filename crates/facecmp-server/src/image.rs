@@ -23,23 +23,27 @@ pub struct ImageParts {
     raw: Option<Bytes>,
     /// File parts of a multipart form, by field name.
     parts: Vec<(String, Bytes)>,
-    /// Text fields of a multipart form (e.g. `zone`).
+    /// Text fields of a multipart form: no route takes one today, so each
+    /// is refused by name (see [`ImageParts::expect`]).
     fields: Vec<(String, String)>,
 }
 
 impl ImageParts {
     /// The part called `name`, or for a raw body the body itself.
     pub fn image(&self, name: &str) -> Result<Bytes, ApiError> {
-        self.raw
+        let bytes = self
+            .raw
             .as_ref()
             .or_else(|| self.parts.iter().find(|(field, _)| field == name).map(|(_, bytes)| bytes))
-            .filter(|bytes| !bytes.is_empty())
-            .cloned()
-            .ok_or_else(|| ApiError::BadRequest(format!("the request has no `{name}` image")))
-    }
-
-    pub fn field(&self, name: &str) -> Option<&str> {
-        self.fields.iter().find(|(field, _)| field == name).map(|(_, value)| value.as_str())
+            .ok_or_else(|| ApiError::BadRequest(format!("the request has no `{name}` image")))?;
+        // Present but empty: the request is well formed, the image unusable.
+        if bytes.is_empty() {
+            return Err(ApiError::BadImage {
+                code: "bad_image",
+                message: format!("the `{name}` image is empty"),
+            });
+        }
+        Ok(bytes.clone())
     }
 
     /// Whether the body was a multipart form.

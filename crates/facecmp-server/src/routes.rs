@@ -183,10 +183,12 @@ async fn access(
     ApiQuery(query): ApiQuery<AccessQuery>,
     body: ImageParts,
 ) -> Response {
-    if let Err(error) = body.expect(&["image"], &["zone"]) {
+    // The zone comes from the query only: one place, so that a proxy's log
+    // and the decision can never name two different zones.
+    if let Err(error) = body.expect(&["image"], &[]) {
         return error.into_response();
     }
-    let Some(zone) = query.zone.or_else(|| body.field("zone").map(str::to_string)) else {
+    let Some(zone) = query.zone else {
         return ApiError::BadRequest("say which zone: ?zone=NAME".into()).into_response();
     };
     if let Err(refused) = crate::auth::require_zone(&key, &zone) {
@@ -396,8 +398,28 @@ async fn list_grants(
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct GrantWindow {
+    #[serde(default, deserialize_with = "whole_seconds")]
     valid_from: Option<i64>,
+    #[serde(default, deserialize_with = "whole_seconds")]
     valid_until: Option<i64>,
+}
+
+/// Unix seconds as JSON Schema's `integer`: `5` and `5.0` alike (both are
+/// integers to a JSON client), never `5.5` or a value past `i64`.
+fn whole_seconds<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
+    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else { return Ok(None) };
+    if let Some(seconds) = number.as_i64() {
+        return Ok(Some(seconds));
+    }
+    // i64::MAX as f64 rounds up to 2^63, which is out of range: hence `<`.
+    match number.as_f64() {
+        Some(seconds)
+            if seconds.fract() == 0.0 && seconds >= i64::MIN as f64 && seconds < i64::MAX as f64 =>
+        {
+            Ok(Some(seconds as i64))
+        }
+        _ => Err(serde::de::Error::custom(format!("expected whole unix seconds, not {number}"))),
+    }
 }
 
 async fn grant(
@@ -427,6 +449,9 @@ async fn revoke(
 
 // ---- the audit trail ---------------------------------------------------
 
+/// The most events one page holds.
+const MAX_PAGE: usize = 1000;
+
 #[derive(Deserialize)]
 struct EventsQuery {
     zone: Option<String>,
@@ -448,7 +473,10 @@ async fn list_events(
     {
         return Err(ApiError::BadRequest(format!("decision must be `allow` or `deny`, not `{decision}`")));
     }
-    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::BadRequest(format!("limit must be 1 to {MAX_PAGE}, not {limit}")));
+    }
     let query = EventQuery {
         zone: query.zone,
         decision: query.decision.as_deref().and_then(facecmp_gallery::Decision::parse),

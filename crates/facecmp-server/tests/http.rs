@@ -267,7 +267,15 @@ fn admin_routes_manage_the_gallery() {
         admin,
         Some(("application/json", b"{\"valid_from\": 5, \"valid_until\": 1}".to_vec())),
     );
-    assert_eq!(bad_window.status, 400);
+    assert_api_error(&bad_window, 422, "empty_window");
+    // Whole seconds written as JSON numbers with a fraction part of zero are
+    // integers to JSON Schema (and to JavaScript); a real fraction is not.
+    let json_body = |body: &str| Some(("application/json", body.as_bytes().to_vec()));
+    let whole =
+        server.send("PUT", "/v1/grants/lobby/Obama", admin, json_body(r#"{"valid_until": 4102444800.0}"#));
+    assert_eq!((whole.status, &whole.body["valid_until"]), (200, &serde_json::json!(4102444800_i64)));
+    let fraction = server.send("PUT", "/v1/grants/lobby/Obama", admin, json_body(r#"{"valid_until": 1.5}"#));
+    assert_api_error(&fraction, 400, "bad_request");
 
     let (content_type, body) = multipart(&[("a", &read("obama.jpg")), ("b", &read("biden.jpg"))]);
     let compared = server.send("POST", "/v1/compare", admin, Some((&content_type, body)));
@@ -385,6 +393,21 @@ fn every_refusal_is_a_json_error_with_a_request_id_axums_own_included() {
     let admin = Some(server.admin.as_str());
     assert_api_error(&server.send("DELETE", "/v1/samples/abc", admin, None), 400, "bad_request");
     assert_api_error(&server.send("GET", "/v1/events?limit=lots", admin, None), 400, "bad_request");
+    // Out of the documented range: refused, not quietly clamped.
+    // So are filters by a name nobody could hold (a C1 control, a newline, a bidi override).
+    let refused_queries = [
+        "/v1/events?limit=0",
+        "/v1/events?limit=1001",
+        "/v1/events?since=-99999999999999999999",
+        "/v1/events?zone=%E2%80%AE",
+        "/v1/grants?zone=%C2%9B",
+        "/v1/samples?person=a%0Ab",
+    ];
+    for refused in refused_queries {
+        assert_api_error(&server.send("GET", refused, admin, None), 400, "bad_request");
+    }
+    let photo = Some(("image/jpeg", read("obama.jpg")));
+    assert_api_error(&server.send("POST", "/v1/identify?top=1001", admin, photo), 400, "bad_request");
     assert_api_error(&server.send("GET", "/v1/nothing-here", admin, None), 404, "not_found");
     assert_api_error(&server.send("PATCH", "/v1/people", admin, None), 405, "method_not_allowed");
     assert_api_error(&server.send("GET", "/v1/people", None, None), 401, "unauthenticated");

@@ -138,15 +138,21 @@ impl PostgresStore {
         on_connection(&mut connection, &self.config, &self.location, None, f)
     }
 
-    /// One transaction that bumps the revision first: its row lock makes
-    /// writers take turns, so a check inside sees every earlier write. (A
-    /// write that ends up changing nothing still moves the revision on;
-    /// other nodes then find an empty change log, which is harmless.)
+    /// One transaction that locks the revision row first and bumps it
+    /// last. The lock makes writers take turns, so a check inside sees
+    /// every earlier write; the late bump means that check reads only
+    /// committed revisions, so the index it syncs never claims a revision
+    /// whose change (this one) it has not applied. `f` logs its changes
+    /// under the revision the bump will reach. (A write that ends up
+    /// changing nothing still moves the revision on; other nodes then find
+    /// an empty change log, which is harmless.)
     fn write<T>(&self, f: impl FnOnce(&mut postgres::Transaction<'_>, &str, i64) -> Result<T>) -> Result<T> {
         self.with_client(|client, location| {
             let mut transaction = client.transaction().map_err(|e| pg_error(location, e))?;
-            let revision = bump(&mut transaction, location)?;
-            let value = f(&mut transaction, location, revision)?;
+            let next = lock_revision(&mut transaction, location)? + 1;
+            let value = f(&mut transaction, location, next)?;
+            let bumped = bump(&mut transaction, location)?;
+            debug_assert_eq!(bumped, next, "the revision row was locked");
             transaction.commit().map_err(|e| pg_error(location, e))?;
             Ok(value)
         })
@@ -235,6 +241,14 @@ fn schema_version(client: &mut impl GenericClient, location: &str) -> Result<Opt
         .map_err(|e| pg_error(location, e))?;
     let version = row.and_then(|row| row.get::<_, String>(0).parse().ok());
     version.map(Some).ok_or_else(|| GalleryError::NotAGallery { path: location.to_string() })
+}
+
+/// The current revision, its row locked until the transaction ends.
+fn lock_revision(client: &mut impl GenericClient, location: &str) -> Result<i64> {
+    Ok(client
+        .query_one("SELECT value FROM revision WHERE id = 1 FOR UPDATE", &[])
+        .map_err(|e| pg_error(location, e))?
+        .get(0))
 }
 
 fn bump(client: &mut impl GenericClient, location: &str) -> Result<i64> {

@@ -52,6 +52,7 @@ impl From<GalleryError> for PageError {
                 PageError::NotFound(error.to_string())
             }
             GalleryError::Invalid(message) => PageError::BadRequest(message),
+            GalleryError::EmptyWindow { .. } => PageError::BadRequest(error.to_string()),
             other => PageError::Internal(other.to_string()),
         }
     }
