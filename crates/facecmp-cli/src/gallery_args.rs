@@ -123,6 +123,27 @@ pub struct ZoneArgs {
     /// face (true) or denied as `multiple_faces` (false, the default).
     #[arg(long, value_name = "BOOL", default_value_t = false, action = clap::ArgAction::Set)]
     pub allow_multiple_faces: bool,
+    /// Keep the face crop of each access decision for this long (e.g. `7d`,
+    /// `24h`; 1 minute to 365 days), to review in the console; `off` (the
+    /// default) keeps none. Crops are biometric data: erasing a person
+    /// deletes theirs, and turning this off deletes the zone's.
+    #[arg(long, value_name = "DURATION", value_parser = parse_retention)]
+    pub keep_probe_crops: Option<Retention>,
+}
+
+/// How long a zone keeps probe crops: `off`, or a duration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention(pub Option<i64>);
+
+fn parse_retention(text: &str) -> Result<Retention, String> {
+    if text.eq_ignore_ascii_case("off") {
+        return Ok(Retention(None));
+    }
+    let duration = humantime::parse_duration(text)
+        .map_err(|error| format!("`{text}` is neither `off` nor a duration like 7d or 24h: {error}"))?;
+    let seconds = i64::try_from(duration.as_secs()).map_err(|_| format!("{text} is far too long"))?;
+    facecmp_gallery::crops::validate_retention(Some(seconds))?;
+    Ok(Retention(Some(seconds)))
 }
 
 #[derive(Debug, Args)]

@@ -9,6 +9,8 @@
 use facecmp::{Embedding, Error as FaceError, FacePolicy, NoUsableFace, Photo, Several};
 use serde::{Deserialize, Serialize};
 
+use crate::crops::ProbeCrop;
+
 /// Why a decision went the way it did; a stable, machine-readable code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -124,8 +126,9 @@ impl Default for QualityPolicy {
 /// A camera photo reduced to what the rules need.
 #[derive(Debug, Clone)]
 pub enum Probe {
-    /// One usable face (the largest when the zone allows several).
-    Face { embedding: Embedding, score: f32, size: f32, faces: usize },
+    /// One usable face (the largest when the zone allows several), and its
+    /// crop when the zone keeps probe crops.
+    Face { embedding: Embedding, score: f32, size: f32, faces: usize, crop: Option<ProbeCrop> },
     /// No face can be matched, and why.
     Refused { reason: Reason, detail: String },
 }
@@ -153,8 +156,29 @@ impl Probe {
         };
         let (face, faces) = (&photo.faces[chosen], policy.usable(&photo).usable.len());
         match embed(&photo, chosen) {
-            Ok(embedding) => Probe::Face { embedding, score: face.score, size: face.size(), faces },
+            Ok(embedding) => {
+                Probe::Face { embedding, score: face.score, size: face.size(), faces, crop: None }
+            }
             Err(error) => Probe::refused_by(&error),
+        }
+    }
+
+    /// The probe with its face's crop kept (for a zone that keeps them);
+    /// a refused probe has no face to crop.
+    pub fn with_crop(self, crop: Option<ProbeCrop>) -> Probe {
+        match self {
+            Probe::Face { embedding, score, size, faces, .. } => {
+                Probe::Face { embedding, score, size, faces, crop }
+            }
+            refused => refused,
+        }
+    }
+
+    /// The crop to store with the decision, if any.
+    pub fn crop(&self) -> Option<&ProbeCrop> {
+        match self {
+            Probe::Face { crop, .. } => crop.as_ref(),
+            Probe::Refused { .. } => None,
         }
     }
 

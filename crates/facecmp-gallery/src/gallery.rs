@@ -15,9 +15,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use facecmp::{EmbedderIdentity, Embedding};
 use facecmp_search::{PersonMatch, SearchIndex};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::access::{Decision, Probe, Reason};
+use crate::crops::{StoredCrop, validate_retention};
 use crate::enrol::{NewSample, Rejection};
 use crate::error::{GalleryError, Result};
 use crate::names::validate_name;
@@ -73,9 +74,44 @@ pub struct Zone {
     pub id: i64,
     pub name: String,
     pub allow_multiple_faces: bool,
+    /// How long the face crops of this zone's probes are kept, in seconds;
+    /// `None` (the default): not kept at all.
+    pub probe_crops_retention_s: Option<i64>,
     pub created: i64,
     /// People with a grant for the zone (valid now or not).
     pub people: usize,
+}
+
+impl Zone {
+    pub fn policy(&self) -> ZonePolicy {
+        ZonePolicy {
+            allow_multiple_faces: self.allow_multiple_faces,
+            probe_crops_retention_s: self.probe_crops_retention_s,
+        }
+    }
+}
+
+/// What a zone decides for itself. Setting it replaces the whole policy:
+/// a field left out takes its default (one face only, no crops kept).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZonePolicy {
+    /// A photo with several usable faces is judged by its largest one,
+    /// instead of being denied as `multiple_faces`.
+    #[serde(default)]
+    pub allow_multiple_faces: bool,
+    /// Keep each probe's face crop with its decision for this many seconds
+    /// ([`crops::MIN_RETENTION_S`](crate::crops::MIN_RETENTION_S) to
+    /// [`crops::MAX_RETENTION_S`](crate::crops::MAX_RETENTION_S)); `None`
+    /// keeps none. Crops are biometric data: off unless a zone asks.
+    #[serde(default)]
+    pub probe_crops_retention_s: Option<i64>,
+}
+
+impl ZonePolicy {
+    pub fn keeps_probe_crops(&self) -> bool {
+        self.probe_crops_retention_s.is_some()
+    }
 }
 
 /// Permission for a person to enter a zone, optionally within a window
@@ -123,6 +159,9 @@ pub struct Event {
     pub source: Option<String>,
     /// The video track the decision was made for, if any.
     pub track: Option<i64>,
+    /// Whether the probe's face crop is held (its zone keeps crops, and it
+    /// has neither expired nor been erased).
+    pub has_probe_crop: bool,
 }
 
 /// Which events to list: newest first, `limit` at a time; `before` is the
@@ -384,11 +423,27 @@ impl Gallery {
         Ok(self.store.zones(Some(name))?.pop())
     }
 
-    /// Creates a zone, or changes whether it admits photos with several faces.
-    pub fn set_zone(&self, name: &str, allow_multiple_faces: bool) -> Result<Zone> {
+    /// Creates a zone, or replaces its policy. A new retention period
+    /// applies to the crops already kept too; turning crops off deletes
+    /// the zone's crops.
+    pub fn set_zone(&self, name: &str, policy: &ZonePolicy) -> Result<Zone> {
         validate_name("zone", name)?;
-        self.store.set_zone(name, allow_multiple_faces, now())?;
+        validate_retention(policy.probe_crops_retention_s).map_err(GalleryError::Invalid)?;
+        self.store.set_zone(name, policy, now())?;
         self.zone(name)?.ok_or_else(|| GalleryError::NoSuchZone(name.to_string()))
+    }
+
+    /// The probe crop kept with event `event_id`, unless there is none (its
+    /// zone kept none, it expired, or its person was erased).
+    pub fn probe_crop(&self, event_id: i64) -> Result<Option<StoredCrop>> {
+        self.store.probe_crop(event_id, now())
+    }
+
+    /// Deletes every probe crop past its zone's retention; returns how
+    /// many. Decisions do this as they are recorded; a service calls it now
+    /// and then so that a quiet gallery keeps nothing past its time either.
+    pub fn purge_expired_probe_crops(&self) -> Result<usize> {
+        self.store.purge_probe_crops(now())
     }
 
     /// Grants `person` entry to `zone` (created if new), replacing any earlier window.
@@ -521,6 +576,7 @@ impl Gallery {
             image_sha256: context.image_sha256,
             source: context.source,
             track: context.track,
+            probe_crop: probe.crop(),
         };
         let recorded = self.store.decide_and_record(&record)?;
         let verdict = recorded.verdict;

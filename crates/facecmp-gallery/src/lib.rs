@@ -12,6 +12,7 @@
 //! HTTP service both call into it.
 
 pub mod access;
+pub mod crops;
 pub mod enrol;
 pub mod error;
 pub mod gallery;
@@ -23,11 +24,12 @@ pub mod store;
 use facecmp::{Photo, Pipeline};
 
 pub use access::{Decision, Probe, QualityPolicy, Reason};
+pub use crops::{ProbeCrop, StoredCrop};
 pub use enrol::{EnrolPolicy, NewSample, Rejection};
 pub use error::{GalleryError, IdentifyError, Result};
 pub use gallery::{
     AccessContext, AccessDecision, Enrolled, Event, EventQuery, Gallery, Grant, Identification, Person,
-    Sample, Zone,
+    Sample, Zone, ZonePolicy,
 };
 pub use keys::{ApiKey, Role};
 pub use names::validate_name;
@@ -77,12 +79,57 @@ pub fn probe(
     quality: &QualityPolicy,
     allow_multiple_faces: bool,
 ) -> Probe {
-    Probe::from_photo(
+    probe_for_zone(
+        pipeline,
+        input,
+        bytes,
+        quality,
+        &ZonePolicy { allow_multiple_faces, ..ZonePolicy::default() },
+    )
+}
+
+/// [`probe`] under a zone's whole policy: the chosen face's crop is kept
+/// when the zone keeps probe crops (made from the photo the face was
+/// embedded from, only once the photo passed every check).
+pub fn probe_for_zone(
+    pipeline: &Pipeline,
+    input: &str,
+    bytes: &[u8],
+    quality: &QualityPolicy,
+    zone: &ZonePolicy,
+) -> Probe {
+    let mut crop = None;
+    let probe = Probe::from_photo(
         pipeline.open_bytes(input, bytes),
         quality,
-        allow_multiple_faces,
-        |photo: &Photo, face| Ok(pipeline.embed(photo, &[face])?.swap_remove(0)),
-    )
+        zone.allow_multiple_faces,
+        |photo: &Photo, face| {
+            if zone.keeps_probe_crops() {
+                crop = Some(ProbeCrop::of(photo, face));
+            }
+            Ok(pipeline.embed(photo, &[face])?.swap_remove(0))
+        },
+    );
+    probe.with_crop(crop)
+}
+
+/// Reviews and embeds a stored probe crop as a reference sample: the same
+/// review as an uploaded photo (one clear face, large enough) on the crop,
+/// and, since the crop is resampled to a fixed size, the face's size and
+/// score in the original camera photo are held to the same limits.
+pub fn prepare_sample_from_crop(
+    pipeline: &Pipeline,
+    crop: &ProbeCrop,
+    policy: &EnrolPolicy,
+) -> Result<std::result::Result<NewSample, Rejection>, facecmp::Error> {
+    let quality = &policy.quality;
+    if crop.face_size < quality.min_face_size {
+        return Ok(Err(Rejection::TooSmall { size: crop.face_size, min: quality.min_face_size }));
+    }
+    if crop.detector_score < quality.min_score {
+        return Ok(Err(Rejection::LowScore { score: crop.detector_score, min: quality.min_score }));
+    }
+    prepare_sample(pipeline, "probe crop", &crop.jpeg, policy)
 }
 
 /// The candidates for one face of a photo.
@@ -117,7 +164,8 @@ impl Gallery {
     }
 
     /// The whole access check for one camera photo: zone policy, probe,
-    /// match, grants, and the audit record. An `Err` means the decision
+    /// match, grants, and the audit record (with the probe's crop when the
+    /// zone keeps them). An `Err` means the decision
     /// could not be recorded: the door stays shut.
     pub fn access(
         &self,
@@ -129,8 +177,8 @@ impl Gallery {
         threshold: f32,
     ) -> Result<AccessDecision> {
         validate_name("zone", zone)?;
-        let allow_multiple_faces = self.zone(zone)?.is_some_and(|zone| zone.allow_multiple_faces);
-        let probe = probe(pipeline, input, bytes, quality, allow_multiple_faces);
+        let policy = self.zone(zone)?.map(|zone| zone.policy()).unwrap_or_default();
+        let probe = probe_for_zone(pipeline, input, bytes, quality, &policy);
         self.decide_access(zone, &probe, Some(&image_sha256(bytes)), threshold)
     }
 }

@@ -14,9 +14,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Barrier, OnceLock};
 
 use facecmp::{Config, Pipeline};
+use facecmp_gallery::store::{DecisionRecord, Evidence};
 use facecmp_gallery::{
     AccessContext, Decision, EnrolPolicy, EventQuery, Gallery, GalleryError, GalleryLocation, Probe,
-    QualityPolicy, Reason, Rejection, Role, prepare_sample,
+    QualityPolicy, Reason, Rejection, Role, ZonePolicy, prepare_sample, prepare_sample_from_crop,
 };
 use image::{ImageFormat, imageops};
 use sha2::{Digest, Sha256};
@@ -170,7 +171,7 @@ fn a_zone_can_admit_photos_with_several_faces(place: &Place) {
         access(&gallery, "lobby", "bald_guys.jpg", &read("bald_guys.jpg")).reason,
         Reason::MultipleFaces
     );
-    gallery.set_zone("lobby", true).unwrap();
+    gallery.set_zone("lobby", &ZonePolicy { allow_multiple_faces: true, ..ZonePolicy::default() }).unwrap();
     // The largest face in the group photo is the enrolled man.
     let decision = access(&gallery, "lobby", "bald_guys.jpg", &read("bald_guys.jpg"));
     assert_eq!(decision.reason, Reason::Granted, "{decision:?}");
@@ -381,7 +382,7 @@ fn handles_follow_each_other(place: &Place) {
     let a = place.create();
     let b = place.open();
     let policy = EnrolPolicy::default();
-    a.set_zone("5", false).unwrap();
+    a.set_zone("5", &ZonePolicy::default()).unwrap();
     let obama2 = read("obama2.jpg");
     assert_eq!(access(&b, "5", "obama2.jpg", &obama2).reason, Reason::Unknown);
 
@@ -451,7 +452,7 @@ fn unusable_names_are_refused_and_never_stored(place: &Place) {
     for zone in [huge.as_str(), "5\nallowed=true reason=granted", "lift\u{202E}5", "", " "] {
         let refused = gallery.decide_access(zone, &probe, None, THRESHOLD);
         assert!(matches!(refused, Err(GalleryError::Invalid(_))), "{:?}", zone.get(..20));
-        assert!(matches!(gallery.set_zone(zone, false), Err(GalleryError::Invalid(_))));
+        assert!(matches!(gallery.set_zone(zone, &ZonePolicy::default()), Err(GalleryError::Invalid(_))));
         let refused = gallery.access(
             pipeline(),
             zone,
@@ -514,6 +515,160 @@ fn events_record_source_and_track(place: &Place) {
     // JSON keeps the codes it always had.
     let json = serde_json::to_value(&events[1]).unwrap();
     assert_eq!((json["decision"].as_str(), json["reason"].as_str()), (Some("allow"), Some("granted")));
+}
+
+/// A zone that keeps crops, for `seconds`.
+fn keeping_crops(seconds: i64) -> ZonePolicy {
+    ZonePolicy { probe_crops_retention_s: Some(seconds), ..ZonePolicy::default() }
+}
+
+/// Probe crops are kept only in a zone that asks, only for probes with a
+/// face, and go when the zone stops keeping them.
+fn probe_crops_are_kept_only_where_a_zone_asks(place: &Place) {
+    let gallery = place.create();
+    enrol(&gallery, "Obama", &read("obama.jpg"), &EnrolPolicy::default()).unwrap();
+    gallery.grant("Obama", "5", None, None).unwrap();
+    gallery.grant("Obama", "lobby", None, None).unwrap();
+
+    // Off by default.
+    assert_eq!(gallery.zone("5").unwrap().unwrap().probe_crops_retention_s, None);
+    let plain = access(&gallery, "5", "obama2.jpg", &read("obama2.jpg"));
+    assert!(plain.allowed, "{plain:?}");
+    assert!(gallery.probe_crop(plain.event_id).unwrap().is_none());
+
+    let zone = gallery.set_zone("lobby", &keeping_crops(86_400)).unwrap();
+    assert_eq!(zone.probe_crops_retention_s, Some(86_400));
+    let kept = access(&gallery, "lobby", "obama2.jpg", &read("obama2.jpg"));
+    assert!(kept.allowed, "{kept:?}");
+    let stored = gallery.probe_crop(kept.event_id).unwrap().expect("the lobby keeps crops");
+    assert_eq!((stored.zone.as_str(), stored.expires - stored.time), ("lobby", 86_400));
+    let jpeg = &stored.crop.jpeg;
+    assert!(jpeg.starts_with(&[0xff, 0xd8]) && jpeg.len() < 16 << 10, "{} bytes", jpeg.len());
+    let image = image::load_from_memory(jpeg).unwrap();
+    assert_eq!((image.width(), image.height()), (160, 160));
+    // A refused photo has no face to keep.
+    let no_face = access(&gallery, "lobby", "no_face.png", &read("no_face.png"));
+    assert!(gallery.probe_crop(no_face.event_id).unwrap().is_none());
+    let events = gallery.events(&EventQuery::default()).unwrap();
+    let with_crops: Vec<i64> = events.iter().filter(|e| e.has_probe_crop).map(|e| e.id).collect();
+    assert_eq!(with_crops, [kept.event_id]);
+
+    // The crop is the face: reviewed like an uploaded photo, it matches Obama.
+    let sample =
+        prepare_sample_from_crop(pipeline(), &stored.crop, &EnrolPolicy::default()).unwrap().unwrap();
+    let found = gallery.identify(&sample.embedding, 1, None, THRESHOLD).unwrap();
+    assert_eq!(found[0].person, "Obama");
+    assert!(found[0].matched, "{found:?}");
+    // ... held to the original photo's face too.
+    let mut small = stored.crop.clone();
+    small.face_size = 40.0;
+    let refused = prepare_sample_from_crop(pipeline(), &small, &EnrolPolicy::default()).unwrap();
+    assert!(matches!(refused, Err(Rejection::TooSmall { .. })), "{refused:?}");
+
+    // Retention out of bounds is refused and changes nothing.
+    for seconds in [-1, 0, 59, 366 * 86_400] {
+        let refused = gallery.set_zone("lobby", &keeping_crops(seconds));
+        assert!(matches!(refused, Err(GalleryError::Invalid(_))), "{seconds}: {refused:?}");
+    }
+    assert!(gallery.probe_crop(kept.event_id).unwrap().is_some());
+
+    // Turning crops off deletes the zone's crops.
+    gallery.set_zone("lobby", &ZonePolicy::default()).unwrap();
+    assert!(gallery.probe_crop(kept.event_id).unwrap().is_none());
+    assert!(!gallery.events(&EventQuery::default()).unwrap().iter().any(|e| e.has_probe_crop));
+    assert_eq!(gallery.purge_expired_probe_crops().unwrap(), 0);
+}
+
+/// Crops past their zone's retention are never shown and are deleted: by
+/// the next decision, by a purge, and at once when the retention shrinks.
+fn probe_crops_are_purged_after_their_retention(place: &Place) {
+    let gallery = place.create();
+    let hour = keeping_crops(3_600);
+    gallery.set_zone("lobby", &hour).unwrap();
+    let probe = facecmp_gallery::probe_for_zone(
+        pipeline(),
+        "obama2.jpg",
+        &read("obama2.jpg"),
+        &QualityPolicy::default(),
+        &hour,
+    );
+    let crop = probe.crop().expect("a zone that keeps crops gets the probe's").clone();
+    let now = facecmp_gallery::gallery::now();
+    // Decisions recorded in the past, as the store lets a test date them.
+    let record_at = |time: i64| {
+        let record = DecisionRecord {
+            zone: "lobby",
+            time,
+            evidence: Evidence::Matches(&[]),
+            threshold: THRESHOLD,
+            image_sha256: None,
+            source: None,
+            track: None,
+            probe_crop: Some(&crop),
+        };
+        gallery.store().decide_and_record(&record).unwrap().event_id
+    };
+
+    let old = record_at(now - 7_200);
+    assert!(gallery.probe_crop(old).unwrap().is_none(), "expired an hour ago: never shown");
+    assert_eq!(gallery.purge_expired_probe_crops().unwrap(), 1);
+    assert_eq!(gallery.purge_expired_probe_crops().unwrap(), 0);
+
+    // Every decision deletes what has expired, in any zone.
+    record_at(now - 7_200);
+    let fresh = access(&gallery, "5", "no_face.png", &read("no_face.png"));
+    assert!(!fresh.allowed);
+    assert_eq!(gallery.purge_expired_probe_crops().unwrap(), 0);
+
+    // A shorter retention applies to the crops already kept.
+    let recent = record_at(now - 600);
+    assert!(gallery.probe_crop(recent).unwrap().is_some());
+    gallery.set_zone("lobby", &keeping_crops(300)).unwrap();
+    assert!(gallery.probe_crop(recent).unwrap().is_none());
+    assert_eq!(gallery.purge_expired_probe_crops().unwrap(), 0, "deleted with the change");
+    // And a longer one too.
+    let kept = record_at(now - 200);
+    gallery.set_zone("lobby", &keeping_crops(86_400)).unwrap();
+    assert_eq!(gallery.probe_crop(kept).unwrap().unwrap().expires, now - 200 + 86_400);
+}
+
+/// Erasing a person deletes the crops of the decisions about them, and the
+/// crops that were enrolled as their samples; nobody else's.
+fn erasing_a_person_deletes_their_probe_crops(place: &Place) {
+    let gallery = place.create();
+    let policy = EnrolPolicy::default();
+    enrol(&gallery, "Obama", &read("obama.jpg"), &policy).unwrap();
+    enrol(&gallery, "Biden", &read("biden.jpg"), &policy).unwrap();
+    gallery.set_zone("lobby", &keeping_crops(86_400)).unwrap();
+    let obama = access(&gallery, "lobby", "obama2.jpg", &read("obama2.jpg"));
+    let biden = access(&gallery, "lobby", "biden.jpg", &mirrored("biden.jpg"));
+    let guy = access(&gallery, "lobby", "guy", &bald_guy(false));
+    assert_eq!(obama.person.as_deref(), Some("Obama"));
+    assert_eq!(guy.reason, Reason::Unknown, "{guy:?}");
+    // The stranger's probe becomes a sample of a new person.
+    let guy_crop = gallery.probe_crop(guy.event_id).unwrap().unwrap().crop;
+    let sample = prepare_sample_from_crop(pipeline(), &guy_crop, &policy).unwrap().unwrap();
+    gallery.enrol("Guy", None, &sample, None).unwrap().unwrap();
+
+    gallery.remove_person("Guy").unwrap();
+    assert!(gallery.probe_crop(guy.event_id).unwrap().is_none(), "the crop enrolled as Guy's sample");
+    gallery.remove_person("Obama").unwrap();
+    assert!(gallery.probe_crop(obama.event_id).unwrap().is_none());
+    assert!(gallery.probe_crop(biden.event_id).unwrap().is_some(), "Biden's stays");
+
+    // In an SQLite file, not even the bytes of the erased crops remain.
+    if let Some(path) = place.sqlite_path() {
+        let biden_crop = gallery.probe_crop(biden.event_id).unwrap().unwrap().crop.jpeg;
+        drop(gallery);
+        let mut file = std::fs::read(path).unwrap();
+        if let Ok(wal) = std::fs::read(path.with_extension("db-wal")) {
+            file.extend(wal);
+        }
+        // The picture itself, not the JPEG header every crop shares.
+        let picture = |jpeg: &[u8]| jpeg[jpeg.len() - 300..jpeg.len() - 44].to_vec();
+        assert!(!contains(&file, &picture(&guy_crop.jpeg)), "the erased crop is still in the file");
+        assert!(contains(&file, &picture(&biden_crop)), "the check can see a crop");
+    }
 }
 
 fn camera_keys_are_scoped_to_zones(place: &Place) {
@@ -599,10 +754,11 @@ fn a_first_version_gallery_is_upgraded_on_open() {
     enrol(&gallery, "Obama", &read("obama.jpg"), &EnrolPolicy::default()).unwrap();
     drop(gallery);
     {
-        // Undo migration 2 by hand, as a gallery written by the previous release is.
+        // Undo migrations 3 and 2 by hand, as a gallery written by the first release is.
         let db = rusqlite::Connection::open(&path).unwrap();
         db.execute_batch(
-            "DROP TABLE revision; DROP TABLE changes; DROP TABLE api_key_zones; DROP TABLE console_sessions;
+            "DROP TABLE probe_crops; ALTER TABLE zones DROP COLUMN probe_crops_retention_s;
+             DROP TABLE revision; DROP TABLE changes; DROP TABLE api_key_zones; DROP TABLE console_sessions;
              ALTER TABLE events DROP COLUMN source; ALTER TABLE events DROP COLUMN track;
              PRAGMA user_version = 1;",
         )
@@ -655,4 +811,7 @@ on_every_backend!(
     events_record_source_and_track,
     camera_keys_are_scoped_to_zones,
     console_sessions_live_until_they_expire_or_their_key_goes,
+    probe_crops_are_kept_only_where_a_zone_asks,
+    probe_crops_are_purged_after_their_retention,
+    erasing_a_person_deletes_their_probe_crops,
 );

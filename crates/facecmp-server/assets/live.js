@@ -34,7 +34,47 @@
     cell(row, similarity);
     cell(row, decision.decision, 'decision');
     cell(row, decision.reason);
+    row.append(faceCell(decision));
     return row;
+  }
+
+  // The probe's face, when its zone keeps crops, and the form that adds it
+  // as a sample of someone (the same form the server renders).
+  function faceCell(decision) {
+    const td = document.createElement('td');
+    td.className = 'face';
+    if (!decision.crop_url) {
+      const dash = document.createElement('span');
+      dash.className = 'muted';
+      dash.textContent = '—';
+      td.append(dash);
+      return td;
+    }
+    const image = document.createElement('img');
+    image.className = 'crop';
+    image.src = decision.crop_url;
+    image.alt = `The face judged in decision ${decision.id}`;
+    image.width = 64;
+    image.height = 64;
+    const form = document.createElement('form');
+    form.method = 'post';
+    form.action = `/events/${encodeURIComponent(String(decision.id))}/enrol`;
+    form.className = 'enrol-crop';
+    const label = document.createElement('label');
+    label.append('Add as a sample of ');
+    const input = document.createElement('input');
+    input.name = 'name';
+    input.required = true;
+    input.autocomplete = 'off';
+    input.size = 12;
+    input.setAttribute('list', 'people-names');
+    label.append(input);
+    const button = document.createElement('button');
+    button.type = 'submit';
+    button.textContent = 'Add';
+    form.append(label, button);
+    td.append(image, form);
+    return td;
   }
 
   function start(root) {

@@ -7,7 +7,8 @@ use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use facecmp::{FaceChoice, Photo};
 use facecmp_gallery::{
-    AccessDecision, EnrolPolicy, EventQuery, Grant, Identification, Probe, Reason, Zone, prepare_sample,
+    AccessDecision, EnrolPolicy, EventQuery, Grant, Identification, Probe, Reason, Zone, ZonePolicy,
+    prepare_sample,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -362,21 +363,16 @@ async fn list_zones(State(state): State<AppState>, _: Admin) -> Result<Json<Vec<
     Ok(Json(blocking(move || Ok(gallery.zones()?)).await?))
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct ZonePolicy {
-    #[serde(default)]
-    allow_multiple_faces: bool,
-}
-
 async fn set_zone(
     State(state): State<AppState>,
     _: Admin,
     ApiPath(zone): ApiPath<String>,
     JsonObject(policy): JsonObject<ZonePolicy>,
 ) -> Result<Json<Zone>, ApiError> {
+    // The whole policy is replaced: a field left out takes its default, so
+    // probe crops stay off unless a request asks for them.
     let gallery = state.gallery.clone();
-    Ok(Json(blocking(move || Ok(gallery.set_zone(&zone, policy.allow_multiple_faces)?)).await?))
+    Ok(Json(blocking(move || Ok(gallery.set_zone(&zone, &policy)?)).await?))
 }
 
 #[derive(Deserialize)]

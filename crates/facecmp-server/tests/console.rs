@@ -397,6 +397,26 @@ async fn flows(console: &Console<'_>) {
     console.click("#grant-form button[type=submit]").await;
     console.wait_for_text("main", "Obama: always", Duration::from_secs(5)).await;
     console.assert_no_csp_violation("/zones after granting").await;
+    // The lobby keeps probe crops for a day.
+    console
+        .browser
+        .find(Locator::Css("article.zone select[name=probe_crops_retention_s]"))
+        .await
+        .unwrap()
+        .select_by_value("86400")
+        .await
+        .unwrap();
+    console.click("article.zone form.inline button[type=submit]").await;
+    console.wait_for_text("article.zone", "Several faces", Duration::from_secs(5)).await;
+    let kept: Value = console
+        .browser
+        .execute(
+            "return document.querySelector('article.zone select[name=probe_crops_retention_s]').value;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(kept, json!("86400"));
     console.screenshot("zones").await;
 
     // A decision made through the API appears on Live within 2 s.
@@ -407,6 +427,25 @@ async fn flows(console: &Console<'_>) {
     let row = format!("#live-rows tr[data-event=\"{}\"]", allowed["event_id"]);
     let shown = console.wait_for_text(&row, "granted", Duration::from_secs(2)).await;
     assert!(shown.contains("Obama") && shown.contains("lobby") && shown.contains("allow"), "{shown}");
+    // With the face it judged, loaded over the session (the CSP allows it: no violation).
+    let crop = format!("{row} img.crop");
+    let start = Instant::now();
+    loop {
+        let width = console
+            .browser
+            .execute(
+                "const i = document.querySelector(arguments[0]); return i ? i.naturalWidth : 0;",
+                vec![json!(crop)],
+            )
+            .await
+            .unwrap();
+        if width == json!(160) {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(5), "the Live row shows no face crop ({width})");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    console.assert_no_csp_violation("/live with a face crop").await;
     let denied = access(server, "lobby", "bald_guys.jpg");
     let row = format!("#live-rows tr[data-event=\"{}\"]", denied["event_id"]);
     console.wait_for_text(&row, "multiple_faces", Duration::from_secs(2)).await;
@@ -642,4 +681,88 @@ fn the_console_over_plain_http() {
         .body(())
         .unwrap();
     assert_eq!(plain_agent().run(request).unwrap().status().as_u16(), 403);
+}
+
+/// A same-site form POST with the operator's session: the status and where it redirects.
+fn post_form(server: &Server, path: &str, cookie: &str, body: &str) -> (u16, Option<String>) {
+    let request = ureq::http::Request::builder()
+        .method("POST")
+        .uri(format!("http://{}{path}", server.address))
+        .header("Cookie", cookie)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(body.as_bytes().to_vec())
+        .unwrap();
+    let response = plain_agent().run(request).unwrap();
+    let location = response.headers().get("location").map(|v| v.to_str().unwrap().to_string());
+    (response.status().as_u16(), location)
+}
+
+/// Probe crops through the console: the zone keeps them, the crop is served
+/// only with a session and never cached, and a probe added as a sample of a
+/// person lets that person in next time.
+#[test]
+fn probe_crops_in_the_console() {
+    let server = start_server();
+    let cookie = login_cookie(&server, &server.admin).unwrap();
+    let get = |path: &str, cookie: Option<&str>| {
+        let mut request = ureq::http::Request::builder().uri(format!("http://{}{path}", server.address));
+        if let Some(cookie) = cookie {
+            request = request.header("Cookie", cookie);
+        }
+        plain_agent().run(request.body(()).unwrap()).unwrap()
+    };
+
+    // The zone keeps crops for a day (the Zones page's form).
+    assert_eq!(post_form(&server, "/zones", &cookie, "name=lobby&probe_crops_retention_s=86400").0, 303);
+    let zones = get("/zones", Some(&cookie)).body_mut().read_to_string().unwrap();
+    assert!(zones.contains(r#"<option value="86400" selected>kept 1 day</option>"#), "{zones}");
+    assert_eq!(post_form(&server, "/zones", &cookie, "name=lobby&probe_crops_retention_s=soon").0, 400);
+
+    // Nobody is enrolled: the stranger is denied, and their face is kept.
+    let denied = access(&server, "lobby", "obama2.jpg");
+    assert_eq!(denied["allowed"], false);
+    let event = denied["event_id"].as_i64().unwrap();
+    let crop_path = format!("/events/{event}/crop");
+
+    // The crop needs a session, and is never cached.
+    let anonymous = get(&crop_path, None);
+    assert_eq!(anonymous.status().as_u16(), 303);
+    assert_eq!(anonymous.headers()["location"], "/login");
+    let mut crop = get(&crop_path, Some(&cookie));
+    assert_eq!(crop.status().as_u16(), 200);
+    assert_eq!(crop.headers()["content-type"], "image/jpeg");
+    assert_eq!(crop.headers()["cache-control"], "no-store");
+    let jpeg = crop.body_mut().read_to_vec().unwrap();
+    assert!(jpeg.starts_with(&[0xff, 0xd8]), "a JPEG");
+    assert_eq!(image::load_from_memory(&jpeg).unwrap().width(), 160);
+    assert_eq!(get("/events/999999/crop", Some(&cookie)).status().as_u16(), 404);
+    assert_eq!(get("/events/x/crop", Some(&cookie)).status().as_u16(), 400);
+
+    // Live and Events show it, with the form that enrols it.
+    for page in ["/live", "/events"] {
+        let html = get(page, Some(&cookie)).body_mut().read_to_string().unwrap();
+        assert!(html.contains(&format!(r#"src="{crop_path}""#)), "{page}");
+        assert!(html.contains(&format!(r#"action="/events/{event}/enrol""#)), "{page}");
+    }
+
+    // Adding it as a sample: refused cross-site, refused without a name, then done.
+    let enrol_path = format!("/events/{event}/enrol");
+    assert_eq!(cross_site_post(&server, &enrol_path, &cookie, "name=Obama"), 403);
+    assert_eq!(post_form(&server, &enrol_path, &cookie, "name=+").0, 422);
+    assert_eq!(post_form(&server, &enrol_path, &cookie, "name=%1B%5B31m").0, 422);
+    let (status, location) = post_form(&server, &enrol_path, &cookie, "name=Obama");
+    assert_eq!((status, location.as_deref()), (303, Some("/people/Obama?enrolled=1")));
+    // The same probe twice is one sample.
+    assert_eq!(post_form(&server, &enrol_path, &cookie, "name=Obama").0, 422);
+
+    // With a grant, another photo of him opens the door.
+    assert_eq!(post_form(&server, "/zones/grants", &cookie, "person=Obama&zone=lobby").0, 303);
+    let allowed = access(&server, "lobby", "obama.jpg");
+    assert_eq!(allowed["allowed"], true, "{allowed}");
+    assert_eq!(allowed["person"], "Obama");
+
+    // Turning crops off deletes them.
+    assert_eq!(post_form(&server, "/zones", &cookie, "name=lobby&probe_crops_retention_s=").0, 303);
+    assert_eq!(get(&crop_path, Some(&cookie)).status().as_u16(), 404);
+    assert_eq!(post_form(&server, &enrol_path, &cookie, "name=Obama").0, 404);
 }

@@ -253,6 +253,23 @@ fn admin_routes_manage_the_gallery() {
         Some(("application/json", br#"{"allow_multiple_faces": true}"#.to_vec())),
     );
     assert_eq!(zone.body["allow_multiple_faces"], true, "{}", zone.body);
+    assert_eq!(zone.body["probe_crops_retention_s"], Value::Null, "crops are off unless asked for");
+    let keep = br#"{"allow_multiple_faces": true, "probe_crops_retention_s": 604800}"#.to_vec();
+    let zone = server.send("PUT", "/v1/zones/lobby", admin, Some(("application/json", keep)));
+    assert_eq!(zone.body["probe_crops_retention_s"], 604800, "{}", zone.body);
+    for refused in [&br#"{"probe_crops_retention_s": 0}"#[..], br#"{"probe_crops_retention_s": "7d"}"#] {
+        let reply =
+            server.send("PUT", "/v1/zones/lobby", admin, Some(("application/json", refused.to_vec())));
+        assert_api_error(&reply, 400, "bad_request");
+    }
+    // The whole policy is replaced: a field left out is off again.
+    let zone = server.send(
+        "PUT",
+        "/v1/zones/lobby",
+        admin,
+        Some(("application/json", br#"{"allow_multiple_faces": true}"#.to_vec())),
+    );
+    assert_eq!(zone.body["probe_crops_retention_s"], Value::Null, "{}", zone.body);
     let window = br#"{"valid_from": 0, "valid_until": 4102444800}"#.to_vec();
     let grant = server.send("PUT", "/v1/grants/lobby/Obama", admin, Some(("application/json", window)));
     assert_eq!(grant.body["valid_until"], 4102444800_i64, "{}", grant.body);

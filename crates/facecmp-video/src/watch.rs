@@ -300,7 +300,9 @@ fn confirmed_person(verdicts: &VecDeque<(f64, Verdict)>, confirm: usize) -> Opti
             _ => None,
         })
         .max_by(|a, b| a.0.total_cmp(&b.0))?;
-    let probe = Probe::Face { embedding: best.1.clone(), score: best.2, size: best.3, faces: 1 };
+    // Video decisions keep no probe crop yet: a verdict holds only its
+    // embedding, not the frame it came from.
+    let probe = Probe::Face { embedding: best.1.clone(), score: best.2, size: best.3, faces: 1, crop: None };
     Some((winner.to_string(), probe))
 }
 

@@ -7,7 +7,8 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use facecmp::Pipeline;
 use facecmp::compare::DEFAULT_FAR;
-use facecmp_gallery::{Decision, EnrolPolicy, EventQuery, Gallery, Rejection, prepare_sample};
+use facecmp_gallery::crops::describe_retention;
+use facecmp_gallery::{Decision, EnrolPolicy, EventQuery, Gallery, Rejection, ZonePolicy, prepare_sample};
 use serde::Serialize;
 
 use crate::args::{DbArg, DecisionFilter, EnrollArgs, EventsArgs, GalleryCommand, GlobalArgs, GrantArgs};
@@ -184,21 +185,35 @@ pub fn zones(args: &ListArgs) -> Result<Outcome, CliError> {
     } else {
         for zone in &zones {
             let faces = if zone.allow_multiple_faces { "several faces allowed" } else { "one face only" };
-            outln!("{}: {} granted, {faces}", zone.name, plural(zone.people, "person"));
+            let crops = crops_kept(zone.probe_crops_retention_s);
+            outln!("{}: {} granted, {faces}, {crops}", zone.name, plural(zone.people, "person"));
         }
     }
     Ok(Outcome::Yes)
 }
 
+/// Replaces the zone's whole policy: what the command line leaves out is
+/// the default (one face only, no probe crops), as with `PUT /v1/zones/NAME`.
 pub fn zone(args: &ZoneArgs) -> Result<Outcome, CliError> {
-    let zone = open_admin(&args.db)?.set_zone(&args.name, args.allow_multiple_faces)?;
+    let policy = ZonePolicy {
+        allow_multiple_faces: args.allow_multiple_faces,
+        probe_crops_retention_s: args.keep_probe_crops.and_then(|retention| retention.0),
+    };
+    let zone = open_admin(&args.db)?.set_zone(&args.name, &policy)?;
     let faces = if zone.allow_multiple_faces {
         "judges the largest of several faces"
     } else {
         "admits one face only"
     };
-    outln!("zone {} {faces}", zone.name);
+    outln!("zone {} {faces}; {}", zone.name, crops_kept(zone.probe_crops_retention_s));
     Ok(Outcome::Yes)
+}
+
+fn crops_kept(retention_s: Option<i64>) -> String {
+    match retention_s {
+        Some(seconds) => format!("probe crops kept {}", describe_retention(seconds)),
+        None => "no probe crops kept".to_string(),
+    }
 }
 
 pub fn events(args: &EventsArgs) -> Result<Outcome, CliError> {

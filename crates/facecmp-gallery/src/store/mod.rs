@@ -24,9 +24,10 @@ use facecmp::EmbedderIdentity;
 use facecmp_search::PersonMatch;
 
 use crate::access::{Candidate, Reason, Verdict, decide};
+use crate::crops::{ProbeCrop, StoredCrop};
 use crate::enrol::Rejection;
 use crate::error::{GalleryError, Result};
-use crate::gallery::{Enrolled, Event, EventQuery, Grant, Person, Sample, Zone};
+use crate::gallery::{Enrolled, Event, EventQuery, Grant, Person, Sample, Zone, ZonePolicy};
 use crate::keys::{ApiKey, Role};
 use crate::sessions::ConsoleSession;
 
@@ -198,6 +199,9 @@ pub struct DecisionRecord<'a> {
     pub image_sha256: Option<&'a str>,
     pub source: Option<&'a str>,
     pub track: Option<i64>,
+    /// The probe's face crop; stored only when the zone keeps crops (read
+    /// in the decision's transaction, so a policy change cannot race it).
+    pub probe_crop: Option<&'a ProbeCrop>,
 }
 
 /// A decision as written to the audit trail.
@@ -265,22 +269,31 @@ pub trait GalleryStore: Send + Sync {
     /// checks (bulk imports, benchmarks); people are created as needed.
     fn import(&self, samples: &[SampleRecord<'_>]) -> Result<usize>;
     /// Deletes a person with their samples, grants and sessions, and strips
-    /// them from the audit trail, leaving `tombstone`.
+    /// them from the audit trail, leaving `tombstone`; the probe crops of the
+    /// decisions about them, and crops enrolled as their samples, go too.
     fn remove_person(&self, name: &str, tombstone: &str) -> Result<()>;
     fn samples(&self, person: Option<&str>) -> Result<Vec<Sample>>;
     fn remove_sample(&self, sample: i64) -> Result<bool>;
 
     // ---- zones and grants
     fn zones(&self, name: Option<&str>) -> Result<Vec<Zone>>;
-    fn set_zone(&self, name: &str, allow_multiple_faces: bool, time: i64) -> Result<()>;
+    /// Creates a zone or replaces its policy; the zone's kept crops are
+    /// re-dated to the new retention, or deleted when it is off.
+    fn set_zone(&self, name: &str, policy: &ZonePolicy, time: i64) -> Result<()>;
     fn grant(&self, grant: &Grant) -> Result<()>;
     fn revoke(&self, person: &str, zone: &str) -> Result<bool>;
     fn grants(&self, zone: Option<&str>, person: Option<&str>) -> Result<Vec<Grant>>;
     fn granted_people(&self, zone: &str, time: i64) -> Result<HashSet<i64>>;
 
     // ---- the audit trail
-    /// Decides with [`decide_verdict`] and writes the event, in one transaction.
+    /// Decides with [`decide_verdict`] and writes the event, in one
+    /// transaction; with it the probe's crop when the zone keeps them, and
+    /// the deletion of every crop that expired by `record.time`.
     fn decide_and_record(&self, record: &DecisionRecord<'_>) -> Result<RecordedDecision>;
+    /// The unexpired crop of an event at `now`.
+    fn probe_crop(&self, event_id: i64, now: i64) -> Result<Option<StoredCrop>>;
+    /// Deletes every crop expired at `now`; returns how many.
+    fn purge_probe_crops(&self, now: i64) -> Result<usize>;
     fn events(&self, query: &EventQuery) -> Result<Vec<Event>>;
 
     // ---- API keys and console sessions

@@ -36,9 +36,10 @@ use super::{
     vector_bytes, vector_from_bytes,
 };
 use crate::access::{Decision, Reason};
+use crate::crops::{ProbeCrop, StoredCrop};
 use crate::enrol::Rejection;
 use crate::error::{GalleryError, Result};
-use crate::gallery::{Enrolled, Event, EventQuery, Grant, Person, Sample, Zone};
+use crate::gallery::{Enrolled, Event, EventQuery, Grant, Person, Sample, Zone, ZonePolicy};
 use crate::keys::{ApiKey, Role};
 use crate::sessions::ConsoleSession;
 
@@ -294,6 +295,65 @@ fn person_id(client: &mut impl GenericClient, location: &str, name: &str) -> Res
         .map_err(|e| pg_error(location, e))?
         .map(|row| row.get(0))
         .ok_or_else(|| GalleryError::NoSuchPerson(name.to_string()))
+}
+
+/// Stores a decision's crop when its zone keeps crops (the zone's policy as
+/// of this transaction); an unknown zone, or one that keeps none, stores nothing.
+fn keep_crop(
+    client: &mut impl GenericClient,
+    location: &str,
+    event_id: i64,
+    record: &DecisionRecord<'_>,
+    crop: &ProbeCrop,
+) -> Result<()> {
+    let retention: Option<i64> = client
+        .query_opt("SELECT probe_crops_retention_s FROM zones WHERE name = $1", &[&record.zone])
+        .map_err(|e| pg_error(location, e))?
+        .and_then(|row| row.get(0));
+    let Some(retention) = retention else { return Ok(()) };
+    client
+        .execute(
+            "INSERT INTO probe_crops (event_id, zone, time, expires, jpeg, jpeg_sha256, face_size, detector_score)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            &[
+                &event_id,
+                &record.zone,
+                &record.time,
+                &record.time.saturating_add(retention),
+                &crop.jpeg,
+                &crate::image_sha256(&crop.jpeg),
+                &crop.face_size,
+                &crop.detector_score,
+            ],
+        )
+        .map_err(|e| pg_error(location, e))?;
+    Ok(())
+}
+
+/// A zone's crops after its retention changed: re-dated, or deleted when it is off.
+fn redate_crops(
+    client: &mut impl GenericClient,
+    location: &str,
+    zone: &str,
+    retention: Option<i64>,
+) -> Result<()> {
+    match retention {
+        Some(retention) => {
+            client.execute("UPDATE probe_crops SET expires = time + $2 WHERE zone = $1", &[&zone, &retention])
+        }
+        None => client.execute("DELETE FROM probe_crops WHERE zone = $1", &[&zone]),
+    }
+    .map_err(|e| pg_error(location, e))
+    .map(drop)
+}
+
+/// Deletes every crop expired at `now` (an index range scan: cheap when
+/// there is nothing to delete).
+fn purge_crops(client: &mut impl GenericClient, location: &str, now: i64) -> Result<usize> {
+    let deleted = client
+        .execute("DELETE FROM probe_crops WHERE expires <= $1", &[&now])
+        .map_err(|e| pg_error(location, e))?;
+    Ok(deleted as usize)
 }
 
 struct Reader<'c, C: GenericClient> {
@@ -595,6 +655,15 @@ impl GalleryStore for PostgresStore {
     fn remove_person(&self, name: &str, tombstone: &str) -> Result<()> {
         self.write(|transaction, location, revision| {
             let person_id = person_id(transaction, location, name)?;
+            // Before the samples go: a crop enrolled as one of their samples is found by its digest.
+            transaction
+                .execute(
+                    "DELETE FROM probe_crops
+                     WHERE event_id IN (SELECT id FROM events WHERE person_id = $1)
+                        OR jpeg_sha256 IN (SELECT image_sha256 FROM samples WHERE person_id = $1)",
+                    &[&person_id],
+                )
+                .map_err(|e| pg_error(location, e))?;
             transaction
                 .execute(
                     "UPDATE events SET person_id = NULL, similarity = NULL, image_sha256 = NULL, tombstone = $2
@@ -649,7 +718,7 @@ impl GalleryStore for PostgresStore {
             let rows = client
                 .query(
                     "SELECT z.id, z.name, z.allow_multiple_faces, z.created,
-                            (SELECT COUNT(*) FROM grants g WHERE g.zone_id = z.id)
+                            (SELECT COUNT(*) FROM grants g WHERE g.zone_id = z.id), z.probe_crops_retention_s
                      FROM zones z WHERE $1::TEXT IS NULL OR z.name = $1 ORDER BY z.name",
                     &[&name],
                 )
@@ -660,6 +729,7 @@ impl GalleryStore for PostgresStore {
                     id: row.get(0),
                     name: row.get(1),
                     allow_multiple_faces: row.get(2),
+                    probe_crops_retention_s: row.get(5),
                     created: row.get(3),
                     people: row.get::<_, i64>(4) as usize,
                 })
@@ -667,16 +737,19 @@ impl GalleryStore for PostgresStore {
         })
     }
 
-    fn set_zone(&self, name: &str, allow_multiple_faces: bool, time: i64) -> Result<()> {
+    fn set_zone(&self, name: &str, policy: &ZonePolicy, time: i64) -> Result<()> {
         self.write(|transaction, location, _| {
             transaction
                 .execute(
-                    "INSERT INTO zones (name, allow_multiple_faces, created) VALUES ($1, $2, $3)
-                     ON CONFLICT (name) DO UPDATE SET allow_multiple_faces = excluded.allow_multiple_faces",
-                    &[&name, &allow_multiple_faces, &time],
+                    "INSERT INTO zones (name, allow_multiple_faces, probe_crops_retention_s, created)
+                     VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (name) DO UPDATE SET allow_multiple_faces = excluded.allow_multiple_faces,
+                       probe_crops_retention_s = excluded.probe_crops_retention_s",
+                    &[&name, &policy.allow_multiple_faces, &policy.probe_crops_retention_s, &time],
                 )
                 .map_err(|e| pg_error(location, e))?;
-            Ok(())
+            redate_crops(transaction, location, name, policy.probe_crops_retention_s)?;
+            purge_crops(transaction, location, time).map(drop)
         })
     }
 
@@ -776,6 +849,10 @@ impl GalleryStore for PostgresStore {
                 )
                 .map_err(|e| pg_error(location, e))?
                 .get(0);
+            if let Some(crop) = record.probe_crop {
+                keep_crop(transaction, location, event_id, record, crop)?;
+            }
+            purge_crops(transaction, location, record.time)?;
             let person = match best {
                 Some(best) if names_person(verdict.reason) => {
                     Reader { client: &mut *transaction, location }.person_name(best.person_id)?
@@ -787,12 +864,14 @@ impl GalleryStore for PostgresStore {
     }
 
     fn events(&self, query: &EventQuery) -> Result<Vec<Event>> {
+        let now = crate::gallery::now();
         self.with_client(|client, location| {
             let rows = client
                 .query(
                     "SELECT e.id, e.time, e.zone, e.decision, e.reason, p.name, e.similarity, e.image_sha256,
-                            e.tombstone, e.source, e.track
+                            e.tombstone, e.source, e.track, c.expires
                      FROM events e LEFT JOIN people p ON p.id = e.person_id
+                          LEFT JOIN probe_crops c ON c.event_id = e.id
                      WHERE ($1::TEXT IS NULL OR e.zone = $1) AND ($2::TEXT IS NULL OR e.decision = $2)
                        AND ($3::BIGINT IS NULL OR e.time >= $3) AND ($4::BIGINT IS NULL OR e.time < $4)
                        AND ($5::BIGINT IS NULL OR e.id < $5) AND ($6::TEXT IS NULL OR e.reason = $6)
@@ -825,11 +904,35 @@ impl GalleryStore for PostgresStore {
                         tombstone: row.get(8),
                         source: row.get(9),
                         track: row.get(10),
+                        has_probe_crop: row.get::<_, Option<i64>>(11).is_some_and(|expires| expires > now),
                     };
                     typed_event(location, row.get(3), row.get(4), event)
                 })
                 .collect()
         })
+    }
+
+    fn probe_crop(&self, event_id: i64, now: i64) -> Result<Option<StoredCrop>> {
+        self.with_client(|client, location| {
+            let row = client
+                .query_opt(
+                    "SELECT zone, time, expires, jpeg, face_size, detector_score FROM probe_crops
+                     WHERE event_id = $1 AND expires > $2",
+                    &[&event_id, &now],
+                )
+                .map_err(|e| pg_error(location, e))?;
+            Ok(row.map(|row| StoredCrop {
+                event_id,
+                zone: row.get(0),
+                time: row.get(1),
+                expires: row.get(2),
+                crop: ProbeCrop { jpeg: row.get(3), face_size: row.get(4), detector_score: row.get(5) },
+            }))
+        })
+    }
+
+    fn purge_probe_crops(&self, now: i64) -> Result<usize> {
+        self.transaction(|transaction, location| purge_crops(transaction, location, now))
     }
 
     fn create_key(

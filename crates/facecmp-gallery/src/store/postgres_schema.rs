@@ -107,6 +107,26 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX changes_by_rev ON changes(rev);
     "#,
+    // 2: probe crops, kept per zone for a retention period (off by default);
+    // SQLite's version 3.
+    r#"
+    ALTER TABLE zones ADD COLUMN probe_crops_retention_s BIGINT
+        CHECK (probe_crops_retention_s IS NULL OR probe_crops_retention_s > 0);
+
+    CREATE TABLE probe_crops (
+        event_id       BIGINT PRIMARY KEY REFERENCES events(id) ON DELETE CASCADE,
+        zone           TEXT NOT NULL,
+        time           BIGINT NOT NULL,
+        expires        BIGINT NOT NULL,
+        jpeg           BYTEA NOT NULL,
+        jpeg_sha256    TEXT NOT NULL,
+        face_size      REAL NOT NULL,
+        detector_score REAL NOT NULL
+    );
+    CREATE INDEX probe_crops_by_expiry ON probe_crops(expires);
+    CREATE INDEX probe_crops_by_zone ON probe_crops(zone);
+    CREATE INDEX probe_crops_by_sha256 ON probe_crops(jpeg_sha256);
+    "#,
 ];
 
 /// The schema version this build writes.

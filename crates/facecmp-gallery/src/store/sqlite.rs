@@ -25,9 +25,10 @@ use super::{
     vector_bytes, vector_from_bytes,
 };
 use crate::access::{Decision, Reason};
+use crate::crops::{ProbeCrop, StoredCrop};
 use crate::enrol::Rejection;
 use crate::error::{GalleryError, Result};
-use crate::gallery::{Enrolled, Event, EventQuery, Grant, Person, Sample, Zone};
+use crate::gallery::{Enrolled, Event, EventQuery, Grant, Person, Sample, Zone, ZonePolicy};
 use crate::keys::{ApiKey, Role};
 use crate::sessions::ConsoleSession;
 
@@ -488,6 +489,15 @@ impl GalleryStore for SqliteStore {
         self.write(|transaction| {
             let path = self.path.as_str();
             let person_id = person_id(transaction, name, path)?;
+            // Before the samples go: a crop enrolled as one of their samples is found by its digest.
+            transaction
+                .execute(
+                    "DELETE FROM probe_crops
+                     WHERE event_id IN (SELECT id FROM events WHERE person_id = ?1)
+                        OR jpeg_sha256 IN (SELECT image_sha256 FROM samples WHERE person_id = ?1)",
+                    [person_id],
+                )
+                .at(path)?;
             transaction
                 .execute(
                     "UPDATE events SET person_id = NULL, similarity = NULL, image_sha256 = NULL, tombstone = ?2
@@ -550,7 +560,7 @@ impl GalleryStore for SqliteStore {
         let mut statement = db
             .prepare_cached(
                 "SELECT z.id, z.name, z.allow_multiple_faces, z.created,
-                        (SELECT COUNT(*) FROM grants g WHERE g.zone_id = z.id)
+                        (SELECT COUNT(*) FROM grants g WHERE g.zone_id = z.id), z.probe_crops_retention_s
                  FROM zones z WHERE ?1 IS NULL OR z.name = ?1 ORDER BY z.name",
             )
             .at(&self.path)?;
@@ -560,6 +570,7 @@ impl GalleryStore for SqliteStore {
                     id: row.get(0)?,
                     name: row.get(1)?,
                     allow_multiple_faces: row.get(2)?,
+                    probe_crops_retention_s: row.get(5)?,
                     created: row.get(3)?,
                     people: row.get::<_, i64>(4)? as usize,
                 })
@@ -568,16 +579,21 @@ impl GalleryStore for SqliteStore {
         rows.collect::<rusqlite::Result<_>>().at(&self.path)
     }
 
-    fn set_zone(&self, name: &str, allow_multiple_faces: bool, time: i64) -> Result<()> {
+    fn set_zone(&self, name: &str, policy: &ZonePolicy, time: i64) -> Result<()> {
         self.write(|transaction| {
+            let path = self.path.as_str();
             transaction
                 .execute(
-                    "INSERT INTO zones (name, allow_multiple_faces, created) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (name) DO UPDATE SET allow_multiple_faces = excluded.allow_multiple_faces",
-                    params![name, allow_multiple_faces, time],
+                    "INSERT INTO zones (name, allow_multiple_faces, probe_crops_retention_s, created)
+                     VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (name) DO UPDATE SET allow_multiple_faces = excluded.allow_multiple_faces,
+                       probe_crops_retention_s = excluded.probe_crops_retention_s",
+                    params![name, policy.allow_multiple_faces, policy.probe_crops_retention_s, time],
                 )
-                .at(&self.path)?;
-            bump(transaction, &self.path).map(drop)
+                .at(path)?;
+            redate_crops(transaction, path, name, policy.probe_crops_retention_s)?;
+            purge_crops(transaction, path, time)?;
+            bump(transaction, path).map(drop)
         })
     }
 
@@ -683,6 +699,10 @@ impl GalleryStore for SqliteStore {
                 )
                 .at(path)?;
             let event_id = transaction.last_insert_rowid();
+            if let Some(crop) = record.probe_crop {
+                keep_crop(transaction, path, event_id, record, crop)?;
+            }
+            purge_crops(transaction, path, record.time)?;
             let person = match best {
                 Some(best) if names_person(verdict.reason) => reader.person_name(best.person_id)?,
                 _ => None,
@@ -692,12 +712,14 @@ impl GalleryStore for SqliteStore {
     }
 
     fn events(&self, query: &EventQuery) -> Result<Vec<Event>> {
+        let now = crate::gallery::now();
         let db = self.db();
         let mut statement = db
             .prepare_cached(
                 "SELECT e.id, e.time, e.zone, e.decision, e.reason, p.name, e.similarity, e.image_sha256,
-                        e.tombstone, e.source, e.track
+                        e.tombstone, e.source, e.track, c.expires
                  FROM events e LEFT JOIN people p ON p.id = e.person_id
+                      LEFT JOIN probe_crops c ON c.event_id = e.id
                  WHERE (?1 IS NULL OR e.zone = ?1) AND (?2 IS NULL OR e.decision = ?2)
                    AND (?3 IS NULL OR e.time >= ?3) AND (?4 IS NULL OR e.time < ?4)
                    AND (?5 IS NULL OR e.id < ?5) AND (?6 IS NULL OR e.reason = ?6)
@@ -719,6 +741,7 @@ impl GalleryStore for SqliteStore {
                     query.page_size() as i64
                 ],
                 |row| {
+                    let crop_expires: Option<i64> = row.get(11)?;
                     let decision: String = row.get(3)?;
                     let reason: String = row.get(4)?;
                     Ok((
@@ -736,6 +759,7 @@ impl GalleryStore for SqliteStore {
                             tombstone: row.get(8)?,
                             source: row.get(9)?,
                             track: row.get(10)?,
+                            has_probe_crop: crop_expires.is_some_and(|expires| expires > now),
                         },
                     ))
                 },
@@ -746,6 +770,36 @@ impl GalleryStore for SqliteStore {
             typed_event(&self.path, &decision, &reason, event)
         })
         .collect()
+    }
+
+    fn probe_crop(&self, event_id: i64, now: i64) -> Result<Option<StoredCrop>> {
+        self.db()
+            .prepare_cached(
+                "SELECT zone, time, expires, jpeg, face_size, detector_score FROM probe_crops
+                 WHERE event_id = ?1 AND expires > ?2",
+            )
+            .and_then(|mut statement| {
+                statement
+                    .query_row(params![event_id, now], |row| {
+                        Ok(StoredCrop {
+                            event_id,
+                            zone: row.get(0)?,
+                            time: row.get(1)?,
+                            expires: row.get(2)?,
+                            crop: ProbeCrop {
+                                jpeg: row.get(3)?,
+                                face_size: row.get(4)?,
+                                detector_score: row.get(5)?,
+                            },
+                        })
+                    })
+                    .optional()
+            })
+            .at(&self.path)
+    }
+
+    fn purge_probe_crops(&self, now: i64) -> Result<usize> {
+        self.write(|transaction| purge_crops(transaction, &self.path, now))
     }
 
     fn create_key(
@@ -919,6 +973,59 @@ impl GalleryStore for SqliteStore {
             .at(&self.path)
             .map(drop)
     }
+}
+
+/// Stores a decision's crop when its zone keeps crops (the zone's policy as
+/// of this transaction); an unknown zone, or one that keeps none, stores nothing.
+fn keep_crop(
+    db: &Connection,
+    path: &str,
+    event_id: i64,
+    record: &DecisionRecord<'_>,
+    crop: &ProbeCrop,
+) -> Result<()> {
+    let retention: Option<i64> = db
+        .query_row("SELECT probe_crops_retention_s FROM zones WHERE name = ?1", [record.zone], |row| {
+            row.get(0)
+        })
+        .optional()
+        .at(path)?
+        .flatten();
+    let Some(retention) = retention else { return Ok(()) };
+    db.execute(
+        "INSERT INTO probe_crops (event_id, zone, time, expires, jpeg, jpeg_sha256, face_size, detector_score)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            event_id,
+            record.zone,
+            record.time,
+            record.time.saturating_add(retention),
+            crop.jpeg,
+            crate::image_sha256(&crop.jpeg),
+            crop.face_size,
+            crop.detector_score
+        ],
+    )
+    .at(path)?;
+    Ok(())
+}
+
+/// A zone's crops after its retention changed: re-dated, or deleted when it is off.
+fn redate_crops(db: &Connection, path: &str, zone: &str, retention: Option<i64>) -> Result<()> {
+    match retention {
+        Some(retention) => {
+            db.execute("UPDATE probe_crops SET expires = time + ?2 WHERE zone = ?1", params![zone, retention])
+        }
+        None => db.execute("DELETE FROM probe_crops WHERE zone = ?1", [zone]),
+    }
+    .at(path)
+    .map(drop)
+}
+
+/// Deletes every crop expired at `now` (an index range scan: cheap when
+/// there is nothing to delete).
+fn purge_crops(db: &Connection, path: &str, now: i64) -> Result<usize> {
+    db.execute("DELETE FROM probe_crops WHERE expires <= ?1", [now]).at(path)
 }
 
 fn external_id_taken(sample: &SampleRecord<'_>) -> GalleryError {

@@ -124,6 +124,28 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX console_sessions_by_key ON console_sessions(key_id);
     "#,
+    // 3: probe crops, kept per zone for a retention period (off by default).
+    r#"
+    ALTER TABLE zones ADD COLUMN probe_crops_retention_s INTEGER
+        CHECK (probe_crops_retention_s IS NULL OR probe_crops_retention_s > 0);
+
+    -- The face an access decision judged, when its zone keeps crops: a small
+    -- JPEG, the face's size and score in the camera photo, and when it goes.
+    -- `zone` and `time` repeat the event's, so purges and re-dating need no join.
+    CREATE TABLE probe_crops (
+        event_id       INTEGER PRIMARY KEY REFERENCES events(id) ON DELETE CASCADE,
+        zone           TEXT NOT NULL,
+        time           INTEGER NOT NULL,
+        expires        INTEGER NOT NULL,
+        jpeg           BLOB NOT NULL,
+        jpeg_sha256    TEXT NOT NULL,
+        face_size      REAL NOT NULL,
+        detector_score REAL NOT NULL
+    ) STRICT;
+    CREATE INDEX probe_crops_by_expiry ON probe_crops(expires);
+    CREATE INDEX probe_crops_by_zone ON probe_crops(zone);
+    CREATE INDEX probe_crops_by_sha256 ON probe_crops(jpeg_sha256);
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -140,6 +140,8 @@ struct EventsPage {
     zones: Vec<String>,
     reasons: Vec<String>,
     rows: Vec<DecisionJson>,
+    /// Names offered by the "add as a sample of" fields.
+    people: Vec<String>,
     next_page: Option<String>,
     csv_link: String,
 }
@@ -176,13 +178,13 @@ pub(crate) async fn page(
     let (gallery, threshold) = (console.app.gallery.clone(), console.app.threshold);
     let resolved = filter.resolve();
     let checked = resolved.clone().ok();
-    let (zones, found) = blocking(move || {
+    let (zones, people, found) = blocking(move || {
         let zones = gallery.zones()?.into_iter().map(|zone| zone.name).collect::<Vec<_>>();
         let found = match checked {
             Some(filter) => Some(matching(&gallery, &filter, PAGE)?),
             None => None,
         };
-        Ok((zones, found))
+        Ok((zones, super::people::names(&gallery)?, found))
     })
     .await?;
     let (events, more) = found.unwrap_or_default();
@@ -203,6 +205,7 @@ pub(crate) async fn page(
         zones,
         reasons: REASONS.iter().map(|reason| reason.as_str().to_string()).collect(),
         rows: events.iter().map(|event| DecisionJson::new(event, threshold)).collect(),
+        people,
         next_page,
         csv_link,
     };

@@ -18,16 +18,20 @@ use super::{Console, Layout};
 struct LivePage {
     layout: Layout,
     recent: Vec<DecisionJson>,
+    /// Names offered by the "add as a sample of" fields.
+    people: Vec<String>,
 }
 
 pub(crate) async fn page(State(console): State<Console>, operator: Operator) -> Result<Response, PageError> {
     let (gallery, threshold) = (console.app.gallery.clone(), console.app.threshold);
-    let recent = blocking(move || Ok(gallery.events(&EventQuery { limit: 20, ..EventQuery::default() })?))
-        .await?
-        .iter()
-        .map(|event| DecisionJson::new(event, threshold))
-        .collect();
-    render(StatusCode::OK, &LivePage { layout: Layout::new("Live", Some(&operator), "live"), recent })
+    let (events, people) = blocking(move || {
+        let events = gallery.events(&EventQuery { limit: 20, ..EventQuery::default() })?;
+        Ok((events, super::people::names(&gallery)?))
+    })
+    .await?;
+    let recent = events.iter().map(|event| DecisionJson::new(event, threshold)).collect();
+    let layout = Layout::new("Live", Some(&operator), "live");
+    render(StatusCode::OK, &LivePage { layout, recent, people })
 }
 
 /// The same stream as `/v1/events/stream`, for the logged-in browser; it

@@ -16,6 +16,7 @@
 
 mod assets;
 mod compare;
+mod crops;
 mod error;
 mod events;
 mod keys;
@@ -113,6 +114,8 @@ pub fn router(app: AppState, config: ConsoleConfig) -> Router {
         .route("/live/stream", get(live::stream))
         .route("/events", get(events::page))
         .route("/events.csv", get(events::csv))
+        .route("/events/{id}/crop", get(crops::image))
+        .route("/events/{id}/enrol", post(crops::enrol))
         .route("/people", get(people::list).post(people::enrol))
         .route("/people/{name}", get(people::show))
         .route("/people/{name}/samples/{id}/remove", post(people::remove_sample))

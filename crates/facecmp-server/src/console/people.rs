@@ -125,6 +125,11 @@ pub(crate) async fn enrol(
     }
 }
 
+/// Every enrolled person's name, for the forms that name one.
+pub(crate) fn names(gallery: &facecmp_gallery::Gallery) -> facecmp_gallery::Result<Vec<String>> {
+    Ok(gallery.people()?.into_iter().map(|person| person.name).collect())
+}
+
 #[derive(Template)]
 #[template(path = "person.html")]
 struct PersonPage {

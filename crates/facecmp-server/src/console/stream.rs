@@ -47,6 +47,9 @@ pub(crate) struct DecisionJson {
     pub similarity: Option<f32>,
     /// The service's threshold the similarity is measured against.
     pub threshold: f32,
+    /// Where the probe's face crop is, when its zone keeps crops (a
+    /// console URL: it needs the operator's session).
+    pub crop_url: Option<String>,
 }
 
 impl DecisionJson {
@@ -62,6 +65,7 @@ impl DecisionJson {
             tombstone: event.tombstone.clone(),
             similarity: event.similarity,
             threshold,
+            crop_url: event.has_probe_crop.then(|| format!("/events/{}/crop", event.id)),
         }
     }
 }

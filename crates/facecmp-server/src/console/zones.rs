@@ -5,7 +5,8 @@ use axum::Form;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use facecmp_gallery::Zone;
+use facecmp_gallery::crops::describe_retention;
+use facecmp_gallery::{Zone, ZonePolicy};
 use serde::Deserialize;
 
 use super::error::{PageError, blocking, render};
@@ -23,7 +24,47 @@ struct ZonesPage {
     message: Option<String>,
 }
 
+/// One choice of the "keep probe crops" menu.
+struct RetentionChoice {
+    /// Seconds, or empty for "not kept".
+    value: String,
+    label: String,
+    selected: bool,
+}
+
+/// The retention periods the menu offers (seconds). A period set through
+/// the API or the CLI that is not among them is offered too, selected.
+const RETENTION_CHOICES: &[i64] = &[3_600, 86_400, 7 * 86_400, 30 * 86_400, 90 * 86_400, 365 * 86_400];
+
+fn retention_choices(current: Option<i64>) -> Vec<RetentionChoice> {
+    let off =
+        RetentionChoice { value: String::new(), label: "not kept".to_string(), selected: current.is_none() };
+    let mut seconds: Vec<i64> = RETENTION_CHOICES.to_vec();
+    if let Some(current) = current
+        && !seconds.contains(&current)
+    {
+        seconds.push(current);
+        seconds.sort_unstable();
+    }
+    std::iter::once(off)
+        .chain(seconds.into_iter().map(|s| RetentionChoice {
+            value: s.to_string(),
+            label: format!("kept {}", describe_retention(s)),
+            selected: current == Some(s),
+        }))
+        .collect()
+}
+
 impl ZonesPage {
+    fn retention_choices(&self, current: &Option<i64>) -> Vec<RetentionChoice> {
+        retention_choices(*current)
+    }
+
+    /// A new zone's menu: crops off.
+    fn new_zone_retention_choices(&self) -> Vec<RetentionChoice> {
+        retention_choices(None)
+    }
+
     fn grants_of<'a>(&'a self, zone: &'a str) -> impl Iterator<Item = &'a GrantRow> + 'a {
         self.grants.iter().filter(move |grant| grant.zone == zone)
     }
@@ -37,7 +78,7 @@ pub(crate) async fn page_with(
 ) -> Result<Response, PageError> {
     let gallery = console.app.gallery.clone();
     let (zones, grants, people) = blocking(move || {
-        let people = gallery.people()?.into_iter().map(|person| person.name).collect::<Vec<_>>();
+        let people = super::people::names(&gallery)?;
         Ok((gallery.zones()?, gallery.grants(None, None)?, people))
     })
     .await?;
@@ -55,18 +96,40 @@ pub(crate) struct ZoneForm {
     name: String,
     /// A checkbox: present ("on") when ticked.
     allow_multiple_faces: Option<String>,
+    /// Seconds, or empty (or absent) for "not kept".
+    probe_crops_retention_s: Option<String>,
 }
 
-/// Creates a zone or changes its policy.
+impl ZoneForm {
+    fn policy(&self) -> Result<ZonePolicy, String> {
+        let retention = match self.probe_crops_retention_s.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(text) => Some(
+                text.parse::<i64>()
+                    .map_err(|_| format!("probe crops: `{text}` is not a number of seconds"))?,
+            ),
+        };
+        Ok(ZonePolicy {
+            allow_multiple_faces: self.allow_multiple_faces.is_some(),
+            probe_crops_retention_s: retention,
+        })
+    }
+}
+
+/// Creates a zone or replaces its policy (the form carries all of it).
+/// Turning probe crops off deletes the zone's crops at once.
 pub(crate) async fn save_zone(
     State(console): State<Console>,
     operator: Operator,
     Form(form): Form<ZoneForm>,
 ) -> Result<Response, PageError> {
+    let policy = match form.policy() {
+        Ok(policy) => policy,
+        Err(message) => return page_with(&console, &operator, StatusCode::BAD_REQUEST, Some(message)).await,
+    };
     let gallery = console.app.gallery.clone();
     let name = form.name.trim().to_string();
-    let allow = form.allow_multiple_faces.is_some();
-    match blocking(move || Ok(gallery.set_zone(&name, allow)?)).await {
+    match blocking(move || Ok(gallery.set_zone(&name, &policy)?)).await {
         Ok(_) => Ok(Redirect::to("/zones").into_response()),
         Err(PageError::BadRequest(message)) => {
             page_with(&console, &operator, StatusCode::BAD_REQUEST, Some(message)).await
@@ -135,4 +198,31 @@ pub(crate) async fn revoke(
     let gallery = console.app.gallery.clone();
     blocking(move || Ok(gallery.revoke(&form.person, &form.zone)?)).await?;
     Ok(Redirect::to(&back).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_menu_offers_off_the_usual_periods_and_the_current_one() {
+        let choices = retention_choices(None);
+        assert!(choices[0].selected && choices[0].value.is_empty());
+        let custom = retention_choices(Some(7_200));
+        let selected: Vec<_> = custom.iter().filter(|c| c.selected).map(|c| c.label.as_str()).collect();
+        assert_eq!(selected, ["kept 2 hours"]);
+    }
+
+    #[test]
+    fn the_form_reads_seconds_or_nothing() {
+        let form = |value: Option<&str>| ZoneForm {
+            name: "5".into(),
+            allow_multiple_faces: None,
+            probe_crops_retention_s: value.map(str::to_string),
+        };
+        assert_eq!(form(None).policy().unwrap().probe_crops_retention_s, None);
+        assert_eq!(form(Some("")).policy().unwrap().probe_crops_retention_s, None);
+        assert_eq!(form(Some("86400")).policy().unwrap().probe_crops_retention_s, Some(86_400));
+        assert!(form(Some("a week")).policy().is_err());
+    }
 }
