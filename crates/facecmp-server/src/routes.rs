@@ -431,6 +431,7 @@ async fn revoke(
 struct EventsQuery {
     zone: Option<String>,
     decision: Option<String>,
+    source: Option<String>,
     since: Option<i64>,
     until: Option<i64>,
     before: Option<i64>,
@@ -452,6 +453,7 @@ async fn list_events(
     let query = EventQuery {
         zone: query.zone,
         decision: query.decision.as_deref().and_then(facecmp_gallery::Decision::parse),
+        source: query.source,
         since: query.since,
         until: query.until,
         before: query.before,

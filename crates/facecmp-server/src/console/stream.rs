@@ -47,6 +47,8 @@ pub(crate) struct DecisionJson {
     pub similarity: Option<f32>,
     /// The service's threshold the similarity is measured against.
     pub threshold: f32,
+    /// The camera (`serve --camera NAME=…`) or stream that asked, if named.
+    pub source: Option<String>,
 }
 
 impl DecisionJson {
@@ -62,6 +64,7 @@ impl DecisionJson {
             tombstone: event.tombstone.clone(),
             similarity: event.similarity,
             threshold,
+            source: event.source.clone(),
         }
     }
 }
