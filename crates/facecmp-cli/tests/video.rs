@@ -129,6 +129,8 @@ fn watch_allows_the_granted_person_once_per_appearance_and_nobody_else() {
         "3",
         "--on-allow",
         &on_allow,
+        "--name",
+        "lift-north",
     ]);
     assert_eq!(status(&output), 0, "{}{}", stdout(&output), stderr(&output));
     let decisions = decisions_of(&output);
@@ -141,6 +143,7 @@ fn watch_allows_the_granted_person_once_per_appearance_and_nobody_else() {
     for (allow, scene) in allows.iter().zip([&LIFT[0], &LIFT[2]]) {
         assert_eq!(allow["person"], "Obama");
         assert_eq!(allow["reason"], "granted");
+        assert_eq!(allow["source"], "lift-north", "--name is the recorded source");
         let time = number(allow, "time");
         // Three of five frames at 10 fps: decided within a second of entering.
         assert!(time >= scene.start && time <= scene.start + 1.0, "allowed at {time}: {summary:?}");
@@ -154,6 +157,9 @@ fn watch_allows_the_granted_person_once_per_appearance_and_nobody_else() {
     // Every decision is in the audit trail, and only allows ran the relay.
     let events = facecmp(&["events", "--db", &db, "--json"]);
     assert_eq!(stdout(&events).lines().count(), decisions.len(), "{}", stdout(&events));
+    for event in stdout(&events).lines().map(|line| serde_json::from_str::<Value>(line).unwrap()) {
+        assert_eq!(event["source"], "lift-north", "{event}");
+    }
     let relay = std::fs::read_to_string(&relay).unwrap();
     let expected: Vec<String> = allows.iter().map(|a| format!("Obama lift {}", a["event_id"])).collect();
     assert_eq!(relay.lines().collect::<Vec<_>>(), expected);
