@@ -248,7 +248,8 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_grace)]
     pub shutdown_grace: std::time::Duration,
     /// Watch a camera inside the service, like `facecmp watch` (repeatable):
-    /// NAME=SOURCE@ZONE, e.g. lift=rtsp://10.0.0.5/stream@5.
+    /// NAME=SOURCE@ZONE, e.g. lift=rtsp://10.0.0.5/stream@5. NAME is recorded
+    /// as the source of the camera's decisions; a file is played at its own rate.
     #[arg(long = "camera", value_name = "NAME=SOURCE@ZONE", value_parser = crate::commands::watch::parse_camera)]
     pub cameras: Vec<crate::commands::watch::CameraSpec>,
 }

@@ -73,6 +73,10 @@ pub struct WatchArgs {
     /// The zone the camera guards (e.g. the lift's floor).
     #[arg(long)]
     pub zone: String,
+    /// The camera's name, recorded as the source of every decision in the
+    /// audit trail (default: SOURCE, a URL without its user and password).
+    #[arg(long, value_name = "NAME", value_parser = crate::commands::watch::parse_source_name)]
+    pub name: Option<String>,
     #[command(flatten)]
     pub db: DbArg,
     #[command(flatten)]

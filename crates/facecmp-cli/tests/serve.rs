@@ -8,7 +8,13 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+#[path = "support/clips.rs"]
+mod clips;
+use clips::{Scene, data, facecmp, gallery_granting, make_clip, status, stderr, stdout};
 
 /// A running `facecmp serve` whose log is collected as it is written.
 struct Served {
@@ -31,11 +37,16 @@ fn serve(dir: &std::path::Path, open_files: u64, flags: &[&str]) -> Served {
     let init =
         Command::new(env!("CARGO_BIN_EXE_facecmp")).arg("gallery").arg("init").arg(&db).output().unwrap();
     assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
+    serve_gallery(&db, open_files, flags)
+}
+
+/// Starts `facecmp serve` on a free loopback port over the gallery `db`.
+fn serve_gallery(db: &std::path::Path, open_files: u64, flags: &[&str]) -> Served {
     let mut command = Command::new(env!("CARGO_BIN_EXE_facecmp"));
     command
         .args(["--runtime", "tract", "serve", "--listen", "127.0.0.1:0", "--workers", "1"])
         .args(flags)
-        .env("FACECMP_DB", &db)
+        .env("FACECMP_DB", db)
         .env("RUST_LOG", "info")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -188,5 +199,108 @@ fn idle_connections_are_closed_after_the_header_timeout() {
         let mut rest = Vec::new();
         let read = stream.read_to_end(&mut rest);
         assert!(read.is_ok(), "the connection was still open after 30 s: {read:?}");
+    }
+}
+
+// ---- Cameras inside the service -------------------------------------------
+
+/// Nobody for 3 s (time for the test to open the event stream), then Obama
+/// (another photo than the enrolled one) for 3 s.
+const LATE_OBAMA: [Scene; 1] =
+    [Scene { photo: "obama2.jpg", crop: "iw*0.8:ih*0.6:0:0", start: 3.0, end: 6.0, x: "40+30*(t-3)" }];
+
+/// `GET path` with an admin key: the JSON answer.
+fn get_json(served: &Served, path: &str, key: &str) -> Value {
+    let mut reply = ureq::get(format!("http://{}{path}", served.address))
+        .header("Authorization", format!("Bearer {key}"))
+        .call()
+        .unwrap_or_else(|error| panic!("GET {path}: {error}"));
+    serde_json::from_str(&reply.body_mut().read_to_string().unwrap()).unwrap()
+}
+
+/// The `data:` lines of `GET /v1/events/stream` as they arrive, read on a
+/// thread of their own so that the test can wait for them with a timeout.
+fn event_stream(served: &Served, key: &str) -> std::sync::mpsc::Receiver<Value> {
+    let mut reply = ureq::get(format!("http://{}/v1/events/stream", served.address))
+        .header("Authorization", format!("Bearer {key}"))
+        .call()
+        .unwrap();
+    assert_eq!(reply.headers()["content-type"], "text/event-stream");
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let lines = BufReader::new(reply.body_mut().as_reader()).lines().map_while(Result::ok);
+        for data in lines.filter_map(|line| line.strip_prefix("data:").map(|d| d.trim().to_string())) {
+            if sender.send(serde_json::from_str(&data).unwrap()).is_err() {
+                return;
+            }
+        }
+    });
+    receiver
+}
+
+#[test]
+fn a_camera_in_the_service_records_its_decisions_under_its_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = make_clip(dir.path(), &LATE_OBAMA, 7.0);
+    let db = gallery_granting(dir.path(), "5");
+    let created = facecmp(&["keys", "create", "--db", &db, "--role", "admin", "--name", "test"]);
+    assert_eq!(status(&created), 0, "{}", stderr(&created));
+    let admin = stdout(&created).trim().to_string();
+    let camera = format!("lift={}@5", clip.display());
+    let served = serve_gallery(std::path::Path::new(&db), 1024, &["--camera", &camera]);
+    let stream = event_stream(&served, &admin);
+
+    // The file is played at its own rate: Obama enters at 3 s and is allowed
+    // within a second of that; 60 s leaves room for a loaded machine.
+    let started = Instant::now();
+    let allow = loop {
+        let events = get_json(&served, "/v1/events?source=lift", &admin);
+        let events = events["events"].as_array().unwrap().clone();
+        if let Some(allow) = events.into_iter().find(|e| e["decision"] == "allow") {
+            break allow;
+        }
+        let log = served.log.lock().unwrap().clone();
+        assert!(started.elapsed() < Duration::from_secs(60), "no allow from the camera within 60 s:\n{log}");
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    assert_eq!(allow["person"], "Obama", "{allow}");
+    assert_eq!(allow["zone"], "5", "{allow}");
+    assert_eq!(allow["reason"], "granted", "{allow}");
+    assert_eq!(allow["source"], "lift", "the camera's name, not its file: {allow}");
+    assert!(allow["track"].as_i64().is_some(), "{allow}");
+    let elsewhere = get_json(&served, "/v1/events?source=door", &admin);
+    assert_eq!(elsewhere["events"].as_array().unwrap().len(), 0, "{elsewhere}");
+
+    let streamed = std::iter::from_fn(|| stream.recv_timeout(Duration::from_secs(30)).ok())
+        .find(|event| event["decision"] == "allow")
+        .expect("the allow on the event stream");
+    assert_eq!(streamed["id"], allow["id"], "{streamed}");
+    assert_eq!(streamed["decision"], "allow");
+    assert_eq!(streamed["person"], "Obama");
+    assert_eq!(streamed["source"], "lift");
+    let log = served.log.lock().unwrap().clone();
+    assert!(log.contains("access decision") && log.contains("camera=lift"), "{log}");
+}
+
+#[test]
+fn cameras_with_unusable_or_shared_names_are_refused_at_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("gallery.db").display().to_string();
+    let clip = data("obama.jpg");
+    for cameras in [
+        vec![format!("lift\u{202E}4={clip}@5")],
+        vec![format!("li\nft={clip}@5")],
+        vec![format!("{}={clip}@5", "x".repeat(201))],
+        vec![format!("lift={clip}@5"), format!("lift={clip}@6")],
+    ] {
+        let mut args = vec!["serve", "--db", &db, "--listen", "127.0.0.1:0"];
+        for camera in &cameras {
+            args.extend(["--camera", camera]);
+        }
+        let started = Instant::now();
+        let output = facecmp(&args);
+        assert_eq!(status(&output), 2, "{cameras:?}: {}", stderr(&output));
+        assert!(stderr(&output).contains("camera"), "{cameras:?}: {}", stderr(&output));
+        assert!(started.elapsed() < Duration::from_secs(30), "refused before any model loads");
     }
 }

@@ -5,104 +5,21 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-fn data(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data").join(name).display().to_string()
-}
-
-fn facecmp(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_facecmp")).args(args).output().expect("facecmp runs")
-}
-
-fn status(output: &Output) -> i32 {
-    output.status.code().expect("facecmp exits normally, not by a signal")
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8(output.stdout.clone()).unwrap()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8(output.stderr.clone()).unwrap()
-}
+#[path = "support/clips.rs"]
+mod clips;
+use clips::{LIFT, LIFT_SECONDS, data, facecmp, gallery_granting, make_clip, status, stderr, stdout};
 
 fn json_lines(output: &Output) -> Vec<Value> {
     stdout(output)
         .lines()
         .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
         .collect()
-}
-
-/// A scene: a fixture photo (cropped to head and shoulders) moving across
-/// a grey 640×480 canvas from `start` to `end` seconds.
-struct Scene {
-    photo: &'static str,
-    crop: &'static str,
-    start: f64,
-    end: f64,
-    x: &'static str,
-}
-
-/// Obama (two other photos than the reference), nobody, Biden, nobody, Obama.
-const LIFT: [Scene; 3] = [
-    Scene { photo: "obama2.jpg", crop: "iw*0.8:ih*0.6:0:0", start: 0.0, end: 3.0, x: "40+30*t" },
-    Scene { photo: "biden.jpg", crop: "iw:ih*0.4:0:0", start: 5.0, end: 8.0, x: "150-30*(t-5)" },
-    Scene { photo: "obama3.jpg", crop: "iw*0.6:ih*0.4:iw*0.2:0", start: 10.0, end: 13.0, x: "100+20*(t-10)" },
-];
-const LIFT_SECONDS: f64 = 14.0;
-
-/// Encodes the scenes as a 25 fps H.264 MP4.
-fn make_clip(dir: &Path, scenes: &[Scene], seconds: f64) -> PathBuf {
-    let out = dir.join("lift.mp4");
-    let mut args: Vec<String> =
-        ["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i"].map(String::from).to_vec();
-    args.push(format!("color=c=0x505050:s=640x480:r=25:d={seconds}"));
-    for scene in scenes {
-        args.extend(["-i".into(), data(scene.photo)]);
-    }
-    let mut graph = Vec::new();
-    let mut last = "0".to_string();
-    for (i, scene) in scenes.iter().enumerate() {
-        // Decoded and scaled once, then repeated: cheap to encode.
-        graph.push(format!("[{}]crop={},scale=-2:400,loop=loop=-1:size=1[p{i}]", i + 1, scene.crop));
-        graph.push(format!(
-            "[{last}][p{i}]overlay=x='{}':y=40:enable='between(t,{},{})'[v{i}]",
-            scene.x, scene.start, scene.end
-        ));
-        last = format!("v{i}");
-    }
-    if graph.is_empty() {
-        args.extend(["-map", "0:v"].map(String::from));
-    } else {
-        args.extend(["-filter_complex".into(), graph.join(";"), "-map".into(), format!("[{last}]")]);
-    }
-    args.extend(
-        ["-t", &seconds.to_string(), "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
-            .map(String::from),
-    );
-    args.push(out.display().to_string());
-    let output = Command::new("ffmpeg").args(&args).output().expect("ffmpeg runs");
-    assert!(output.status.success(), "ffmpeg: {}", String::from_utf8_lossy(&output.stderr));
-    out
-}
-
-/// A gallery with Obama granted `lift` and Biden enrolled without it.
-fn lift_gallery(dir: &Path) -> String {
-    let db = dir.join("building.db").display().to_string();
-    for args in [
-        vec!["gallery", "init", &db],
-        vec!["enroll", "--db", &db, "--name", "Obama", "--zone", "lift", &data("obama.jpg")],
-        vec!["enroll", "--db", &db, "--name", "Biden", &data("biden.jpg")],
-    ] {
-        let output = facecmp(&args);
-        assert_eq!(status(&output), 0, "{args:?}: {}{}", stdout(&output), stderr(&output));
-    }
-    db
 }
 
 /// Sampling at 5 fps: a time is right within one step (and one frame).
@@ -157,7 +74,7 @@ fn search_finds_obamas_scenes_and_not_bidens_with_a_contact_sheet() {
 fn search_of_the_gallery_names_everyone_once_per_appearance() {
     let dir = tempfile::tempdir().unwrap();
     let clip = make_clip(dir.path(), &LIFT, LIFT_SECONDS);
-    let db = lift_gallery(dir.path());
+    let db = gallery_granting(dir.path(), "lift");
     let output = facecmp(&["search", "--json", "--gallery", "--db", &db, clip.to_str().unwrap()]);
     assert_eq!(status(&output), 0, "{}{}", stdout(&output), stderr(&output));
     let names: Vec<String> =
@@ -197,7 +114,7 @@ fn watch_allows_the_granted_person_once_per_appearance_and_nobody_else() {
     let started = Instant::now();
     let dir = tempfile::tempdir().unwrap();
     let clip = make_clip(dir.path(), &LIFT, LIFT_SECONDS);
-    let db = lift_gallery(dir.path());
+    let db = gallery_granting(dir.path(), "lift");
     let relay = dir.path().join("relay.log");
     let on_allow = format!("echo \"$FACECMP_PERSON $FACECMP_ZONE $FACECMP_EVENT_ID\" >> {}", relay.display());
     let output = facecmp(&[
@@ -212,6 +129,8 @@ fn watch_allows_the_granted_person_once_per_appearance_and_nobody_else() {
         "3",
         "--on-allow",
         &on_allow,
+        "--name",
+        "lift-north",
     ]);
     assert_eq!(status(&output), 0, "{}{}", stdout(&output), stderr(&output));
     let decisions = decisions_of(&output);
@@ -224,6 +143,7 @@ fn watch_allows_the_granted_person_once_per_appearance_and_nobody_else() {
     for (allow, scene) in allows.iter().zip([&LIFT[0], &LIFT[2]]) {
         assert_eq!(allow["person"], "Obama");
         assert_eq!(allow["reason"], "granted");
+        assert_eq!(allow["source"], "lift-north", "--name is the recorded source");
         let time = number(allow, "time");
         // Three of five frames at 10 fps: decided within a second of entering.
         assert!(time >= scene.start && time <= scene.start + 1.0, "allowed at {time}: {summary:?}");
@@ -237,6 +157,9 @@ fn watch_allows_the_granted_person_once_per_appearance_and_nobody_else() {
     // Every decision is in the audit trail, and only allows ran the relay.
     let events = facecmp(&["events", "--db", &db, "--json"]);
     assert_eq!(stdout(&events).lines().count(), decisions.len(), "{}", stdout(&events));
+    for event in stdout(&events).lines().map(|line| serde_json::from_str::<Value>(line).unwrap()) {
+        assert_eq!(event["source"], "lift-north", "{event}");
+    }
     let relay = std::fs::read_to_string(&relay).unwrap();
     let expected: Vec<String> = allows.iter().map(|a| format!("Obama lift {}", a["event_id"])).collect();
     assert_eq!(relay.lines().collect::<Vec<_>>(), expected);
@@ -367,7 +290,7 @@ fn watch_survives_a_stalled_and_a_restarted_rtsp_camera() {
     let started = Instant::now();
     let dir = tempfile::tempdir().unwrap();
     let clip = make_clip(dir.path(), &LIFT, LIFT_SECONDS);
-    let db = lift_gallery(dir.path());
+    let db = gallery_granting(dir.path(), "lift");
     let port = free_port();
     let server = RtspServer::start(port, &clip).expect("the RTSP server starts");
     let url = format!("rtsp://127.0.0.1:{port}/lift");

@@ -452,6 +452,7 @@ const MAX_PAGE: usize = 1000;
 struct EventsQuery {
     zone: Option<String>,
     decision: Option<String>,
+    source: Option<String>,
     since: Option<i64>,
     until: Option<i64>,
     before: Option<i64>,
@@ -476,6 +477,7 @@ async fn list_events(
     let query = EventQuery {
         zone: query.zone,
         decision: query.decision.as_deref().and_then(facecmp_gallery::Decision::parse),
+        source: query.source,
         since: query.since,
         until: query.until,
         before: query.before,

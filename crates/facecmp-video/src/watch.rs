@@ -39,6 +39,9 @@ pub struct WatchConfig {
     pub cooldown: f64,
     pub quality: QualityPolicy,
     pub tracker: TrackerConfig,
+    /// The name recorded as each decision's source (a camera's name);
+    /// `None`: the source as given, without a URL's user and password.
+    pub source_label: Option<String>,
 }
 
 impl WatchConfig {
@@ -53,6 +56,7 @@ impl WatchConfig {
             cooldown: 10.0,
             quality: QualityPolicy::default(),
             tracker: TrackerConfig { min_hits: 1, ..TrackerConfig::default() },
+            source_label: None,
         }
     }
 }
@@ -60,6 +64,7 @@ impl WatchConfig {
 /// A recorded decision about one track.
 #[derive(Debug, Clone, Serialize)]
 pub struct WatchDecision {
+    /// The source as the audit trail records it (see [`WatchConfig::source_label`]).
     pub source: String,
     /// Seconds from the start of the source (the frame that decided).
     pub time: f64,
@@ -131,8 +136,11 @@ impl<'a> Watcher<'a> {
         mut on_decision: impl FnMut(&WatchDecision),
         mut keep_going: impl FnMut(f64) -> bool,
     ) -> Result<Timings, SearchError> {
-        let source = stream.source.name.clone();
-        let mut analyser = Analyser::new(self.pipeline, self.config.tracker, &source);
+        let mut analyser = Analyser::new(self.pipeline, self.config.tracker, &stream.source.name);
+        let source = match &self.config.source_label {
+            Some(label) => label.clone(),
+            None => audit_label(&stream.source.name),
+        };
         let mut sampler = Sampler::new(self.config.fps);
         let mut latest = 0.0;
         while keep_going(latest) {
@@ -247,11 +255,10 @@ impl<'a> Watcher<'a> {
 
     /// Decides and writes the audit record, naming the source and track.
     fn record(&self, source: &str, track: u64, probe: &Probe) -> Result<AccessDecision, SearchError> {
-        let source = audit_label(source);
         let context = AccessContext {
             zone: &self.config.zone,
             image_sha256: None,
-            source: Some(&source),
+            source: Some(source),
             track: i64::try_from(track).ok(),
         };
         self.gallery
@@ -372,9 +379,10 @@ mod tests {
     }
 }
 
-/// How a source is named in the audit trail: a URL without its user and
-/// password (a camera's credentials must not reach every reader of the
-/// trail), at most 200 characters (the gallery's limit for names).
+/// How a source without a given name is named in the audit trail: a URL
+/// without its user and password (a camera's credentials must not reach
+/// every reader of the trail), with no control or bidirectional-override
+/// characters and at most 200 characters (the gallery refuses such names).
 fn audit_label(source: &str) -> String {
     let without_credentials = match source.split_once("://") {
         Some((scheme, rest)) => {
@@ -386,7 +394,11 @@ fn audit_label(source: &str) -> String {
         }
         None => source.to_string(),
     };
-    without_credentials.chars().filter(|c| !c.is_control()).take(200).collect()
+    without_credentials
+        .chars()
+        .filter(|c| !c.is_control() && !matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'))
+        .take(200)
+        .collect()
 }
 
 #[cfg(test)]
@@ -399,5 +411,6 @@ mod audit_label_tests {
         assert_eq!(audit_label("rtsp://10.0.0.5/a@b"), "rtsp://10.0.0.5/a@b");
         assert_eq!(audit_label("lift.mp4"), "lift.mp4");
         assert_eq!(audit_label(&"x".repeat(500)).len(), 200);
+        assert_eq!(audit_label("lift\u{202E}4pm.mp4\n"), "lift4pm.mp4");
     }
 }

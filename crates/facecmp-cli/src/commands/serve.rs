@@ -8,6 +8,7 @@ use crate::commands::gallery::open_for;
 use crate::{CliError, Outcome};
 
 pub fn run(global: &GlobalArgs, args: &ServeArgs) -> Result<Outcome, CliError> {
+    crate::commands::watch::check_camera_names(&args.cameras).map_err(CliError::Video)?;
     facecmp_server::init_logging();
     let config = global.config();
     let quality = QualityPolicy { min_face_size: config.min_face_size, ..QualityPolicy::default() };

@@ -29,6 +29,7 @@ pub fn run(global: &GlobalArgs, args: &WatchArgs) -> Result<Outcome, CliError> {
     watch.window = args.window.max(args.confirm) as usize;
     watch.cooldown = args.cooldown;
     watch.quality = quality;
+    watch.source_label = args.name.clone();
     let source = VideoSource::parse(&args.source);
     if source.is_live() {
         // Reconnects are logged.
@@ -121,15 +122,41 @@ pub struct CameraSpec {
 }
 
 /// Parses `NAME=SOURCE@ZONE` (the zone follows the last `@`, so a URL may
-/// carry `user:password@host`).
+/// carry `user:password@host`). NAME is what the audit trail records as the
+/// source of the camera's decisions, so it must be a name the gallery takes.
 pub fn parse_camera(text: &str) -> Result<CameraSpec, String> {
-    let usage = || format!("`{text}`: a camera is NAME=SOURCE@ZONE, e.g. lift=rtsp://10.0.0.5/stream@5");
+    let usage = || {
+        let shown: String = text.chars().take(80).collect();
+        format!("{shown:?}: a camera is NAME=SOURCE@ZONE, e.g. lift=rtsp://10.0.0.5/stream@5")
+    };
     let (name, rest) = text.split_once('=').ok_or_else(usage)?;
     let (source, zone) = rest.rsplit_once('@').ok_or_else(usage)?;
     if name.is_empty() || source.is_empty() || zone.is_empty() {
         return Err(usage());
     }
+    parse_source_name(name)?;
+    facecmp_gallery::validate_name("zone", zone).map_err(|e| e.to_string())?;
     Ok(CameraSpec { name: name.into(), source: source.into(), zone: zone.into() })
+}
+
+/// A camera's name as the audit trail will record it (checked now: the
+/// gallery would refuse it at the first decision, long after start-up).
+pub fn parse_source_name(name: &str) -> Result<String, String> {
+    facecmp_gallery::validate_name("camera", name).map_err(|e| e.to_string())?;
+    Ok(name.to_string())
+}
+
+/// Refuses two cameras of one name: their decisions could not be told apart.
+pub fn check_camera_names(cameras: &[CameraSpec]) -> Result<(), String> {
+    for (i, camera) in cameras.iter().enumerate() {
+        if cameras[..i].iter().any(|other| other.name == camera.name) {
+            return Err(format!(
+                "--camera: two cameras are named {:?}; each needs its own name",
+                camera.name
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Runs one camera's watch loop on its own thread until the process ends:
@@ -145,8 +172,15 @@ pub fn spawn_camera(
     std::thread::Builder::new().name(format!("camera {}", camera.name)).spawn(move || {
         let mut config = WatchConfig::new(&camera.zone, threshold);
         config.quality = quality;
-        let read = ReadOptions { retry_first_connection: true, ..ReadOptions::default() };
+        config.source_label = Some(camera.name.clone());
         let source = VideoSource::parse(&camera.source);
+        // A file stands in for a camera (a demo, a test): played at its own
+        // rate, not decoded flat out and replayed every few seconds.
+        let read = ReadOptions {
+            retry_first_connection: true,
+            realtime: !source.is_live(),
+            ..ReadOptions::default()
+        };
         loop {
             let result = FrameStream::open(&source, &read).map_err(video_error).and_then(|mut stream| {
                 let mut watcher = Watcher::new(&pipeline, &gallery, config.clone()).map_err(video_error)?;
@@ -193,5 +227,17 @@ mod tests {
         assert!(parse_camera("lift").is_err());
         assert!(parse_camera("lift=clip.mp4").is_err());
         assert!(parse_camera("=clip.mp4@5").is_err());
+        assert!(parse_camera("lift\u{202E}=clip.mp4@5").is_err());
+        assert!(parse_camera("lift\n=clip.mp4@5").is_err());
+        assert!(parse_camera(&format!("{}=clip.mp4@5", "x".repeat(201))).is_err());
+        assert!(parse_camera("lift=clip.mp4@5\u{1b}").is_err());
+    }
+
+    #[test]
+    fn two_cameras_may_not_share_a_name() {
+        let a = parse_camera("lift=a.mp4@5").unwrap();
+        let b = parse_camera("door=b.mp4@5").unwrap();
+        assert!(check_camera_names(&[a.clone(), b.clone()]).is_ok());
+        assert!(check_camera_names(&[a.clone(), b, a]).is_err());
     }
 }

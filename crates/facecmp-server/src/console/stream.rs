@@ -50,6 +50,8 @@ pub(crate) struct DecisionJson {
     /// Where the probe's face crop is, when its zone keeps crops (a
     /// console URL: it needs the operator's session).
     pub crop_url: Option<String>,
+    /// The camera (`serve --camera NAME=…`) or stream that asked, if named.
+    pub source: Option<String>,
 }
 
 impl DecisionJson {
@@ -66,6 +68,7 @@ impl DecisionJson {
             similarity: event.similarity,
             threshold,
             crop_url: event.has_probe_crop.then(|| format!("/events/{}/crop", event.id)),
+            source: event.source.clone(),
         }
     }
 }
