@@ -243,6 +243,9 @@ fn a_camera_in_the_service_records_its_decisions_under_its_name() {
     let dir = tempfile::tempdir().unwrap();
     let clip = make_clip(dir.path(), &LATE_OBAMA, 7.0);
     let db = gallery_granting(dir.path(), "5");
+    // The lift keeps probe crops: a camera's decision keeps its face too.
+    let zone = facecmp(&["zone", "--db", &db, "5", "--keep-probe-crops", "1h"]);
+    assert_eq!(status(&zone), 0, "{}", stderr(&zone));
     let created = facecmp(&["keys", "create", "--db", &db, "--role", "admin", "--name", "test"]);
     assert_eq!(status(&created), 0, "{}", stderr(&created));
     let admin = stdout(&created).trim().to_string();
@@ -268,6 +271,7 @@ fn a_camera_in_the_service_records_its_decisions_under_its_name() {
     assert_eq!(allow["reason"], "granted", "{allow}");
     assert_eq!(allow["source"], "lift", "the camera's name, not its file: {allow}");
     assert!(allow["track"].as_i64().is_some(), "{allow}");
+    assert_eq!(allow["has_probe_crop"], true, "the zone keeps crops: {allow}");
     let elsewhere = get_json(&served, "/v1/events?source=door", &admin);
     assert_eq!(elsewhere["events"].as_array().unwrap().len(), 0, "{elsewhere}");
 

@@ -187,7 +187,10 @@ fn grants_are_valid_only_inside_their_window(place: &Place) {
     assert_eq!(access(&gallery, "5", "obama2.jpg", &read("obama2.jpg")).reason, Reason::Granted);
     assert!(gallery.revoke("Obama", "5").unwrap());
     assert_eq!(access(&gallery, "5", "obama2.jpg", &read("obama2.jpg")).reason, Reason::NotGranted);
-    assert!(matches!(gallery.grant("Obama", "5", Some(now), Some(now)), Err(GalleryError::EmptyWindow { .. })));
+    assert!(matches!(
+        gallery.grant("Obama", "5", Some(now), Some(now)),
+        Err(GalleryError::EmptyWindow { .. })
+    ));
 }
 
 fn enrolment_refuses_unfit_photos_with_a_reason(place: &Place) {

@@ -15,7 +15,7 @@ use std::collections::{HashMap, VecDeque};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use facecmp::{Embedding, Pipeline};
-use facecmp_gallery::{AccessContext, AccessDecision, Gallery, Probe, QualityPolicy, Reason};
+use facecmp_gallery::{AccessContext, AccessDecision, Gallery, Probe, ProbeCrop, QualityPolicy, Reason};
 use serde::Serialize;
 
 use crate::scan::{Analysed, Analyser, Sampler, Timings};
@@ -203,19 +203,22 @@ impl<'a> Watcher<'a> {
             {
                 state.verdicts.pop_front();
             }
-            if let Some(decision) = self.decide(source, frame, assignment.track)? {
+            let face_index = frame.tracked[assignment.detection];
+            if let Some(decision) = self.decide(source, frame, assignment.track, face_index)? {
                 decisions.push(decision);
             }
         }
         Ok(decisions)
     }
 
-    /// Allows, denies once, or waits for more evidence.
+    /// Allows, denies once, or waits for more evidence. `face` is the
+    /// track's face in this frame.
     fn decide(
         &mut self,
         source: &str,
         frame: &Analysed,
         track: u64,
+        face: usize,
     ) -> Result<Option<WatchDecision>, SearchError> {
         let (confirm, window) = (self.config.confirm, self.config.window);
         let state = self.tracks.get_mut(&track).expect("a judged track");
@@ -227,6 +230,7 @@ impl<'a> Watcher<'a> {
             if in_cooldown {
                 return Ok(None);
             }
+            let probe = probe.with_crop(self.probe_crop(frame, face)?);
             let decision = self.record(source, track, &probe)?;
             if decision.allowed {
                 self.allowed_at.insert(name, frame.time);
@@ -251,6 +255,16 @@ impl<'a> Watcher<'a> {
         };
         let decision = self.record(source, track, &Probe::refuse(reason, detail))?;
         Ok(Some(self.report(source, frame, track, decision)))
+    }
+
+    /// The face that confirmed a person, cropped as the access route crops a
+    /// photo's, when the zone keeps probe crops. The policy is read at each
+    /// decision, so a change made in the console applies from the next one
+    /// (and the store checks it again in the decision's transaction).
+    fn probe_crop(&self, frame: &Analysed, face: usize) -> Result<Option<ProbeCrop>, SearchError> {
+        let zone = self.gallery.zone(&self.config.zone).map_err(|e| SearchError::Targets(e.to_string()))?;
+        let keeps_crops = zone.is_some_and(|zone| zone.policy().keeps_probe_crops());
+        Ok(keeps_crops.then(|| ProbeCrop::of(&frame.photo, face)))
     }
 
     /// Decides and writes the audit record, naming the source and track.
@@ -307,8 +321,8 @@ fn confirmed_person(verdicts: &VecDeque<(f64, Verdict)>, confirm: usize) -> Opti
             _ => None,
         })
         .max_by(|a, b| a.0.total_cmp(&b.0))?;
-    // Video decisions keep no probe crop yet: a verdict holds only its
-    // embedding, not the frame it came from.
+    // The crop, if the zone keeps one, is added by the caller from the
+    // confirming frame: a verdict holds only its embedding.
     let probe = Probe::Face { embedding: best.1.clone(), score: best.2, size: best.3, faces: 1, crop: None };
     Some((winner.to_string(), probe))
 }
