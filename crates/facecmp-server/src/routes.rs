@@ -363,14 +363,29 @@ async fn list_zones(State(state): State<AppState>, _: Admin) -> Result<Json<Vec<
     Ok(Json(blocking(move || Ok(gallery.zones()?)).await?))
 }
 
+/// `PUT /v1/zones/{zone}`'s body: [`ZonePolicy`] with its seconds read as
+/// JSON Schema integers (`604800.0` too).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ZoneBody {
+    #[serde(default)]
+    allow_multiple_faces: bool,
+    #[serde(default, deserialize_with = "whole_seconds")]
+    probe_crops_retention_s: Option<i64>,
+}
+
 async fn set_zone(
     State(state): State<AppState>,
     _: Admin,
     ApiPath(zone): ApiPath<String>,
-    JsonObject(policy): JsonObject<ZonePolicy>,
+    JsonObject(body): JsonObject<ZoneBody>,
 ) -> Result<Json<Zone>, ApiError> {
     // The whole policy is replaced: a field left out takes its default, so
     // probe crops stay off unless a request asks for them.
+    let policy = ZonePolicy {
+        allow_multiple_faces: body.allow_multiple_faces,
+        probe_crops_retention_s: body.probe_crops_retention_s,
+    };
     let gallery = state.gallery.clone();
     Ok(Json(blocking(move || Ok(gallery.set_zone(&zone, &policy)?)).await?))
 }
