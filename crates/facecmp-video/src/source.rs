@@ -604,17 +604,20 @@ fn read_source(first: Decoder, source: &VideoSource, options: &ReadOptions, shar
             End::Finished(result) => result.err(),
             End::Stalled => Some(format!("no frame for {:.0} s", options.stall_timeout.as_secs_f64())),
         };
+        // How this attempt failed, for a source that will not be retried.
+        let ended = |message: String| {
+            if stalled {
+                VideoError::Stalled {
+                    input: source.name.clone(),
+                    seconds: options.stall_timeout.as_secs_f64(),
+                }
+            } else {
+                unreadable(source, message)
+            }
+        };
         if !live {
             if let Some(message) = failure {
-                let error = if stalled {
-                    VideoError::Stalled {
-                        input: source.name.clone(),
-                        seconds: options.stall_timeout.as_secs_f64(),
-                    }
-                } else {
-                    unreadable(source, message)
-                };
-                shared.deliver(Err(error));
+                shared.deliver(Err(ended(message)));
             } else if !delivered {
                 shared.deliver(Err(VideoError::Unreadable {
                     input: source.name.clone(),
@@ -625,15 +628,7 @@ fn read_source(first: Decoder, source: &VideoSource, options: &ReadOptions, shar
         }
         if !ever_delivered && !options.retry_first_connection {
             let message = failure.unwrap_or_else(|| "the stream ended before its first frame".into());
-            let error = if stalled {
-                VideoError::Stalled {
-                    input: source.name.clone(),
-                    seconds: options.stall_timeout.as_secs_f64(),
-                }
-            } else {
-                unreadable(source, message)
-            };
-            shared.deliver(Err(error));
+            shared.deliver(Err(ended(message)));
             return;
         }
         failures = if delivered { 0 } else { failures + 1 };
