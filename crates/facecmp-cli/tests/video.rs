@@ -163,6 +163,30 @@ fn watch_allows_the_granted_person_once_per_appearance_and_nobody_else() {
     let relay = std::fs::read_to_string(&relay).unwrap();
     let expected: Vec<String> = allows.iter().map(|a| format!("Obama lift {}", a["event_id"])).collect();
     assert_eq!(relay.lines().collect::<Vec<_>>(), expected);
+
+    // A stranger (Biden erased) is denied as unknown; where the zone keeps
+    // probe crops, the face that matched nobody is kept for an operator.
+    for step in
+        [vec!["remove", "--db", &db, "Biden"], vec!["zone", "--db", &db, "lift", "--keep-probe-crops", "1h"]]
+    {
+        let output = facecmp(&step);
+        assert_eq!(status(&output), 0, "{step:?}: {}", stderr(&output));
+    }
+    let output = facecmp(&["watch", clip.to_str().unwrap(), "--zone", "lift", "--db", &db, "--json"]);
+    let stranger: Vec<Value> = decisions_of(&output)
+        .into_iter()
+        .filter(|d| number(d, "time") > 4.0 && number(d, "time") < 9.0)
+        .collect();
+    assert_eq!(stranger.len(), 1, "{}", stdout(&output));
+    assert_eq!(stranger[0]["reason"], "unknown");
+    let events = facecmp(&["events", "--db", &db, "--json", "--decision", "deny"]);
+    let unknown: Vec<Value> = stdout(&events)
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .filter(|event| event["reason"] == "unknown")
+        .collect();
+    assert_eq!(unknown.len(), 1, "{}", stdout(&events));
+    assert_eq!(unknown[0]["has_probe_crop"], true, "{}", unknown[0]);
     eprintln!("watch on a {LIFT_SECONDS} s clip: {:.1} s", started.elapsed().as_secs_f64());
 }
 

@@ -56,6 +56,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 detector_score: 0.9,
                 face_size: 120.0,
                 image_sha256: &digests[s],
+                thumbnail_jpeg: None,
                 time: 0,
             })
             .collect();
@@ -84,6 +85,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             detector_score: 0.9,
             face_size: 120.0,
             image_sha256: format!("{round:0>64}"),
+            thumbnail_jpeg: None,
         };
         writer
             .enrol(&format!("new-{round}"), None, &sample, EnrolPolicy::default().strict)?

@@ -129,8 +129,10 @@ pub enum Probe {
     /// One usable face (the largest when the zone allows several), and its
     /// crop when the zone keeps probe crops.
     Face { embedding: Embedding, score: f32, size: f32, faces: usize, crop: Option<ProbeCrop> },
-    /// No face can be matched, and why.
-    Refused { reason: Reason, detail: String },
+    /// No face can be matched, and why; with the crop of the face that was
+    /// judged when there was one (a camera track nobody was confirmed in)
+    /// and the zone keeps probe crops.
+    Refused { reason: Reason, detail: String, crop: Option<ProbeCrop> },
 }
 
 impl Probe {
@@ -163,27 +165,26 @@ impl Probe {
         }
     }
 
-    /// The probe with its face's crop kept (for a zone that keeps them);
-    /// a refused probe has no face to crop.
+    /// The probe with the crop of the face it judged, for a zone that keeps
+    /// them (`None` for a probe refused before any face was judged).
     pub fn with_crop(self, crop: Option<ProbeCrop>) -> Probe {
         match self {
             Probe::Face { embedding, score, size, faces, .. } => {
                 Probe::Face { embedding, score, size, faces, crop }
             }
-            refused => refused,
+            Probe::Refused { reason, detail, .. } => Probe::Refused { reason, detail, crop },
         }
     }
 
     /// The crop to store with the decision, if any.
     pub fn crop(&self) -> Option<&ProbeCrop> {
         match self {
-            Probe::Face { crop, .. } => crop.as_ref(),
-            Probe::Refused { .. } => None,
+            Probe::Face { crop, .. } | Probe::Refused { crop, .. } => crop.as_ref(),
         }
     }
 
     pub fn refuse(reason: Reason, detail: String) -> Probe {
-        Probe::Refused { reason, detail }
+        Probe::Refused { reason, detail, crop: None }
     }
 
     fn refused_by(error: &FaceError) -> Probe {

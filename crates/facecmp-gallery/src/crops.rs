@@ -69,16 +69,21 @@ pub struct StoredCrop {
 }
 
 impl ProbeCrop {
-    /// The crop of face `face` of `photo`: aligned like the embedder's input,
-    /// with a margin of `(CROP_SIZE - 112) / 2` pixels on every side.
+    /// The crop of face `face` of `photo` ([`face_jpeg`]).
     pub fn of(photo: &Photo, face: usize) -> ProbeCrop {
         let found = &photo.faces[face];
-        let margin = (CROP_SIZE - ALIGNED_SIZE) as f32 / 2.0;
-        let target = TEMPLATE.map(|p| Point { x: p.x + margin, y: p.y + margin });
-        let transform = Similarity::estimate(&found.landmarks, &target);
-        let image = warp(&photo.image, &transform, CROP_SIZE);
-        ProbeCrop { jpeg: encode_jpeg(&image), face_size: found.size(), detector_score: found.score }
+        ProbeCrop { jpeg: face_jpeg(photo, face), face_size: found.size(), detector_score: found.score }
     }
+}
+
+/// Face `face` of `photo` aligned like the embedder's input, with a margin
+/// of `(CROP_SIZE - 112) / 2` pixels on every side, as a JPEG: a probe's
+/// crop, and the thumbnail an enrolled sample keeps for the console.
+pub fn face_jpeg(photo: &Photo, face: usize) -> Vec<u8> {
+    let margin = (CROP_SIZE - ALIGNED_SIZE) as f32 / 2.0;
+    let target = TEMPLATE.map(|p| Point { x: p.x + margin, y: p.y + margin });
+    let transform = Similarity::estimate(&photo.faces[face].landmarks, &target);
+    encode_jpeg(&warp(&photo.image, &transform, CROP_SIZE))
 }
 
 fn encode_jpeg(image: &facecmp::RgbImage) -> Vec<u8> {

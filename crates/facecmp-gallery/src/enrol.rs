@@ -115,4 +115,8 @@ pub struct NewSample {
     pub detector_score: f32,
     pub face_size: f32,
     pub image_sha256: String,
+    /// The face as the console shows it ([`face_jpeg`](crate::crops::face_jpeg)):
+    /// the only image of a person the gallery keeps. None for samples
+    /// imported as bare embeddings.
+    pub thumbnail_jpeg: Option<Vec<u8>>,
 }

@@ -140,6 +140,10 @@ pub struct Sample {
     pub face_size: f32,
     pub image_sha256: String,
     pub created: i64,
+    /// Whether the sample keeps a face thumbnail ([`Gallery::sample_thumbnail`]);
+    /// the console's business, not the API's.
+    #[serde(skip)]
+    pub has_thumbnail: bool,
 }
 
 /// One access decision as the audit trail keeps it.
@@ -371,6 +375,7 @@ impl Gallery {
             detector_score: sample.detector_score,
             face_size: sample.face_size,
             image_sha256: &sample.image_sha256,
+            thumbnail_jpeg: sample.thumbnail_jpeg.as_deref(),
             time: now(),
         };
         let mut check = |reader: &mut dyn StoreReader, own: Option<i64>| -> Result<Option<Rejection>> {
@@ -403,6 +408,12 @@ impl Gallery {
     pub fn samples(&self, person: Option<&str>) -> Result<Vec<Sample>> {
         validate_filter("person", person)?;
         self.store.samples(person)
+    }
+
+    /// The face thumbnail (JPEG) of `person`'s sample `sample`; None when
+    /// the sample is not theirs, is gone, or keeps no thumbnail.
+    pub fn sample_thumbnail(&self, person: &str, sample: i64) -> Result<Option<Vec<u8>>> {
+        Ok(self.store.sample_thumbnail(sample)?.filter(|(owner, _)| owner == person).map(|(_, jpeg)| jpeg))
     }
 
     /// Deletes one sample. Returns whether it existed.
@@ -560,7 +571,7 @@ impl Gallery {
         }
         let matches: Vec<PersonMatch>;
         let evidence = match probe {
-            Probe::Refused { reason, detail } => Evidence::Refused { reason: *reason, detail },
+            Probe::Refused { reason, detail, .. } => Evidence::Refused { reason: *reason, detail },
             Probe::Face { embedding, .. } => {
                 self.check_dimension(embedding)?;
                 self.refresh()?;

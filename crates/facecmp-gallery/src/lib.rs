@@ -68,6 +68,7 @@ pub fn prepare_sample(
         detector_score: photo.faces[face].score,
         face_size: photo.faces[face].size(),
         image_sha256: image_sha256(bytes),
+        thumbnail_jpeg: Some(crops::face_jpeg(&photo, face)),
     }))
 }
 

@@ -280,6 +280,17 @@ fn erasing_a_person_leaves_no_trace_of_them() {
     let sample_hashes: Vec<String> =
         gallery.samples(Some("Obama")).unwrap().into_iter().map(|s| s.image_sha256).collect();
     let probe_hash = facecmp_gallery::image_sha256(&read("obama2.jpg"));
+    // A run of bytes from the middle of each thumbnail (their JPEG headers are alike).
+    let thumbnail_bytes: Vec<Vec<u8>> = gallery
+        .samples(Some("Obama"))
+        .unwrap()
+        .iter()
+        .map(|sample| {
+            let jpeg = gallery.sample_thumbnail("Obama", sample.id).unwrap().expect("a thumbnail");
+            jpeg[jpeg.len() / 2..jpeg.len() / 2 + 64].to_vec()
+        })
+        .collect();
+    assert_eq!(thumbnail_bytes.len(), 2);
     let embedding = {
         let photo = pipeline().open(&data("obama.jpg")).unwrap();
         pipeline().embed_one(&photo, facecmp::FaceChoice::Largest).unwrap().1
@@ -339,6 +350,32 @@ fn erasing_a_person_leaves_no_trace_of_them() {
     for needle in &needles {
         assert!(!contains(&file, needle.as_bytes()), "the file still holds {needle}");
     }
+    for thumbnail in &thumbnail_bytes {
+        assert!(!contains(&file, thumbnail), "a face thumbnail of Obama is still in the file");
+    }
+}
+
+/// Every enrolled sample keeps its face as a thumbnail for the console —
+/// shown only for its own person — and it goes with the sample.
+fn samples_keep_a_face_thumbnail_until_removed(place: &Place) {
+    let gallery = place.create();
+    let sample = enrol(&gallery, "Obama", &read("obama.jpg"), &EnrolPolicy::default()).unwrap();
+    enrol(&gallery, "Biden", &read("biden.jpg"), &EnrolPolicy::default()).unwrap();
+    assert!(gallery.samples(None).unwrap().iter().all(|s| s.has_thumbnail));
+
+    let jpeg = gallery.sample_thumbnail("Obama", sample).unwrap().expect("Obama's sample has a thumbnail");
+    let thumbnail = image::load_from_memory_with_format(&jpeg, ImageFormat::Jpeg).unwrap();
+    let side = facecmp_gallery::crops::CROP_SIZE;
+    assert_eq!((thumbnail.width(), thumbnail.height()), (side, side));
+    // It is the enrolled face: the detector finds one, and it is Obama.
+    let photo = pipeline().open_bytes("thumbnail", &jpeg).unwrap();
+    assert_eq!(photo.faces.len(), 1);
+    let (_, seen) = pipeline().embed_one(&photo, facecmp::FaceChoice::Largest).unwrap();
+    assert!(seen.cosine(&embedding_of("obama.jpg")).unwrap() > 0.8);
+
+    assert_eq!(gallery.sample_thumbnail("Biden", sample).unwrap(), None, "only under its own person");
+    assert!(gallery.remove_sample(sample).unwrap());
+    assert_eq!(gallery.sample_thumbnail("Obama", sample).unwrap(), None);
 }
 
 fn dump_table(db: &rusqlite::Connection, table: &str) -> rusqlite::Result<String> {
@@ -757,10 +794,11 @@ fn a_first_version_gallery_is_upgraded_on_open() {
     enrol(&gallery, "Obama", &read("obama.jpg"), &EnrolPolicy::default()).unwrap();
     drop(gallery);
     {
-        // Undo migrations 3 and 2 by hand, as a gallery written by the first release is.
+        // Undo migrations 4, 3 and 2 by hand, as a gallery written by the first release is.
         let db = rusqlite::Connection::open(&path).unwrap();
         db.execute_batch(
-            "DROP TABLE probe_crops; ALTER TABLE zones DROP COLUMN probe_crops_retention_s;
+            "ALTER TABLE samples DROP COLUMN thumbnail;
+             DROP TABLE probe_crops; ALTER TABLE zones DROP COLUMN probe_crops_retention_s;
              DROP TABLE revision; DROP TABLE changes; DROP TABLE api_key_zones; DROP TABLE console_sessions;
              ALTER TABLE events DROP COLUMN source; ALTER TABLE events DROP COLUMN track;
              PRAGMA user_version = 1;",
@@ -773,6 +811,9 @@ fn a_first_version_gallery_is_upgraded_on_open() {
     enrol(&other, "Biden", &read("biden.jpg"), &EnrolPolicy::default()).unwrap();
     let found = gallery.identify(&embedding_of("biden.jpg"), 1, None, THRESHOLD).unwrap();
     assert_eq!(found[0].person, "Biden");
+    // The sample from before thumbnails keeps none; a new one has its own.
+    let thumbnails: Vec<bool> = gallery.samples(None).unwrap().iter().map(|s| s.has_thumbnail).collect();
+    assert_eq!(thumbnails, [false, true]);
 }
 
 /// Runs every backend-independent test above on each backend; a backend
@@ -817,4 +858,5 @@ on_every_backend!(
     probe_crops_are_kept_only_where_a_zone_asks,
     probe_crops_are_purged_after_their_retention,
     erasing_a_person_deletes_their_probe_crops,
+    samples_keep_a_face_thumbnail_until_removed,
 );

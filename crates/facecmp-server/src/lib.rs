@@ -10,6 +10,7 @@ pub mod auth;
 pub mod console;
 pub mod error;
 mod extract;
+pub mod housekeeping;
 pub mod image;
 mod openapi;
 mod routes;
@@ -62,8 +63,10 @@ pub fn app(pipeline: Pipeline, gallery: Gallery, config: &ServerConfig) -> axum:
 }
 
 /// [`app`] over a pipeline and gallery shared with other work in the
-/// process (the camera loops of `facecmp serve --camera`).
+/// process (the camera loops of `facecmp serve --camera`). It also starts
+/// the gallery's [`housekeeping`], which stops once the gallery is dropped.
 pub fn app_shared(pipeline: Arc<Pipeline>, gallery: Arc<Gallery>, config: &ServerConfig) -> axum::Router {
+    housekeeping::start(&gallery, housekeeping::PURGE_EVERY);
     let state = AppState::new(pipeline, gallery, config);
     routes::router(state.clone(), config.max_body_bytes)
         .merge(console::router(state, console::ConsoleConfig::from_env()))

@@ -382,6 +382,24 @@ async fn flows(console: &Console<'_>) {
     console.click("#enrol-form button[type=submit]").await;
     console.wait_for_path("/people/Obama").await;
     console.wait_for_text("#samples", "#3", Duration::from_secs(20)).await;
+    // Each sample shows the face it was enrolled from (the webcam's too).
+    let start = Instant::now();
+    loop {
+        let widths: Value = console
+            .browser
+            .execute(
+                "return Array.from(document.querySelectorAll('#samples img'), i => i.complete ? i.naturalWidth : 0);",
+                vec![],
+            )
+            .await
+            .unwrap();
+        if widths == json!([160, 160]) {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(5), "sample thumbnails: {widths}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    console.screenshot("person").await;
 
     // Grant a zone, with the form on the Zones page.
     console.visit("/zones").await;
@@ -752,6 +770,21 @@ fn probe_crops_in_the_console() {
     assert_eq!(post_form(&server, &enrol_path, &cookie, "name=%1B%5B31m").0, 422);
     let (status, location) = post_form(&server, &enrol_path, &cookie, "name=Obama");
     assert_eq!((status, location.as_deref()), (303, Some("/people/Obama?enrolled=1")));
+    // The new sample shows its face on his page: to an operator, uncached, under his name only.
+    let page = get("/people/Obama", Some(&cookie)).body_mut().read_to_string().unwrap();
+    let thumbnail_path = page
+        .split('"')
+        .find(|part| part.starts_with("/people/Obama/samples/") && part.ends_with("/thumbnail"))
+        .expect("the sample's face on the person's page")
+        .to_string();
+    assert_eq!(get(&thumbnail_path, None).status().as_u16(), 303);
+    let mut thumbnail = get(&thumbnail_path, Some(&cookie));
+    assert_eq!(thumbnail.status().as_u16(), 200);
+    assert_eq!(thumbnail.headers()["content-type"], "image/jpeg");
+    assert_eq!(thumbnail.headers()["cache-control"], "no-store");
+    assert_eq!(image::load_from_memory(&thumbnail.body_mut().read_to_vec().unwrap()).unwrap().width(), 160);
+    let under_another_name = thumbnail_path.replace("/people/Obama/", "/people/Biden/");
+    assert_eq!(get(&under_another_name, Some(&cookie)).status().as_u16(), 404);
     // The same probe twice is one sample.
     assert_eq!(post_form(&server, &enrol_path, &cookie, "name=Obama").0, 422);
 

@@ -253,12 +253,18 @@ impl<'a> Watcher<'a> {
                 self.config.threshold
             ),
         };
-        let decision = self.record(source, track, &Probe::refuse(reason, detail))?;
+        // A face that was embedded and matched nobody (or several people)
+        // is worth an operator's look, like a photo's: kept where the zone
+        // keeps crops. Several faces or a poor one leave no face to show.
+        let judged_face = matches!(reason, Reason::Unknown | Reason::Ambiguous);
+        let crop = if judged_face { self.probe_crop(frame, face)? } else { None };
+        let probe = Probe::refuse(reason, detail).with_crop(crop);
+        let decision = self.record(source, track, &probe)?;
         Ok(Some(self.report(source, frame, track, decision)))
     }
 
-    /// The face that confirmed a person, cropped as the access route crops a
-    /// photo's, when the zone keeps probe crops. The policy is read at each
+    /// The track's face in the deciding frame, cropped as the access route
+    /// crops a photo's, when the zone keeps probe crops. The policy is read at each
     /// decision, so a change made in the console applies from the next one
     /// (and the store checks it again in the decision's transaction).
     fn probe_crop(&self, frame: &Analysed, face: usize) -> Result<Option<ProbeCrop>, SearchError> {

@@ -177,6 +177,7 @@ pub struct SampleRecord<'a> {
     pub detector_score: f32,
     pub face_size: f32,
     pub image_sha256: &'a str,
+    pub thumbnail_jpeg: Option<&'a [u8]>,
     pub time: i64,
 }
 
@@ -273,6 +274,9 @@ pub trait GalleryStore: Send + Sync {
     /// decisions about them, and crops enrolled as their samples, go too.
     fn remove_person(&self, name: &str, tombstone: &str) -> Result<()>;
     fn samples(&self, person: Option<&str>) -> Result<Vec<Sample>>;
+    /// A sample's thumbnail with the name of its person; None when the
+    /// sample does not exist or keeps no thumbnail.
+    fn sample_thumbnail(&self, sample: i64) -> Result<Option<(String, Vec<u8>)>>;
     fn remove_sample(&self, sample: i64) -> Result<bool>;
 
     // ---- zones and grants

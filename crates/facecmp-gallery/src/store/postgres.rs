@@ -587,8 +587,8 @@ impl GalleryStore for PostgresStore {
             let sample_id: i64 = transaction
                 .query_one(
                     "INSERT INTO samples (person_id, embedding, embedder, detector_score, face_size, image_sha256,
-                                          created)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+                                          thumbnail, created)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
                     &[
                         &person_id,
                         &vector_bytes(sample.vector),
@@ -596,6 +596,7 @@ impl GalleryStore for PostgresStore {
                         &sample.detector_score,
                         &sample.face_size,
                         &sample.image_sha256,
+                        &sample.thumbnail_jpeg,
                         &sample.time,
                     ],
                 )
@@ -622,8 +623,8 @@ impl GalleryStore for PostgresStore {
             let insert = transaction
                 .prepare(
                     "INSERT INTO samples (person_id, embedding, embedder, detector_score, face_size, image_sha256,
-                                          created)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+                                          thumbnail, created)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
                 )
                 .map_err(|e| pg_error(location, e))?;
             for sample in samples {
@@ -641,6 +642,7 @@ impl GalleryStore for PostgresStore {
                             &sample.detector_score,
                             &sample.face_size,
                             &sample.image_sha256,
+                            &sample.thumbnail_jpeg,
                             &sample.time,
                         ],
                     )
@@ -680,7 +682,8 @@ impl GalleryStore for PostgresStore {
         self.with_client(|client, location| {
             let rows = client
                 .query(
-                    "SELECT s.id, p.name, s.embedder, s.detector_score, s.face_size, s.image_sha256, s.created
+                    "SELECT s.id, p.name, s.embedder, s.detector_score, s.face_size, s.image_sha256, s.created,
+                            s.thumbnail IS NOT NULL
                      FROM samples s JOIN people p ON p.id = s.person_id
                      WHERE $1::TEXT IS NULL OR p.name = $1 ORDER BY s.id",
                     &[&person],
@@ -696,8 +699,22 @@ impl GalleryStore for PostgresStore {
                     face_size: row.get(4),
                     image_sha256: row.get(5),
                     created: row.get(6),
+                    has_thumbnail: row.get(7),
                 })
                 .collect())
+        })
+    }
+
+    fn sample_thumbnail(&self, sample: i64) -> Result<Option<(String, Vec<u8>)>> {
+        self.with_client(|client, location| {
+            let row = client
+                .query_opt(
+                    "SELECT p.name, s.thumbnail FROM samples s JOIN people p ON p.id = s.person_id
+                     WHERE s.id = $1 AND s.thumbnail IS NOT NULL",
+                    &[&sample],
+                )
+                .map_err(|e| pg_error(location, e))?;
+            Ok(row.map(|row| (row.get(0), row.get(1))))
         })
     }
 

@@ -127,6 +127,10 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX probe_crops_by_zone ON probe_crops(zone);
     CREATE INDEX probe_crops_by_sha256 ON probe_crops(jpeg_sha256);
     "#,
+    // 3: a face thumbnail per sample, for the console; SQLite's version 4.
+    r#"
+    ALTER TABLE samples ADD COLUMN thumbnail BYTEA;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -419,8 +419,8 @@ impl GalleryStore for SqliteStore {
             transaction
                 .execute(
                     "INSERT INTO samples (person_id, embedding, embedder, detector_score, face_size, image_sha256,
-                                          created)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                                          thumbnail, created)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                     params![
                         person_id,
                         vector_bytes(sample.vector),
@@ -428,6 +428,7 @@ impl GalleryStore for SqliteStore {
                         sample.detector_score,
                         sample.face_size,
                         sample.image_sha256,
+                        sample.thumbnail_jpeg,
                         sample.time
                     ],
                 )
@@ -457,8 +458,8 @@ impl GalleryStore for SqliteStore {
             let mut insert = transaction
                 .prepare_cached(
                     "INSERT INTO samples (person_id, embedding, embedder, detector_score, face_size, image_sha256,
-                                          created)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
+                                          thumbnail, created)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
                 )
                 .at(path)?;
             for sample in samples {
@@ -474,6 +475,7 @@ impl GalleryStore for SqliteStore {
                             sample.detector_score,
                             sample.face_size,
                             sample.image_sha256,
+                            sample.thumbnail_jpeg,
                             sample.time
                         ],
                         |row| row.get(0),
@@ -518,7 +520,8 @@ impl GalleryStore for SqliteStore {
         let db = self.db();
         let mut statement = db
             .prepare_cached(
-                "SELECT s.id, p.name, s.embedder, s.detector_score, s.face_size, s.image_sha256, s.created
+                "SELECT s.id, p.name, s.embedder, s.detector_score, s.face_size, s.image_sha256, s.created,
+                        s.thumbnail IS NOT NULL
                  FROM samples s JOIN people p ON p.id = s.person_id
                  WHERE ?1 IS NULL OR p.name = ?1 ORDER BY s.id",
             )
@@ -533,10 +536,23 @@ impl GalleryStore for SqliteStore {
                     face_size: row.get(4)?,
                     image_sha256: row.get(5)?,
                     created: row.get(6)?,
+                    has_thumbnail: row.get(7)?,
                 })
             })
             .at(&self.path)?;
         rows.collect::<rusqlite::Result<_>>().at(&self.path)
+    }
+
+    fn sample_thumbnail(&self, sample: i64) -> Result<Option<(String, Vec<u8>)>> {
+        self.db()
+            .query_row(
+                "SELECT p.name, s.thumbnail FROM samples s JOIN people p ON p.id = s.person_id
+                 WHERE s.id = ?1 AND s.thumbnail IS NOT NULL",
+                [sample],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()
+            .at(&self.path)
     }
 
     fn remove_sample(&self, sample: i64) -> Result<bool> {

@@ -146,6 +146,12 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX probe_crops_by_zone ON probe_crops(zone);
     CREATE INDEX probe_crops_by_sha256 ON probe_crops(jpeg_sha256);
     "#,
+    // 4: a face thumbnail per sample, for the console (NULL for samples
+    // enrolled before, and for imported bare embeddings). It goes with its
+    // row: removing the sample or erasing the person deletes it.
+    r#"
+    ALTER TABLE samples ADD COLUMN thumbnail BLOB;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -32,13 +32,19 @@ pub(crate) async fn image(
 ) -> Result<Response, PageError> {
     let gallery = console.app.gallery.clone();
     let stored = blocking(move || Ok(gallery.probe_crop(event)?)).await?.ok_or_else(|| no_crop(event))?;
+    Ok(face_image(stored.crop.jpeg))
+}
+
+/// A face (JPEG) as the console serves it: a probe's crop or a sample's thumbnail.
+pub(super) fn face_image(jpeg: Vec<u8>) -> Response {
     let headers = [
         (header::CONTENT_TYPE, HeaderValue::from_static("image/jpeg")),
         // Explicit, though every console answer gets it: a face must not
-        // linger in a browser's or a proxy's cache past its retention.
+        // linger in a browser's or a proxy's cache past its retention or
+        // its person's erasure.
         (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
     ];
-    Ok((headers, stored.crop.jpeg).into_response())
+    (headers, jpeg).into_response()
 }
 
 #[derive(Deserialize)]

@@ -118,6 +118,7 @@ pub fn router(app: AppState, config: ConsoleConfig) -> Router {
         .route("/events/{id}/enrol", post(crops::enrol))
         .route("/people", get(people::list).post(people::enrol))
         .route("/people/{name}", get(people::show))
+        .route("/people/{name}/samples/{id}/thumbnail", get(people::thumbnail))
         .route("/people/{name}/samples/{id}/remove", post(people::remove_sample))
         .route("/people/{name}/erase", get(people::confirm_erase).post(people::erase))
         .route("/zones", get(zones::page).post(zones::save_zone))

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use facecmp_gallery::{EnrolPolicy, Grant, Person, Sample, prepare_sample};
 use serde::Deserialize;
 
+use super::crops::face_image;
 use super::error::{PageError, blocking, render};
 use super::session::Operator;
 use super::{Console, Layout, path_segment, times};
@@ -147,6 +148,7 @@ struct SampleRow {
     face_size: String,
     image: String,
     created: String,
+    has_thumbnail: bool,
 }
 
 impl SampleRow {
@@ -157,6 +159,7 @@ impl SampleRow {
             face_size: format!("{:.0} px", sample.face_size),
             image: sample.image_sha256.chars().take(12).collect(),
             created: times::show(sample.created),
+            has_thumbnail: sample.has_thumbnail,
         }
     }
 }
@@ -216,6 +219,21 @@ pub(crate) async fn show(
         notice,
     };
     render(StatusCode::OK, &person_page)
+}
+
+/// `GET /people/{name}/samples/{id}/thumbnail`: the face the sample was
+/// enrolled from, for the person's page.
+pub(crate) async fn thumbnail(
+    State(console): State<Console>,
+    _: Operator,
+    Path((name, id)): Path<(String, i64)>,
+) -> Result<Response, PageError> {
+    let gallery = console.app.gallery.clone();
+    let person = name.clone();
+    let jpeg = blocking(move || Ok(gallery.sample_thumbnail(&person, id)?))
+        .await?
+        .ok_or_else(|| PageError::NotFound(format!("{name} has no sample {id} with a face thumbnail")))?;
+    Ok(face_image(jpeg))
 }
 
 pub(crate) async fn remove_sample(
