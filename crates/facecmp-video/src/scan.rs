@@ -17,6 +17,10 @@ pub struct Sampler {
     next: f64,
 }
 
+/// Slack on the sampling step, so that 25 fps sampled at 5 fps takes every
+/// 5th frame rather than missing one on a rounding error.
+const SLACK_S: f64 = 1e-3;
+
 impl Sampler {
     /// `fps` samples per second of video; 0 or less takes every frame.
     pub fn new(fps: f64) -> Sampler {
@@ -27,19 +31,25 @@ impl Sampler {
         self.step
     }
 
-    /// Whether the frame at `time` is sampled.
+    /// Whether the frame at `time` is sampled: the first frame, then each
+    /// frame at least one step after the last one taken.
     pub fn take(&mut self, time: f64) -> bool {
-        // A little slack so 25 fps sampled at 5 fps takes every 5th frame
-        // rather than drifting on rounding.
-        if time + 1e-3 < self.next {
+        if time + SLACK_S < self.next {
             return false;
         }
-        self.next = if self.next.is_finite() && time - self.next < self.step {
-            self.next + self.step
-        } else {
-            time + self.step
-        };
+        self.next = time + self.step;
         true
+    }
+
+    /// The same rule as [`take`](Self::take), as an ffmpeg `select` filter:
+    /// put before the scaling, it spares ffmpeg scaling and converting the
+    /// frames that would be dropped here anyway (most of its work on
+    /// 1080p). Every frame it lets through is taken by `take`, since both
+    /// see the same presentation times. None when every frame is taken.
+    pub fn ffmpeg_select(&self) -> Option<String> {
+        (self.step > 0.0).then(|| {
+            format!("select='isnan(prev_selected_t)+gte(t+{SLACK_S}-prev_selected_t,{:.9})'", self.step)
+        })
     }
 }
 
@@ -189,13 +199,18 @@ mod tests {
         let mut sampler = Sampler::new(5.0);
         let taken: Vec<usize> = (0..50).filter(|&i| sampler.take(i as f64 / 25.0)).collect();
         assert_eq!(taken, vec![0, 5, 10, 15, 20, 25, 30, 35, 40, 45]);
-        // Variable frame rate: a gap restarts the grid at the next frame.
+        // Variable frame rate: after a gap, one step from the frame taken.
         let mut sampler = Sampler::new(5.0);
         let times = [0.0, 0.05, 1.0, 1.1, 1.2, 1.3];
         let taken: Vec<f64> = times.iter().copied().filter(|&t| sampler.take(t)).collect();
         assert_eq!(taken, vec![0.0, 1.0, 1.2]);
         let mut every = Sampler::new(0.0);
         assert!((0..5).all(|i| every.take(i as f64 * 0.01)));
+        assert_eq!(every.ffmpeg_select(), None);
+        assert_eq!(
+            Sampler::new(5.0).ffmpeg_select().unwrap(),
+            "select='isnan(prev_selected_t)+gte(t+0.001-prev_selected_t,0.200000000)'"
+        );
     }
 
     #[test]

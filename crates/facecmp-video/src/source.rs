@@ -19,6 +19,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use image::RgbImage;
 
+use crate::scan::Sampler;
+
 /// How long to wait for ffmpeg to report a frame before calling it stalled,
 /// when the caller sets no other limit.
 pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -102,7 +104,8 @@ impl VideoSource {
             args.push("-re".into());
         }
         args.extend(["-i".into(), input]);
-        let mut filters = Vec::new();
+        // Frames that will not be analysed are dropped before they are scaled.
+        let mut filters: Vec<String> = Sampler::new(options.sample_fps).ffmpeg_select().into_iter().collect();
         if let Some(side) = options.max_side {
             // Fit within side × side, never upscaling.
             filters.push(format!(
@@ -138,6 +141,9 @@ impl VideoSource {
 pub struct ReadOptions {
     /// Scale frames down (in ffmpeg) so neither side exceeds this.
     pub max_side: Option<u32>,
+    /// The frames per second of video the caller analyses (0: every
+    /// frame): ffmpeg passes on only those, with [`Sampler`]'s rule.
+    pub sample_fps: f64,
     /// Pace a file like a camera (`-re`): frames arrive at their own rate and
     /// the reader keeps only the newest.
     pub realtime: bool,
@@ -154,6 +160,7 @@ impl Default for ReadOptions {
     fn default() -> Self {
         Self {
             max_side: Some(1280),
+            sample_fps: 0.0,
             realtime: false,
             stall_timeout: DEFAULT_STALL_TIMEOUT,
             retry_first_connection: false,
@@ -389,6 +396,7 @@ fn describe_failure(tail: &VecDeque<String>, status: std::process::ExitStatus) -
 /// Counters a caller can show: how far the reader got and what it dropped.
 #[derive(Debug, Default)]
 pub struct ReaderStats {
+    /// Frames read from ffmpeg: those the sampling rate lets through.
     pub decoded: std::sync::atomic::AtomicU64,
     /// Frames replaced by a newer one before they were taken (live only).
     pub dropped: std::sync::atomic::AtomicU64,

@@ -27,6 +27,42 @@ fn read_all(source: &str, options: &ReadOptions) -> Result<Vec<(f64, u32, u32)>,
     Ok(frames)
 }
 
+/// With a sampling rate, ffmpeg passes on exactly the frames the analysis
+/// samples (before scaling them), still with their own times.
+#[test]
+fn a_sampling_rate_drops_frames_in_ffmpeg_by_the_sampler_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("vfr.mkv");
+    // 25 fps for 2 s, then a gap, then 10 fps: 0.00 0.04 … 1.96, 3.0 3.1 … 3.9.
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x240:rate=25",
+        "-frames:v",
+        "60",
+        "-vf",
+        "setpts='if(lt(N,50),N*0.04,3+(N-50)*0.1)/TB'",
+        "-fps_mode",
+        "vfr",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        clip.to_str().unwrap(),
+    ]);
+    let all = read_all(clip.to_str().unwrap(), &ReadOptions::default()).unwrap();
+    assert_eq!(all.len(), 60);
+    let mut sampler = facecmp_video::scan::Sampler::new(5.0);
+    let expected: Vec<f64> = all.iter().map(|f| f.0).filter(|&t| sampler.take(t)).collect();
+    let options = ReadOptions { sample_fps: 5.0, max_side: Some(160), ..ReadOptions::default() };
+    let sampled = read_all(clip.to_str().unwrap(), &options).unwrap();
+    let times: Vec<f64> = sampled.iter().map(|f| f.0).collect();
+    assert_eq!(times, expected);
+    assert_eq!(times.len(), 10 + 5, "{times:?}");
+    assert!(sampled.iter().all(|&(_, width, height)| (width, height) == (160, 120)));
+}
+
 #[test]
 fn variable_frame_rate_files_are_timed_exactly_and_every_frame_arrives() {
     let dir = tempfile::tempdir().unwrap();

@@ -28,7 +28,7 @@ pub fn run(global: &GlobalArgs, args: &SearchArgs) -> Result<Outcome, CliError> 
     let gallery = open_gallery(&pipeline, args)?;
     let targets = targets(&pipeline, gallery.as_ref(), args)?;
     let config = SearchConfig { fps: args.fps, threshold, tracker: TrackerConfig::default() };
-    let read = read_options(&args.video);
+    let read = read_options(&args.video, args.fps);
     let mut found: Vec<Appearance> = Vec::new();
     for name in &args.sources {
         let source = VideoSource::parse(name);
@@ -106,9 +106,11 @@ fn targets<'g>(
     Ok(Box::new(ReferenceFaces(references)))
 }
 
-pub fn read_options(video: &VideoArgs) -> ReadOptions {
+/// How `search` and `watch` read their source; `fps` is what they analyse.
+pub fn read_options(video: &VideoArgs, fps: f64) -> ReadOptions {
     ReadOptions {
         max_side: (video.max_side > 0).then_some(video.max_side),
+        sample_fps: fps,
         realtime: video.realtime,
         stall_timeout: Duration::from_secs_f64(video.stall_timeout),
         ..ReadOptions::default()
@@ -166,7 +168,7 @@ fn print_appearance(a: &Appearance) {
 
 pub fn print_stats(source: &str, timings: &Timings, reader: &facecmp_video::source::ReaderStats) {
     eprintln!(
-        "facecmp: {source}: {} frames decoded, {} analysed, {} dropped, {} reconnects; {} faces, {} embedded; detect {:.2} s, embed {:.2} s",
+        "facecmp: {source}: {} frames read, {} analysed, {} dropped, {} reconnects; {} faces, {} embedded; detect {:.2} s, embed {:.2} s",
         reader.decoded(),
         timings.sampled,
         reader.dropped(),

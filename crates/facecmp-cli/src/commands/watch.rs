@@ -35,7 +35,7 @@ pub fn run(global: &GlobalArgs, args: &WatchArgs) -> Result<Outcome, CliError> {
         // Reconnects are logged.
         facecmp_server::init_logging();
     }
-    let mut stream = FrameStream::open(&source, &read_options(&args.video)).map_err(video_error)?;
+    let mut stream = FrameStream::open(&source, &read_options(&args.video, args.fps)).map_err(video_error)?;
     let mut relays: Vec<std::process::Child> = Vec::new();
     let mut watcher = Watcher::new(&pipeline, &gallery, watch).map_err(video_error)?;
     let limit = args.video.duration;
@@ -177,6 +177,7 @@ pub fn spawn_camera(
         // A file stands in for a camera (a demo, a test): played at its own
         // rate, not decoded flat out and replayed every few seconds.
         let read = ReadOptions {
+            sample_fps: config.fps,
             retry_first_connection: true,
             realtime: !source.is_live(),
             ..ReadOptions::default()
