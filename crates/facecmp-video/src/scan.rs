@@ -14,30 +14,37 @@ use crate::tracker::{Detection, FrameUpdate, Tracker, TrackerConfig, sharpness};
 #[derive(Debug, Clone, Copy)]
 pub struct Sampler {
     step: f64,
-    next: f64,
+    /// The grid cell of the last frame taken.
+    last_cell: Option<i64>,
 }
 
-/// Slack on the sampling step, so that 25 fps sampled at 5 fps takes every
+/// Slack on the sampling grid, so that 25 fps sampled at 5 fps takes every
 /// 5th frame rather than missing one on a rounding error.
 const SLACK_S: f64 = 1e-3;
 
 impl Sampler {
     /// `fps` samples per second of video; 0 or less takes every frame.
     pub fn new(fps: f64) -> Sampler {
-        Sampler { step: if fps > 0.0 { 1.0 / fps } else { 0.0 }, next: f64::NEG_INFINITY }
+        Sampler { step: if fps > 0.0 { 1.0 / fps } else { 0.0 }, last_cell: None }
     }
 
     pub fn step(&self) -> f64 {
         self.step
     }
 
-    /// Whether the frame at `time` is sampled: the first frame, then each
-    /// frame at least one step after the last one taken.
+    /// Whether the frame at `time` is sampled: the first frame of each
+    /// step-long cell of video time, so that 25 fps sampled at 10 takes
+    /// 10 frames a second (alternately every 3rd and 2nd), and after a gap
+    /// the next frame.
     pub fn take(&mut self, time: f64) -> bool {
-        if time + SLACK_S < self.next {
+        if self.step <= 0.0 {
+            return true;
+        }
+        let cell = ((time + SLACK_S) / self.step).floor() as i64;
+        if self.last_cell.is_some_and(|last| cell <= last) {
             return false;
         }
-        self.next = time + self.step;
+        self.last_cell = Some(cell);
         true
     }
 
@@ -48,7 +55,8 @@ impl Sampler {
     /// see the same presentation times. None when every frame is taken.
     pub fn ffmpeg_select(&self) -> Option<String> {
         (self.step > 0.0).then(|| {
-            format!("select='isnan(prev_selected_t)+gte(t+{SLACK_S}-prev_selected_t,{:.9})'", self.step)
+            let cell = |t: &str| format!("floor(({t}+{SLACK_S})/{:.9})", self.step);
+            format!("select='isnan(prev_selected_t)+gt({},{})'", cell("t"), cell("prev_selected_t"))
         })
     }
 }
@@ -199,7 +207,7 @@ mod tests {
         let mut sampler = Sampler::new(5.0);
         let taken: Vec<usize> = (0..50).filter(|&i| sampler.take(i as f64 / 25.0)).collect();
         assert_eq!(taken, vec![0, 5, 10, 15, 20, 25, 30, 35, 40, 45]);
-        // Variable frame rate: after a gap, one step from the frame taken.
+        // Variable frame rate: after a gap, the next frame.
         let mut sampler = Sampler::new(5.0);
         let times = [0.0, 0.05, 1.0, 1.1, 1.2, 1.3];
         let taken: Vec<f64> = times.iter().copied().filter(|&t| sampler.take(t)).collect();
@@ -209,8 +217,11 @@ mod tests {
         assert_eq!(every.ffmpeg_select(), None);
         assert_eq!(
             Sampler::new(5.0).ffmpeg_select().unwrap(),
-            "select='isnan(prev_selected_t)+gte(t+0.001-prev_selected_t,0.200000000)'"
+            "select='isnan(prev_selected_t)+gt(floor((t+0.001)/0.200000000),floor((prev_selected_t+0.001)/0.200000000))'"
         );
+        // 25 fps at 10: ten a second, not every third frame.
+        let mut sampler = Sampler::new(10.0);
+        assert_eq!((0..50).filter(|&i| sampler.take(i as f64 / 25.0)).count(), 20);
     }
 
     #[test]

@@ -33,7 +33,7 @@ fn read_all(source: &str, options: &ReadOptions) -> Result<Vec<(f64, u32, u32)>,
 fn a_sampling_rate_drops_frames_in_ffmpeg_by_the_sampler_rule() {
     let dir = tempfile::tempdir().unwrap();
     let clip = dir.path().join("vfr.mkv");
-    // 25 fps for 2 s, then a gap, then 10 fps: 0.00 0.04 … 1.96, 3.0 3.1 … 3.9.
+    // 25 fps for 2 s, then a gap, then 5 fps: 0.00 0.04 … 1.96, 3.0 3.2 … 4.8.
     ffmpeg(&[
         "-f",
         "lavfi",
@@ -42,7 +42,8 @@ fn a_sampling_rate_drops_frames_in_ffmpeg_by_the_sampler_rule() {
         "-frames:v",
         "60",
         "-vf",
-        "setpts='if(lt(N,50),N*0.04,3+(N-50)*0.1)/TB'",
+        // In ticks of the input's 1/25 s time base, so that every time is exact.
+        "setpts='if(lt(N,50),N,75+(N-50)*5)'",
         "-fps_mode",
         "vfr",
         "-c:v",
@@ -53,14 +54,17 @@ fn a_sampling_rate_drops_frames_in_ffmpeg_by_the_sampler_rule() {
     ]);
     let all = read_all(clip.to_str().unwrap(), &ReadOptions::default()).unwrap();
     assert_eq!(all.len(), 60);
-    let mut sampler = facecmp_video::scan::Sampler::new(5.0);
-    let expected: Vec<f64> = all.iter().map(|f| f.0).filter(|&t| sampler.take(t)).collect();
-    let options = ReadOptions { sample_fps: 5.0, max_side: Some(160), ..ReadOptions::default() };
-    let sampled = read_all(clip.to_str().unwrap(), &options).unwrap();
-    let times: Vec<f64> = sampled.iter().map(|f| f.0).collect();
-    assert_eq!(times, expected);
-    assert_eq!(times.len(), 10 + 5, "{times:?}");
-    assert!(sampled.iter().all(|&(_, width, height)| (width, height) == (160, 120)));
+    // 5 fps: every 5th frame, then all; 10 fps: every 3rd and 2nd alternately, then all.
+    for (fps, count) in [(5.0, 10 + 10), (10.0, 20 + 10)] {
+        let mut sampler = facecmp_video::scan::Sampler::new(fps);
+        let expected: Vec<f64> = all.iter().map(|f| f.0).filter(|&t| sampler.take(t)).collect();
+        let options = ReadOptions { sample_fps: fps, max_side: Some(160), ..ReadOptions::default() };
+        let sampled = read_all(clip.to_str().unwrap(), &options).unwrap();
+        let times: Vec<f64> = sampled.iter().map(|f| f.0).collect();
+        assert_eq!(times, expected, "{fps} fps");
+        assert_eq!(times.len(), count, "{fps} fps: {times:?}");
+        assert!(sampled.iter().all(|&(_, width, height)| (width, height) == (160, 120)));
+    }
 }
 
 #[test]
