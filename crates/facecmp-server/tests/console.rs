@@ -7,60 +7,25 @@
 //! With `FACECMP_SCREENSHOTS=docs/console` it saves the README's screenshots.
 #![allow(clippy::unwrap_used)] // a test or a measurement: a panic is its failure report
 
+#[path = "support/server.rs"]
+mod server;
+
 use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use facecmp::{Config, Pipeline};
-use facecmp_gallery::{Gallery, QualityPolicy, Role};
-use facecmp_server::ServerConfig;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
+use server::Server;
 
 fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data").join(name).canonicalize().unwrap()
 }
 
-struct Server {
-    address: SocketAddr,
-    admin: String,
-    camera: String,
-    _dir: tempfile::TempDir,
-    _shutdown: tokio::sync::oneshot::Sender<()>,
-}
-
 fn start_server() -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let pipeline = Pipeline::load(Config::default()).unwrap();
-    let gallery = Gallery::create(dir.path().join("gallery.db"), pipeline.embedder()).unwrap();
-    let (_, admin) = gallery.create_key("operator", Role::Admin).unwrap();
-    let (_, camera) = gallery.create_key("lift-5", Role::Camera).unwrap();
-    let config = ServerConfig {
-        workers: 2,
-        max_body_bytes: 8 << 20,
-        threshold: 0.3642,
-        quality: QualityPolicy::default(),
-        ..ServerConfig::default()
-    };
-    let app = facecmp_server::app(pipeline, gallery, &config);
-    let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
-    let (bound, address) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            bound.send(listener.local_addr().unwrap()).unwrap();
-            facecmp_server::serve(listener, app, async {
-                let _ = stopped.await;
-            })
-            .await
-            .unwrap();
-        });
-    });
-    Server { address: address.recv().unwrap(), admin, camera, _dir: dir, _shutdown: shutdown }
+    server::start(server::test_config(8 << 20))
 }
 
 /// The browser's tools, or why they are missing.

@@ -2,14 +2,16 @@
 //! the real models, and plain HTTP requests.
 #![allow(clippy::unwrap_used)] // a test or a measurement: a panic is its failure report
 
+#[path = "support/server.rs"]
+mod server;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use facecmp::{Config, Pipeline};
-use facecmp_gallery::{Gallery, QualityPolicy, Role};
 use facecmp_server::ServerConfig;
 use serde_json::Value;
+use server::Server;
 
 fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data").join(name)
@@ -19,50 +21,14 @@ fn read(name: &str) -> Vec<u8> {
     std::fs::read(data(name)).unwrap()
 }
 
-struct Server {
-    address: SocketAddr,
-    admin: String,
-    camera: String,
-    _dir: tempfile::TempDir,
-    _shutdown: tokio::sync::oneshot::Sender<()>,
-}
-
-/// Starts a server on an ephemeral port with a fresh gallery, an admin key
-/// and a camera key; it stops when the `Server` is dropped.
+/// A server on an ephemeral port with a fresh gallery, an admin key and a
+/// camera key; it stops when dropped.
 fn start() -> Server {
     start_with(facecmp_server::ConnectionLimits::default())
 }
 
 fn start_with(limits: facecmp_server::ConnectionLimits) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let pipeline = Pipeline::load(Config::default()).unwrap();
-    let gallery = Gallery::create(dir.path().join("gallery.db"), pipeline.embedder()).unwrap();
-    let (_, admin) = gallery.create_key("admin", Role::Admin).unwrap();
-    let (_, camera) = gallery.create_key("lift-5", Role::Camera).unwrap();
-    let config = ServerConfig {
-        workers: 2,
-        max_body_bytes: 4 << 20,
-        threshold: 0.3642,
-        quality: QualityPolicy::default(),
-        limits,
-        decode_memory_bytes: 1 << 30,
-    };
-    let app = facecmp_server::app(pipeline, gallery, &config);
-    let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
-    let (bound, address) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            bound.send(listener.local_addr().unwrap()).unwrap();
-            facecmp_server::serve_with(listener, app, limits, async {
-                let _ = stopped.await;
-            })
-            .await
-            .unwrap();
-        });
-    });
-    Server { address: address.recv().unwrap(), admin, camera, _dir: dir, _shutdown: shutdown }
+    server::start(ServerConfig { limits, ..server::test_config(4 << 20) })
 }
 
 fn agent() -> ureq::Agent {
@@ -517,12 +483,12 @@ fn a_decompression_bomb_is_refused_by_its_decoded_size() {
 fn internal_errors_reach_the_log_not_the_client() {
     let server = start();
     // Hold the gallery's write lock from outside, as another process would.
-    let lock = rusqlite::Connection::open(server._dir.path().join("gallery.db")).unwrap();
+    let lock = rusqlite::Connection::open(server.dir.path().join("gallery.db")).unwrap();
     lock.execute_batch("BEGIN EXCLUSIVE").unwrap();
     let reply = server.send("PUT", "/v1/zones/5", Some(&server.admin), None);
     assert_api_error(&reply, 500, "internal_error");
     let text = reply.body.to_string();
-    for leak in ["locked", "gallery.db", "SQL", "sqlite", &server._dir.path().display().to_string()] {
+    for leak in ["locked", "gallery.db", "SQL", "sqlite", &server.dir.path().display().to_string()] {
         assert!(!text.contains(leak), "`{leak}` in {text}");
     }
 }

@@ -437,17 +437,19 @@ mod tests {
         update.assignments.iter().map(|a| a.track).collect()
     }
 
-    #[test]
-    fn a_steady_face_keeps_one_track_and_is_not_embedded_every_frame() {
-        let mut tracker = Tracker::new(TrackerConfig::default());
+    /// Runs one face of one person through `frames` (time, detection);
+    /// returns its track in each frame and how many faces were embedded.
+    fn follow_alone(
+        tracker: &mut Tracker,
+        frames: impl Iterator<Item = (f64, Detection)>,
+    ) -> (Vec<u64>, usize) {
         let mut embedded = 0;
         let mut ids = Vec::new();
-        for i in 0..20 {
-            let d = [detection(100.0 + i as f32, 100.0, 80.0)];
+        for (time, detection) in frames {
             let update = tracker
                 .update::<()>(
-                    i as f64 * 0.1,
-                    &d,
+                    time,
+                    &[detection],
                     |wanted| {
                         embedded += wanted.len();
                         Ok(wanted.iter().map(|_| person(0)).collect())
@@ -457,6 +459,14 @@ mod tests {
                 .unwrap();
             ids.push(update.assignments[0].track);
         }
+        (ids, embedded)
+    }
+
+    #[test]
+    fn a_steady_face_keeps_one_track_and_is_not_embedded_every_frame() {
+        let mut tracker = Tracker::new(TrackerConfig::default());
+        let frames = (0..20).map(|i| (i as f64 * 0.1, detection(100.0 + i as f32, 100.0, 80.0)));
+        let (ids, embedded) = follow_alone(&mut tracker, frames);
         assert!(ids.iter().all(|&id| id == ids[0]), "{ids:?}");
         // First frame, the best faces (equal quality: the first 3) and a
         // re-check every second: far fewer than 20.
@@ -467,24 +477,9 @@ mod tests {
     #[test]
     fn a_face_walking_across_alone_is_not_embedded_every_frame() {
         let mut tracker = Tracker::new(TrackerConfig::default());
-        let mut embedded = 0;
-        let mut ids = Vec::new();
         // A third of its width per sample (5 fps): boxes overlap by ≈ 0.5.
-        for i in 0..20 {
-            let d = [detection(100.0 + 27.0 * i as f32, 100.0, 80.0)];
-            let update = tracker
-                .update::<()>(
-                    i as f64 * 0.2,
-                    &d,
-                    |wanted| {
-                        embedded += wanted.len();
-                        Ok(wanted.iter().map(|_| person(0)).collect())
-                    },
-                    |_| false,
-                )
-                .unwrap();
-            ids.push(update.assignments[0].track);
-        }
+        let frames = (0..20).map(|i| (i as f64 * 0.2, detection(100.0 + 27.0 * i as f32, 100.0, 80.0)));
+        let (ids, embedded) = follow_alone(&mut tracker, frames);
         assert!(ids.iter().all(|&id| id == ids[0]), "{ids:?}");
         // The best faces and a re-check every second over 4 s.
         assert!(embedded <= 8, "embedded {embedded} of 20 frames");

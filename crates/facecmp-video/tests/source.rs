@@ -2,7 +2,7 @@
 //! only the newest of a paced source, and clear errors.
 #![allow(clippy::unwrap_used)] // a test or a measurement: a panic is its failure report
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -27,23 +27,21 @@ fn read_all(source: &str, options: &ReadOptions) -> Result<Vec<(f64, u32, u32)>,
     Ok(frames)
 }
 
-/// With a sampling rate, ffmpeg passes on exactly the frames the analysis
-/// samples (before scaling them), still with their own times.
-#[test]
-fn a_sampling_rate_drops_frames_in_ffmpeg_by_the_sampler_rule() {
-    let dir = tempfile::tempdir().unwrap();
-    let clip = dir.path().join("vfr.mkv");
-    // 25 fps for 2 s, then a gap, then 5 fps: 0.00 0.04 … 1.96, 3.0 3.2 … 4.8.
+/// `frames` frames of ffmpeg's test pattern (`size:rate`), retimed by the
+/// `setpts` expression `pts` and kept variable-rate, as `dir/vfr.mkv`.
+fn variable_rate_clip(dir: &Path, pattern: &str, frames: u32, pts: &str) -> PathBuf {
+    let clip = dir.join("vfr.mkv");
+    let (input, frames, retime) =
+        (format!("testsrc2=size={pattern}"), frames.to_string(), format!("setpts='{pts}'"));
     ffmpeg(&[
         "-f",
         "lavfi",
         "-i",
-        "testsrc2=size=320x240:rate=25",
+        &input,
         "-frames:v",
-        "60",
+        &frames,
         "-vf",
-        // In ticks of the input's 1/25 s time base, so that every time is exact.
-        "setpts='if(lt(N,50),N,75+(N-50)*5)'",
+        &retime,
         "-fps_mode",
         "vfr",
         "-c:v",
@@ -52,6 +50,17 @@ fn a_sampling_rate_drops_frames_in_ffmpeg_by_the_sampler_rule() {
         "ultrafast",
         clip.to_str().unwrap(),
     ]);
+    clip
+}
+
+/// With a sampling rate, ffmpeg passes on exactly the frames the analysis
+/// samples (before scaling them), still with their own times.
+#[test]
+fn a_sampling_rate_drops_frames_in_ffmpeg_by_the_sampler_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    // 25 fps for 2 s, then a gap, then 5 fps: 0.00 0.04 … 1.96, 3.0 3.2 … 4.8.
+    // In ticks of the input's 1/25 s time base, so that every time is exact.
+    let clip = variable_rate_clip(dir.path(), "320x240:rate=25", 60, "if(lt(N,50),N,75+(N-50)*5)");
     let all = read_all(clip.to_str().unwrap(), &ReadOptions::default()).unwrap();
     assert_eq!(all.len(), 60);
     // 5 fps: every 5th frame, then all; 10 fps: every 3rd and 2nd alternately, then all.
@@ -70,26 +79,9 @@ fn a_sampling_rate_drops_frames_in_ffmpeg_by_the_sampler_rule() {
 #[test]
 fn variable_frame_rate_files_are_timed_exactly_and_every_frame_arrives() {
     let dir = tempfile::tempdir().unwrap();
-    let clip = dir.path().join("vfr.mkv");
     // Ten frames 0.1 s apart, then twenty 0.5 s apart: a constant-rate
     // guess (frame / fps) would be wrong by seconds at the end.
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=160x120:rate=10",
-        "-frames:v",
-        "30",
-        "-vf",
-        "setpts='if(lt(N,10),N*0.1,1+(N-10)*0.5)/TB'",
-        "-fps_mode",
-        "vfr",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        clip.to_str().unwrap(),
-    ]);
+    let clip = variable_rate_clip(dir.path(), "160x120:rate=10", 30, "if(lt(N,10),N*0.1,1+(N-10)*0.5)/TB");
     let frames = read_all(clip.to_str().unwrap(), &ReadOptions::default()).unwrap();
     assert_eq!(frames.len(), 30);
     for (n, (time, width, height)) in frames.iter().enumerate() {

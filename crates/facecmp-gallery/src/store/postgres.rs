@@ -347,6 +347,37 @@ fn redate_crops(
     .map(drop)
 }
 
+const INSERT_SAMPLE: &str = "INSERT INTO samples (person_id, embedding, embedder, detector_score, face_size,
+                                           image_sha256, thumbnail, created)
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id";
+
+/// Inserts one sample of `person_id` with [`INSERT_SAMPLE`] (as text, or
+/// prepared once for a bulk import); returns its id.
+fn insert_sample(
+    client: &mut impl GenericClient,
+    location: &str,
+    statement: &(impl postgres::ToStatement + ?Sized),
+    person_id: i64,
+    sample: &SampleRecord<'_>,
+) -> Result<i64> {
+    let row = client
+        .query_one(
+            statement,
+            &[
+                &person_id,
+                &vector_bytes(sample.vector),
+                &sample.embedder_sha256,
+                &sample.detector_score,
+                &sample.face_size,
+                &sample.image_sha256,
+                &sample.thumbnail_jpeg,
+                &sample.time,
+            ],
+        )
+        .map_err(|e| pg_error(location, e))?;
+    Ok(row.get(0))
+}
+
 /// Deletes every crop expired at `now` (an index range scan: cheap when
 /// there is nothing to delete).
 fn purge_crops(client: &mut impl GenericClient, location: &str, now: i64) -> Result<usize> {
@@ -584,24 +615,7 @@ impl GalleryStore for PostgresStore {
                     }
                 }
             };
-            let sample_id: i64 = transaction
-                .query_one(
-                    "INSERT INTO samples (person_id, embedding, embedder, detector_score, face_size, image_sha256,
-                                          thumbnail, created)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-                    &[
-                        &person_id,
-                        &vector_bytes(sample.vector),
-                        &sample.embedder_sha256,
-                        &sample.detector_score,
-                        &sample.face_size,
-                        &sample.image_sha256,
-                        &sample.thumbnail_jpeg,
-                        &sample.time,
-                    ],
-                )
-                .map_err(|e| pg_error(location, e))?
-                .get(0);
+            let sample_id = insert_sample(transaction, location, INSERT_SAMPLE, person_id, sample)?;
             log_change(transaction, location, revision, "add", Some(sample_id), Some(person_id))?;
             Ok(Ok(Enrolled {
                 person: sample.name.to_string(),
@@ -620,34 +634,13 @@ impl GalleryStore for PostgresStore {
                      ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id",
                 )
                 .map_err(|e| pg_error(location, e))?;
-            let insert = transaction
-                .prepare(
-                    "INSERT INTO samples (person_id, embedding, embedder, detector_score, face_size, image_sha256,
-                                          thumbnail, created)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-                )
-                .map_err(|e| pg_error(location, e))?;
+            let insert = transaction.prepare(INSERT_SAMPLE).map_err(|e| pg_error(location, e))?;
             for sample in samples {
                 let person_id: i64 = transaction
                     .query_one(&person, &[&sample.name, &sample.external_id, &sample.time])
                     .map_err(|e| pg_error(location, e))?
                     .get(0);
-                let sample_id: i64 = transaction
-                    .query_one(
-                        &insert,
-                        &[
-                            &person_id,
-                            &vector_bytes(sample.vector),
-                            &sample.embedder_sha256,
-                            &sample.detector_score,
-                            &sample.face_size,
-                            &sample.image_sha256,
-                            &sample.thumbnail_jpeg,
-                            &sample.time,
-                        ],
-                    )
-                    .map_err(|e| pg_error(location, e))?
-                    .get(0);
+                let sample_id = insert_sample(transaction, location, &insert, person_id, sample)?;
                 log_change(transaction, location, revision, "add", Some(sample_id), Some(person_id))?;
             }
             Ok(samples.len())

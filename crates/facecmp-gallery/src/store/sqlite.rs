@@ -292,6 +292,31 @@ fn change_from_row(
     })
 }
 
+/// Inserts one sample of `person_id` (the statement is cached, so a bulk
+/// import prepares it once); returns its id.
+fn insert_sample(db: &Connection, path: &str, person_id: i64, sample: &SampleRecord<'_>) -> Result<i64> {
+    db.prepare_cached(
+        "INSERT INTO samples (person_id, embedding, embedder, detector_score, face_size, image_sha256, thumbnail,
+                              created)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
+    )
+    .at(path)?
+    .query_row(
+        params![
+            person_id,
+            vector_bytes(sample.vector),
+            sample.embedder_sha256,
+            sample.detector_score,
+            sample.face_size,
+            sample.image_sha256,
+            sample.thumbnail_jpeg,
+            sample.time
+        ],
+        |row| row.get(0),
+    )
+    .at(path)
+}
+
 fn person_id(db: &Connection, name: &str, path: &str) -> Result<i64> {
     db.query_row("SELECT id FROM people WHERE name = ?1", [name], |row| row.get(0))
         .optional()
@@ -416,24 +441,7 @@ impl GalleryStore for SqliteStore {
                     }
                 }
             };
-            transaction
-                .execute(
-                    "INSERT INTO samples (person_id, embedding, embedder, detector_score, face_size, image_sha256,
-                                          thumbnail, created)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                    params![
-                        person_id,
-                        vector_bytes(sample.vector),
-                        sample.embedder_sha256,
-                        sample.detector_score,
-                        sample.face_size,
-                        sample.image_sha256,
-                        sample.thumbnail_jpeg,
-                        sample.time
-                    ],
-                )
-                .at(path)?;
-            let sample_id = transaction.last_insert_rowid();
+            let sample_id = insert_sample(transaction, path, person_id, sample)?;
             let revision = bump(transaction, path)?;
             log_change(transaction, path, revision, "add", Some(sample_id), Some(person_id))?;
             Ok(Ok(Enrolled {
@@ -455,32 +463,11 @@ impl GalleryStore for SqliteStore {
                      ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id",
                 )
                 .at(path)?;
-            let mut insert = transaction
-                .prepare_cached(
-                    "INSERT INTO samples (person_id, embedding, embedder, detector_score, face_size, image_sha256,
-                                          thumbnail, created)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
-                )
-                .at(path)?;
             for sample in samples {
                 let person_id: i64 = person
                     .query_row(params![sample.name, sample.external_id, sample.time], |row| row.get(0))
                     .at(path)?;
-                let sample_id: i64 = insert
-                    .query_row(
-                        params![
-                            person_id,
-                            vector_bytes(sample.vector),
-                            sample.embedder_sha256,
-                            sample.detector_score,
-                            sample.face_size,
-                            sample.image_sha256,
-                            sample.thumbnail_jpeg,
-                            sample.time
-                        ],
-                        |row| row.get(0),
-                    )
-                    .at(path)?;
+                let sample_id = insert_sample(transaction, path, person_id, sample)?;
                 log_change(transaction, path, revision, "add", Some(sample_id), Some(person_id))?;
             }
             Ok(samples.len())

@@ -229,10 +229,12 @@ pub(crate) async fn thumbnail(
     Path((name, id)): Path<(String, i64)>,
 ) -> Result<Response, PageError> {
     let gallery = console.app.gallery.clone();
-    let person = name.clone();
-    let jpeg = blocking(move || Ok(gallery.sample_thumbnail(&person, id)?))
-        .await?
-        .ok_or_else(|| PageError::NotFound(format!("{name} has no sample {id} with a face thumbnail")))?;
+    let jpeg = blocking(move || {
+        gallery
+            .sample_thumbnail(&name, id)?
+            .ok_or_else(|| PageError::NotFound(format!("{name} has no sample {id} with a face thumbnail")))
+    })
+    .await?;
     Ok(face_image(jpeg))
 }
 
