@@ -8,11 +8,12 @@
 //! Trains one epoch of STEPS optimisation steps (default 40) at batch BATCH
 //! pairs on synthetic people at INPUT×INPUT, then embeds 1024 crops with the
 //! trained tower. Prints pairs/s (training steps only, as `facecmp train`
-//! reports it) and images/s.
+//! reports it), the tower's parameter count and images/s.
 #![allow(clippy::unwrap_used)] // a test or a measurement: a panic is its failure report
 
 use std::time::Instant;
 
+use burn::module::Module;
 use burn::tensor::Device;
 use facecmp_train::training::{EpochMetrics, embed_all};
 use facecmp_train::{Architecture, TowerConfig, TrainConfig, data, synthetic, train};
@@ -44,6 +45,8 @@ fn main() {
         );
     };
     let trained = train(&people, &config, out.path(), false, &mut report).expect("training runs");
+    // bench/peers/train_compact_torch.py checks its copy of the tower against this count.
+    println!("tower: {} parameters", trained.model.num_params());
 
     let crops: Vec<_> = synthetic::people(2, 256, 4)
         .people
