@@ -750,6 +750,7 @@ fn probe_crops_in_the_console() {
     assert_eq!(image::load_from_memory(&thumbnail.body_mut().read_to_vec().unwrap()).unwrap().width(), 160);
     let under_another_name = thumbnail_path.replace("/people/Obama/", "/people/Biden/");
     assert_eq!(get(&under_another_name, Some(&cookie)).status().as_u16(), 404);
+    assert_eq!(get("/people/Obama/samples/x/thumbnail", Some(&cookie)).status().as_u16(), 400);
     // The same probe twice is one sample.
     assert_eq!(post_form(&server, &enrol_path, &cookie, "name=Obama").0, 422);
 
