@@ -157,9 +157,9 @@ fn return_large_blocks_to_the_system() {
     }
 }
 
-/// mimalloc v3's option numbers (`mi_option_e` in libmimalloc-sys 0.1.49's
-/// c_src/mimalloc/v3/include/mimalloc.h): recheck them when mimalloc is updated.
-const MI_OPTION_ARENA_EAGER_COMMIT: std::ffi::c_int = 4;
+/// mimalloc v3's option number for the purge delay (`mi_option_e` in
+/// libmimalloc-sys 0.1.49's c_src/mimalloc/v3/include/mimalloc.h): recheck it
+/// when mimalloc is updated.
 const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
 
 #[allow(unsafe_code)] // mimalloc's own C entry point; see its caller.
@@ -169,19 +169,18 @@ mod mimalloc_options {
     }
 }
 
-/// mimalloc commits whole arena chunks up front and keeps freed pages for
-/// 10 ms (×10 for arenas) before handing them back; a one-shot command peaks
-/// while the models load, so both inflate its peak: committing on demand and
-/// purging at once measured −24 MiB on `compare` and −8 MiB on `detect` with
-/// ONNX Runtime at no CPU cost (BENCHMARKS.md, Memory). Not with
-/// `--runtime tract`: tract allocates through Rust, and purging at once cost
-/// its `compare` +0.3 s CPU. Loops keep the defaults (see above).
+/// mimalloc keeps freed pages for 10 ms (×10 for arenas) before handing them
+/// back; a one-shot command peaks while the models load, so purging at once
+/// lowers its peak at no CPU cost with ONNX Runtime (BENCHMARKS.md, Memory).
+/// Not with `--runtime tract`: tract allocates through Rust, and purging at
+/// once cost its `compare` +0.3 s CPU. Loops keep the default (see above).
+/// (Committing arena memory on demand rather than up front is mimalloc's
+/// compile-time default here: `.cargo/config.toml`.)
 #[allow(unsafe_code)] // mimalloc's mi_option_set(); the block below says why it is sound.
 fn return_rust_memory_promptly() {
     // SAFETY: mi_option_set only records a tuning value that mimalloc reads
-    // when it next commits or purges memory; any value is valid for these two.
+    // when it next purges memory; any delay is a valid value.
     unsafe {
-        mimalloc_options::mi_option_set(MI_OPTION_ARENA_EAGER_COMMIT, 0);
         mimalloc_options::mi_option_set(MI_OPTION_PURGE_DELAY, 0);
     }
 }

@@ -147,12 +147,15 @@ impl Detector {
         let offset_x = (canvas_w - scaled.width() as usize) / 2;
         let offset_y = (canvas_h - scaled.height() as usize) / 2;
         let input = bgr_tensor(&scaled, round_up(canvas_w), round_up(canvas_h), offset_x, offset_y);
+        // `scaled` may round each side, so map back with the exact ratio.
+        let scale_x = scaled.width() as f32 / image.width() as f32;
+        // The network's run is a detection's peak of memory: the resized
+        // copy is not needed for it.
+        drop(scaled);
         let (input_h, input_w) = (input.shape[2], input.shape[3]);
         let outputs = self.network.run(input)?;
         let candidates = decode_outputs(&outputs, input_h, input_w, self.config.score_threshold);
         let faces = non_max_suppression(candidates, self.config.nms_iou);
-        // `scaled` may round each side, so map back with the exact ratio.
-        let scale_x = scaled.width() as f32 / image.width() as f32;
         Ok(faces.into_iter().map(|face| face.translated(offset_x as f32, offset_y as f32, scale_x)).collect())
     }
 }

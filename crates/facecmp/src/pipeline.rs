@@ -85,6 +85,13 @@ impl Pipeline {
         Ok(embedder?)
     }
 
+    /// Loads the embedder now instead of at the first embedding. A one-shot
+    /// comparison calls this before it decodes any photo: the embedder's load
+    /// is the moment of peak memory, and it is lower with no photo held.
+    pub fn load_embedder(&self) -> Result<(), Error> {
+        Ok(self.embedder.preload()?)
+    }
+
     fn detector(&self) -> Result<&Detector, Error> {
         self.detector.get_or_try_init(|| {
             let network = self.engine.load(

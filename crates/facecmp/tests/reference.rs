@@ -44,13 +44,26 @@ fn floats(value: &Value) -> Vec<f32> {
     value.as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect()
 }
 
+/// The largest difference from the Python reference's raw SFace output an
+/// engine may show. tract folds every weight to fp32 as the reference does;
+/// ONNX Runtime runs the fully connected layer with int8 dot products on the
+/// weights' own int8 blocks (`runtime::ort`), its input quantised per block,
+/// which moves raw outputs (about ±1) by up to ~2.5e-3.
+fn sface_tolerance(engine: &Engine) -> (f32, f32) {
+    match engine {
+        Engine::Tract => (1e-4, 0.999_999),
+        _ => (5e-3, 0.999_99),
+    }
+}
+
 #[test]
-fn folded_sface_matches_onnxruntime_within_1e4() {
+fn sface_matches_the_python_reference() {
     let model = ModelSource::Bundled.embedder().unwrap();
     let crop = image::open(data("reference/obama_aligned.png")).unwrap().into_rgb8();
     let aligned = facecmp::AlignedFace::from_crop(crop).unwrap();
     let expected = floats(&reference("sface_obama_aligned.json")["raw"]);
     for engine in engines() {
+        let (max_abs, min_cosine) = sface_tolerance(&engine);
         let network = engine.load("SFace", &model.bytes, &SFace::network_spec(), 0).unwrap();
         // A batch of three copies: batching must not change any face's output.
         let output =
@@ -58,9 +71,17 @@ fn folded_sface_matches_onnxruntime_within_1e4() {
         assert_eq!(output.data.len(), 3 * expected.len());
         for copy in output.data.chunks_exact(expected.len()) {
             let max_diff = copy.iter().zip(&expected).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
-            assert!(max_diff <= 1e-4, "{}: max abs difference {max_diff}", engine.name());
+            assert!(max_diff <= max_abs, "{}: max abs difference {max_diff}", engine.name());
+            let cosine = raw_cosine(copy, &expected);
+            assert!(cosine >= min_cosine, "{}: cosine {cosine} to the reference", engine.name());
         }
     }
+}
+
+fn raw_cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    dot / (norm(a) * norm(b))
 }
 
 #[test]

@@ -236,6 +236,6 @@ fn load_tensor(proto: &TensorProto) -> TractResult<Tensor> {
     tract_onnx::tensor::load_tensor(&MmapDataResolver, proto, None)
 }
 
-fn int_attribute(node: &NodeProto, name: &str) -> Option<i64> {
+pub(super) fn int_attribute(node: &NodeProto, name: &str) -> Option<i64> {
     node.attribute.iter().find(|a| a.name == name).map(|a| a.i)
 }

@@ -15,7 +15,8 @@ pub enum Weights {
     /// Folded here: tract cannot run blocked `DequantizeLinear`.
     Fold,
     /// Left quantised: ONNX Runtime dequantises them itself when it loads the
-    /// graph, and four times fewer bytes pass through facecmp.
+    /// graph (or multiplies them as int8, `ort::OrtNetwork::load`), and four
+    /// times fewer bytes pass through facecmp.
     Keep,
 }
 

@@ -8,6 +8,8 @@
 mod fold;
 mod graph;
 #[cfg(feature = "onnxruntime")]
+mod matmul_nbits;
+#[cfg(feature = "onnxruntime")]
 pub mod ort;
 mod tract;
 

@@ -13,6 +13,7 @@ use ort::value::Tensor;
 use prost::Message;
 
 use super::graph::{Weights, prepare};
+use super::matmul_nbits::use_matmul_nbits;
 use super::{NchwTensor, Network, NetworkSpec, OutputTensor, RuntimeError};
 
 /// The library file facecmp is built and tested against.
@@ -110,9 +111,11 @@ pub struct OrtNetwork {
 
 impl OrtNetwork {
     /// Builds a session for the prepared graph, with `threads` intra-op
-    /// threads. The weights stay quantised: ONNX Runtime folds them itself,
-    /// which keeps facecmp's peak memory down; the reference tests hold both
-    /// engines to the same outputs.
+    /// threads. The weights stay quantised: ONNX Runtime folds the
+    /// convolutions' itself, and a fully connected layer on blocked int8
+    /// weights runs on them as they are (see [`use_matmul_nbits`]); both keep
+    /// facecmp's peak memory down. The reference tests hold both engines to
+    /// the Python reference's outputs.
     pub fn load(
         name: &str,
         onnx_bytes: &[u8],
@@ -123,8 +126,13 @@ impl OrtNetwork {
         let Some(loaded) = LOADED.get() else {
             return Err(failed("ONNX Runtime is not loaded".into()));
         };
-        let graph =
-            prepare(onnx_bytes, spec, Weights::Keep).map_err(|e| failed(format!("{e:#}")))?.encode_to_vec();
+        // Encoded in a block of its own: the parsed graph is gone before
+        // ONNX Runtime makes its copies.
+        let graph = {
+            let mut model = prepare(onnx_bytes, spec, Weights::Keep).map_err(|e| failed(format!("{e:#}")))?;
+            use_matmul_nbits(&mut model);
+            model.encode_to_vec()
+        };
         let session = Session::builder(&loaded.environment)
             .and_then(|b| b.with_optimization_level(GraphOptimizationLevel::Level3).map_err(Into::into))
             // Memory: the CPU arena grows in doubling chunks and keeps them,
