@@ -47,6 +47,7 @@ impl From<Outcome> for ExitCode {
 }
 
 fn main() -> ExitCode {
+    keep_onnx_runtime_telemetry_off();
     restore_default_sigpipe();
     // A bug must still end with one line and status 2, never a backtrace that
     // a calling script would mistake for output.
@@ -124,6 +125,24 @@ impl CliError {
         CliError::Write { path: path.to_path_buf(), source: source.into() }
     }
 }
+
+/// ONNX Runtime would write a device identifier under the user's home and
+/// queue events for upload (`facecmp::runtime::ort::TELEMETRY_OPT_OUT_ENV`).
+/// A face comparison or a door has no business reporting to a third party,
+/// so facecmp opts out, unless the user has set the variable themselves.
+#[cfg(feature = "onnxruntime")]
+#[allow(unsafe_code)] // std::env::set_var; the block below says why it is sound.
+fn keep_onnx_runtime_telemetry_off() {
+    use facecmp::runtime::ort::TELEMETRY_OPT_OUT_ENV;
+    if std::env::var_os(TELEMETRY_OPT_OUT_ENV).is_none() {
+        // SAFETY: the first statement of `main`: no other thread exists yet
+        // that could read or write the environment at the same time.
+        unsafe { std::env::set_var(TELEMETRY_OPT_OUT_ENV, "1") };
+    }
+}
+
+#[cfg(not(feature = "onnxruntime"))]
+fn keep_onnx_runtime_telemetry_off() {}
 
 /// Commands that analyse frame after frame, request after request or batch
 /// after batch. They keep the allocators' defaults, which reuse freed memory:

@@ -288,6 +288,43 @@ fn a_broken_onnx_runtime_falls_back_to_tract_under_auto_and_fails_under_ort() {
     assert!(stdout(&forced).is_empty());
 }
 
+/// ONNX Runtime 1.32 writes `~/.cache/Microsoft/DeveloperTools/.onnxruntime`
+/// (a device id and an event database) when its environment is created,
+/// unless told not to; facecmp must leave no such trace. `CI` is removed from
+/// the child's environment because ONNX Runtime also stays quiet in CI.
+#[cfg(feature = "onnxruntime")]
+#[test]
+fn onnx_runtime_telemetry_stays_off() {
+    let Some(library) = facecmp::runtime::ort::default_library_path().filter(|path| path.is_file()) else {
+        assert!(std::env::var_os("FACECMP_REQUIRE_ORT").is_none(), "ONNX Runtime is required");
+        return eprintln!("skipping: ONNX Runtime is not installed");
+    };
+    let home = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_facecmp"))
+        .args(["--runtime", "ort", "detect", &data("obama.jpg")])
+        .env("FACECMP_ORT_LIB", &library)
+        .env("HOME", home.path())
+        .env_remove("XDG_CACHE_HOME")
+        .env_remove("CI")
+        .env_remove(facecmp::runtime::ort::TELEMETRY_OPT_OUT_ENV)
+        .output()
+        .unwrap();
+    assert_eq!(status(&output), 0, "{}", stderr(&output));
+    let written: Vec<_> = walk(home.path());
+    assert!(written.is_empty(), "ONNX Runtime wrote {written:?}");
+}
+
+#[cfg(feature = "onnxruntime")]
+fn walk(folder: &Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(folder)
+        .unwrap()
+        .flat_map(|entry| {
+            let path = entry.unwrap().path();
+            if path.is_dir() { walk(&path) } else { vec![path] }
+        })
+        .collect()
+}
+
 #[test]
 fn a_reader_that_goes_away_ends_the_output_quietly() {
     use std::io::Read;

@@ -20,6 +20,15 @@ use super::{NchwTensor, Network, NetworkSpec, OutputTensor, RuntimeError};
 pub const LIBRARY_FILE: &str = "libonnxruntime.so.1.32.0";
 /// Environment variable naming the library file, overriding the default place.
 pub const LIBRARY_ENV: &str = "FACECMP_ORT_LIB";
+/// ONNX Runtime's opt-out of its telemetry. Since 1.29 it collects telemetry
+/// on Linux too: creating its environment writes a device identifier and an
+/// event database under `~/.cache/Microsoft/DeveloperTools/.onnxruntime`, for
+/// upload. Only this variable, set before the library is loaded, prevents
+/// that (1.32 reads this name; `DisableTelemetryEvents`, which
+/// [`load_library`] also calls, comes after the environment exists). The
+/// `facecmp` binary sets it first thing unless the user has set it; a program
+/// that uses this library should do the same.
+pub const TELEMETRY_OPT_OUT_ENV: &str = "ORT_DISABLE_TELEMETRY";
 
 /// Where facecmp looks for ONNX Runtime: `$FACECMP_ORT_LIB`, else
 /// `$XDG_DATA_HOME/facecmp/onnxruntime/` (by default under `~/.local/share`),
@@ -67,6 +76,7 @@ pub fn load_library(path: &Path) -> Result<&'static OrtLibrary, RuntimeError> {
         ort::init_from(path)
             .map_err(|e| e.to_string())?
             .with_name("facecmp")
+            .with_telemetry(false)
             .build()
             .map_err(|e| e.to_string())
     })
