@@ -136,3 +136,23 @@ fn check_decisions(pipeline: &Pipeline) {
         assert_eq!(similarity >= threshold, same, "similarity {similarity}");
     }
 }
+
+/// A crowd photo (24 faces) is embedded [`facecmp::embed::FACES_PER_RUN`]
+/// faces per network run; each face must come out as it does on its own, in
+/// its place.
+#[test]
+fn a_crowd_is_embedded_a_few_faces_per_run_each_face_as_on_its_own() {
+    for engine in engines() {
+        let pipeline =
+            Pipeline::load(Config { runtime: runtime_choice(&engine), ..Config::default() }).unwrap();
+        let photo = pipeline.open(&data("bald_guys.jpg")).unwrap();
+        let faces = pipeline.face_policy().usable_or_why(&photo).unwrap().usable;
+        assert!(faces.len() > 2 * facecmp::embed::FACES_PER_RUN, "{} faces", faces.len());
+        let together = pipeline.embed(&photo, &faces).unwrap();
+        for (&face, embedding) in faces.iter().zip(&together) {
+            let alone = pipeline.embed(&photo, &[face]).unwrap().swap_remove(0);
+            let cosine = embedding.cosine(&alone).unwrap();
+            assert!(cosine > 0.9999, "{}: face {face}: cosine {cosine}", engine.name());
+        }
+    }
+}
