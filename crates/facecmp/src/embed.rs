@@ -127,7 +127,7 @@ const SFACE_NAME: &str = "sface-2021dec-int8bq";
 /// The most faces SFace runs on at once. A batch amortises each run's fixed
 /// cost up to about 8 faces, while the network's intermediate tensors grow
 /// with it: ONNX Runtime, 2 threads, 25.7 ms a face at 4, 22.7 ms at 8 and
-/// 22.4 ms at 32, for +14, +38 and +186 MiB (BENCHMARKS.md, Memory). A crowd
+/// 22.4 ms at 32, for +14, +38 and +186 MiB (BENCHMARKS.md, Throughput). A crowd
 /// photo is embedded 8 faces at a time, at the same speed.
 pub const FACES_PER_RUN: usize = 8;
 
