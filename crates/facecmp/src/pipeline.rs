@@ -171,7 +171,7 @@ impl Pipeline {
 
     pub fn embed_aligned(&self, input: &str, faces: &[&AlignedFace]) -> Result<Vec<Embedding>, Error> {
         // A model that fails to load is facecmp's fault, not the photo's.
-        self.embedder.preload()?;
+        self.load_embedder()?;
         self.embedder.embed(faces).map_err(|source| Error::Embed { input: input.to_string(), source })
     }
 
