@@ -9,7 +9,7 @@ use facecmp::align::ALIGNED_SIZE;
 use facecmp::{AlignedFace, Pipeline, RgbImage};
 use serde::{Deserialize, Serialize};
 
-use crate::dataset::Sample;
+use crate::dataset::{Identities, Sample};
 use crate::error::EvalError;
 use crate::progress;
 
@@ -84,6 +84,15 @@ impl Prepared {
 
     pub fn names(&self) -> Vec<String> {
         self.people.iter().map(|(n, _)| n.clone()).collect()
+    }
+}
+
+// Here rather than in `dataset`, next to `Identities::new`: the data set
+// comes first and knows nothing of crops.
+impl Identities {
+    /// Who is who among the crops of `prepared`, in its order.
+    pub fn of(prepared: &Prepared) -> Identities {
+        Identities::new(prepared.people.iter().map(|(_, crops)| crops.len()))
     }
 }
 

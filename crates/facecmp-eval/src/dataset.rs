@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::crops::Prepared;
 use crate::error::EvalError;
 use crate::rng::Rng;
 
@@ -183,10 +182,6 @@ impl Identities {
             person_of.extend(std::iter::repeat_n(person, count));
         }
         Identities { members, person_of }
-    }
-
-    pub fn of(prepared: &Prepared) -> Identities {
-        Identities::new(prepared.people.iter().map(|(_, crops)| crops.len()))
     }
 }
 

@@ -1,12 +1,12 @@
 //! One error type for evaluation: each variant names the input it concerns.
 //! None names a command-line flag: the command line adds its own hints.
+//! [`LfwError`] lives here too (re-exported as `lfw::LfwError`), so that
+//! errors sit below every module that can fail.
 
 use std::path::PathBuf;
 
 use plotters::backend::{BitMapBackend, DrawingBackend};
 use plotters::drawing::DrawingAreaErrorKind;
-
-use crate::lfw::LfwError;
 
 /// What drawing a PNG plot can fail with.
 pub type DrawError = DrawingAreaErrorKind<<BitMapBackend<'static> as DrawingBackend>::ErrorType>;
@@ -47,4 +47,23 @@ impl EvalError {
     pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> EvalError {
         EvalError::Io { path: path.to_path_buf(), source }
     }
+}
+
+/// What is wrong with a pairs file; each names its line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LfwError {
+    #[error("empty file")]
+    Empty,
+    #[error("line 1: expected `folds pairs-per-kind`")]
+    Header,
+    #[error("fold {fold}: the file ends early")]
+    EndsEarly { fold: usize },
+    #[error("line {line}: more pairs than the header announces")]
+    ExtraPairs { line: usize },
+    #[error("line {line}: expected a matched pair `name i j`")]
+    NotMatched { line: usize },
+    #[error("line {line}: expected a mismatched pair `name1 i name2 j`")]
+    NotMismatched { line: usize },
+    #[error("line {line}: `{text}` is not a number ≥ 1")]
+    NotANumber { line: usize, text: String },
 }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use facecmp::Embedding;
 use serde::{Deserialize, Serialize};
 
+pub use crate::error::LfwError;
 use crate::metrics::ScoredPair;
 
 /// An LFW image, named by person and number (`Name/Name_0001.jpg`).
@@ -27,25 +28,6 @@ impl LfwPair {
     pub fn relative_path((name, number): &LfwImage) -> PathBuf {
         Path::new(name).join(format!("{name}_{number:04}.jpg"))
     }
-}
-
-/// What is wrong with a pairs file; each names its line.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum LfwError {
-    #[error("empty file")]
-    Empty,
-    #[error("line 1: expected `folds pairs-per-kind`")]
-    Header,
-    #[error("fold {fold}: the file ends early")]
-    EndsEarly { fold: usize },
-    #[error("line {line}: more pairs than the header announces")]
-    ExtraPairs { line: usize },
-    #[error("line {line}: expected a matched pair `name i j`")]
-    NotMatched { line: usize },
-    #[error("line {line}: expected a mismatched pair `name1 i name2 j`")]
-    NotMismatched { line: usize },
-    #[error("line {line}: `{text}` is not a number ≥ 1")]
-    NotANumber { line: usize, text: String },
 }
 
 /// Parses LFW's `pairs.txt`: a header `folds<TAB>n`, then per fold `n`
