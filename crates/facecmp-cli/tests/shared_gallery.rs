@@ -294,8 +294,20 @@ fn two_nodes_share_one_postgres_gallery_and_fail_closed() {
     assert!(answers[stopped_at + 2..].iter().flatten().any(|(status, _)| *status == 503), "{answers:?}");
     drop(answers);
 
-    // The database is back: B reconnects at its next request.
+    // Liveness stays up, readiness says the database is gone, in words
+    // that carry neither the URL nor SQL.
+    assert_eq!(b.call("GET", "/healthz", "", None).unwrap().0, 200);
+    let (status, ready) = b.call("GET", "/readyz", "", None).unwrap();
+    assert_eq!((status, &ready["ready"], &ready["database"]["ok"]), (503, &Value::Bool(false), &Value::Bool(false)));
+    assert_eq!(ready["models"]["ok"], true, "{ready}");
+    let text = ready.to_string();
+    assert!(!text.contains("postgres") && !text.contains("SELECT") && !text.contains("127.0.0.1"), "{text}");
+
+    // The database is back: B reconnects at its next request, and is ready again.
     cluster.pg_ctl_start();
     let (status, allowed) = b.access(&camera, "5", "obama2.jpg");
     assert_eq!((status, allowed["allowed"].as_bool()), (200, Some(true)), "{allowed}");
+    let (status, ready) = b.call("GET", "/readyz", "", None).unwrap();
+    assert_eq!((status, &ready["ready"]), (200, &Value::Bool(true)), "{ready}");
+    assert!(ready["revision"].as_i64().is_some_and(|revision| revision > 0), "{ready}");
 }

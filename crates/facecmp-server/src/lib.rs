@@ -8,10 +8,13 @@
 
 pub mod auth;
 pub mod console;
+pub mod decisions;
 pub mod error;
 mod extract;
+pub mod health;
 pub mod housekeeping;
 pub mod image;
+pub mod mqtt;
 mod openapi;
 mod routes;
 pub mod state;
@@ -24,6 +27,7 @@ use facecmp::Pipeline;
 use facecmp_gallery::{Gallery, QualityPolicy};
 use tokio::net::TcpListener;
 
+pub use health::{CameraBoard, Readiness};
 pub use state::AppState;
 pub use transport::ConnectionLimits;
 
@@ -42,6 +46,8 @@ pub struct ServerConfig {
     /// Bytes of pixel buffers all decodes in flight may hold together
     /// (each image's own cap is the pipeline's `DecodeLimits`).
     pub decode_memory_bytes: u64,
+    /// The cameras this process runs, for `/readyz` (empty without any).
+    pub cameras: CameraBoard,
 }
 
 impl Default for ServerConfig {
@@ -53,6 +59,7 @@ impl Default for ServerConfig {
             quality: QualityPolicy::default(),
             limits: ConnectionLimits::default(),
             decode_memory_bytes: 1 << 30,
+            cameras: CameraBoard::default(),
         }
     }
 }

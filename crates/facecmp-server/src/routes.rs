@@ -17,12 +17,14 @@ use tower_http::trace::TraceLayer;
 use crate::auth::{Admin, Camera};
 use crate::error::{ApiError, RequestId};
 use crate::extract::{ApiPath, ApiQuery, JsonObject};
+use crate::health::Readiness;
 use crate::image::ImageParts;
 use crate::state::AppState;
 
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .route("/openapi.json", get(openapi))
         .route("/v1/compare", post(compare))
         .route("/v1/identify", post(identify))
@@ -73,6 +75,16 @@ async fn healthz(State(state): State<AppState>) -> Json<Value> {
         "samples": state.gallery.sample_count(),
         "engine": state.pipeline.engine().name(),
     }))
+}
+
+/// Readiness (see [`crate::health`]): 200 when the service can decide,
+/// 503 naming what is missing. Runs beside the image workers, not behind
+/// them: a busy node is still a ready one.
+async fn readyz(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let (pipeline, gallery, cameras) = (state.pipeline.clone(), state.gallery.clone(), state.cameras.clone());
+    let readiness = blocking(move || Ok(Readiness::check(&pipeline, &gallery, &cameras))).await?;
+    let status = if readiness.ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    Ok((status, Json(readiness)).into_response())
 }
 
 async fn openapi() -> Response {

@@ -8,6 +8,7 @@ use tokio::sync::Semaphore;
 
 use crate::ServerConfig;
 use crate::error::ApiError;
+use crate::health::CameraBoard;
 use crate::image::DecodeBudget;
 
 #[derive(Clone)]
@@ -19,6 +20,7 @@ pub struct AppState {
     pub quality: QualityPolicy,
     pub max_body_bytes: usize,
     pub decode_budget: DecodeBudget,
+    pub cameras: CameraBoard,
 }
 
 impl AppState {
@@ -31,6 +33,7 @@ impl AppState {
             quality: config.quality,
             max_body_bytes: config.max_body_bytes,
             decode_budget: DecodeBudget::new(config.decode_memory_bytes),
+            cameras: config.cameras.clone(),
         }
     }
 }

@@ -344,6 +344,27 @@ fn enrolment_and_erasure_reach_the_search_matrix_without_a_restart() {
 }
 
 #[test]
+fn readiness_names_each_check_and_each_camera() {
+    let cameras = facecmp_server::CameraBoard::default();
+    cameras.register("lift", "floor-3");
+    let server = server::start(ServerConfig { cameras: cameras.clone(), ..server::test_config(4 << 20) });
+    let ready = server.send("GET", "/readyz", None, None);
+    assert_eq!(ready.status, 200, "{}", ready.body);
+    for check in ["database", "models", "index"] {
+        assert_eq!(ready.body[check], serde_json::json!({"ok": true}), "{}", ready.body);
+    }
+    assert_eq!(ready.body["cameras"][0]["state"], "connecting");
+    cameras.frame("lift");
+    let ready = server.send("GET", "/readyz", None, None);
+    assert_eq!(
+        (&ready.body["cameras"][0]["name"], &ready.body["cameras"][0]["state"]),
+        (&"lift".into(), &"online".into())
+    );
+    // A database that stops answering is tested on a real PostgreSQL
+    // (crates/facecmp-cli/tests/shared_gallery.rs).
+}
+
+#[test]
 fn the_openapi_document_describes_every_route() {
     let server = start();
     let document = server.send("GET", "/openapi.json", None, None);

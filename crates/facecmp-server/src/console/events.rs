@@ -9,8 +9,8 @@ use serde::Deserialize;
 
 use super::error::{PageError, blocking, render};
 use super::session::Operator;
-use super::stream::DecisionJson;
 use super::{Console, Layout, times};
+use crate::decisions::DecisionJson;
 
 /// Rows on one page.
 const PAGE: usize = 50;

@@ -10,8 +10,9 @@ use facecmp_gallery::EventQuery;
 
 use super::error::{PageError, blocking, render};
 use super::session::Operator;
-use super::stream::{DecisionJson, StillAllowed, decisions};
+use super::stream::{StillAllowed, decisions};
 use super::{Console, Layout};
+use crate::decisions::DecisionJson;
 
 #[derive(Template)]
 #[template(path = "live.html")]

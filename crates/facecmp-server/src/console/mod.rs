@@ -24,7 +24,7 @@ mod live;
 mod people;
 mod session;
 mod stream;
-mod times;
+pub(crate) mod times;
 mod zones;
 
 use std::net::IpAddr;

@@ -17,61 +17,16 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use facecmp_gallery::{Event, EventQuery, Gallery};
 use futures_util::Stream;
-use serde::Serialize;
 
 use super::Console;
-use super::times;
 use crate::auth::Admin;
+use crate::decisions::{DecisionJson, events_after};
 
 /// How often the audit trail is read for new decisions.
 const POLL: Duration = Duration::from_millis(250);
 /// How often the stream checks that its reader may still read it (the key
 /// or the session may have been revoked meanwhile).
 const RECHECK_EVERY_POLLS: u32 = 40;
-/// Events read from the gallery per query while catching up.
-const BATCH: usize = 200;
-
-/// One decision as the stream sends it (`event: decision`, JSON data).
-#[derive(Debug, Serialize)]
-pub(crate) struct DecisionJson {
-    pub id: i64,
-    pub time: i64,
-    /// `time` as the console shows it (UTC).
-    pub time_text: String,
-    pub zone: String,
-    pub decision: String,
-    pub reason: String,
-    pub person: Option<String>,
-    /// Set instead of `person` when the person has been erased.
-    pub tombstone: Option<String>,
-    pub similarity: Option<f32>,
-    /// The service's threshold the similarity is measured against.
-    pub threshold: f32,
-    /// Where the probe's face crop is, when its zone keeps crops (a
-    /// console URL: it needs the operator's session).
-    pub crop_url: Option<String>,
-    /// The camera (`serve --camera NAME=…`) or stream that asked, if named.
-    pub source: Option<String>,
-}
-
-impl DecisionJson {
-    pub fn new(event: &Event, threshold: f32) -> DecisionJson {
-        DecisionJson {
-            id: event.id,
-            time: event.time,
-            time_text: times::show(event.time),
-            zone: event.zone.clone(),
-            decision: event.decision.as_str().to_string(),
-            reason: event.reason.as_str().to_string(),
-            person: event.person.clone(),
-            tombstone: event.tombstone.clone(),
-            similarity: event.similarity,
-            threshold,
-            crop_url: event.has_probe_crop.then(|| format!("/events/{}/crop", event.id)),
-            source: event.source.clone(),
-        }
-    }
-}
 
 /// Answers whether the reader may go on reading (blocking: it may query
 /// the gallery).
@@ -164,28 +119,4 @@ impl Tail {
             }
         }
     }
-}
-
-/// Every event with an id above `after`, oldest first.
-fn events_after(gallery: &Gallery, after: i64) -> facecmp_gallery::Result<Vec<Event>> {
-    let mut newer = Vec::new();
-    let mut before = None;
-    loop {
-        let page = gallery.events(&EventQuery { before, limit: BATCH, ..EventQuery::default() })?;
-        let full = page.len() == BATCH;
-        let mut reached = false;
-        for event in page {
-            if event.id <= after {
-                reached = true;
-                break;
-            }
-            before = Some(event.id);
-            newer.push(event);
-        }
-        if reached || !full {
-            break;
-        }
-    }
-    newer.reverse();
-    Ok(newer)
 }
