@@ -11,11 +11,14 @@ module, then draws an edge A -> B when file A names something in module file B:
 * a path starting with a child module's name (`commands::eval::run` in main.rs)
   or with a name a `use` bound to a module (`use crate::report::{self, …}`);
 * a path through a `pub use` re-export (`crate::Gallery`) is an edge to the
-  file holding the re-export (lib.rs, mod.rs), and that file's own
-  `pub use b::X` is an edge from it to b;
+  file holding the re-export (lib.rs, mod.rs), not to the file the item
+  comes from;
 * calling a `macro_rules!` macro defined in another file of the crate.
 
-A `mod b;` declaration alone is not an edge. Items under `#[cfg(test)]` (the
+A `mod b;` declaration is not an edge, nor is a module's `pub use` of its own
+submodules' items (lib.rs's `pub use gallery::Gallery`): that is the facade
+that names them, as the declaration does. Its other `use`s and its code are
+edges as anywhere else, code that uses a name it re-exports included. Items under `#[cfg(test)]` (the
 `mod tests { … }` blocks, test-only files) are left out: a file's tests are
 that file. Comments, doc links and string literals are ignored.
 
@@ -333,6 +336,21 @@ def is_use_item(tokens, i):
             and (tokens[i + 1].kind == "ident" or tokens[i + 1].text in ("::", "{")))
 
 
+def is_public(tokens, i):
+    """Whether the item keyword at i is `pub` or `pub(…)`."""
+    j = i - 1
+    if j >= 0 and tokens[j].text == ")":
+        while j >= 0 and tokens[j].text != "(":
+            j -= 1
+        j -= 1
+    return j >= 0 and tokens[j].text == "pub"
+
+
+def is_below(module, here):
+    """Whether `module` is a submodule (at any depth) of `here`."""
+    return len(module) > len(here) and module[:len(here)] == here
+
+
 def code_path(tokens, i):
     """The path `a::b::c` starting at identifier i, stopping at `::<`."""
     segments = [tokens[i].text]
@@ -388,26 +406,32 @@ class Resolver:
 def references(source, resolver, macros):
     """The files `source` refers to (itself excluded)."""
     tokens, blocks = source.tokens, inline_modules(source)
-    inline = {module_at(source, blocks, start) for _, start, _ in blocks}
+    inline = {module_at(source, blocks, start) + (name,) for name, start, _ in blocks}
     known = dict(resolver.modules)
     known.update({module: [source.path] for module in inline})
     resolver = Resolver(known)
-    aliases, targets, i = {}, set(), 0
+    aliases, reexported, targets, i = {}, {}, set(), 0
     while i < len(tokens):
         token, here = tokens[i], module_at(source, blocks, i)
         if is_use_item(tokens, i):
+            facade = is_public(tokens, i)
             paths, i = use_paths(tokens, i + 1)
             for segments, alias in paths:
                 resolved = resolver.resolve(segments, here, aliases)
                 if resolved is None:
                     continue
                 module, whole = resolved
-                targets.update(known[module])
                 name = alias or [s for s in segments if s != "self"][-1]
+                if facade and is_below(module, here):
+                    reexported[name] = module  # an edge only once code uses it
+                else:
+                    targets.update(known[module])
                 if whole and name not in ("_", "*"):
                     aliases[name] = module
             continue
         previous = tokens[i - 1].text if i else ""
+        if token.kind == "ident" and token.text in reexported and previous != "::":
+            targets.update(known[reexported[token.text]])
         if token.kind == "ident" and previous not in ("::", "."):
             if i + 1 < len(tokens) and tokens[i + 1].text == "::":
                 resolved = resolver.resolve(code_path(tokens, i), here, aliases)
