@@ -10,102 +10,7 @@ use facecmp::{Embedding, Error as FaceError, FacePolicy, NoUsableFace, Photo, Se
 use serde::{Deserialize, Serialize};
 
 use crate::crops::ProbeCrop;
-
-/// Why a decision went the way it did; a stable, machine-readable code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Reason {
-    /// Allowed: one person above the threshold, with a valid grant.
-    Granted,
-    /// The image could not be read or decoded.
-    BadImage,
-    /// No face in the image.
-    NoFace,
-    /// More than one usable face, in a zone that does not allow it.
-    MultipleFaces,
-    /// The face is too small or the detector is not confident enough.
-    LowQuality,
-    /// Nobody enrolled reaches the threshold.
-    Unknown,
-    /// The best match is a person without a valid grant for this zone.
-    NotGranted,
-    /// Several enrolled people reach the threshold: the face cannot be told apart.
-    Ambiguous,
-    /// The zone does not exist.
-    UnknownZone,
-    /// facecmp itself failed (model, database); never a reason to open.
-    InternalError,
-}
-
-impl Reason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Reason::Granted => "granted",
-            Reason::BadImage => "bad_image",
-            Reason::NoFace => "no_face",
-            Reason::MultipleFaces => "multiple_faces",
-            Reason::LowQuality => "low_quality",
-            Reason::Unknown => "unknown",
-            Reason::NotGranted => "not_granted",
-            Reason::Ambiguous => "ambiguous",
-            Reason::UnknownZone => "unknown_zone",
-            Reason::InternalError => "internal_error",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Reason> {
-        serde_json::from_value(serde_json::Value::String(text.to_string())).ok()
-    }
-}
-
-impl std::fmt::Display for Reason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Whether a door opens: the two outcomes an access decision has.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Decision {
-    Allow,
-    Deny,
-}
-
-impl Decision {
-    pub fn of(allowed: bool) -> Decision {
-        if allowed { Decision::Allow } else { Decision::Deny }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Decision::Allow => "allow",
-            Decision::Deny => "deny",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Decision> {
-        match text {
-            "allow" => Some(Decision::Allow),
-            "deny" => Some(Decision::Deny),
-            _ => None,
-        }
-    }
-}
-
-impl std::fmt::Display for Decision {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for Decision {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Decision, String> {
-        Decision::parse(text).ok_or_else(|| format!("a decision is `allow` or `deny`, not `{text}`"))
-    }
-}
+pub use crate::model::{Decision, Reason};
 
 /// What a camera photo must be like before anyone is matched against it.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -326,14 +231,5 @@ mod tests {
     #[test]
     fn the_threshold_itself_is_a_match() {
         assert_eq!(decide(&[candidate(1, 0.5, true)], 0.5).reason, Reason::Granted);
-    }
-
-    #[test]
-    fn reasons_round_trip_through_their_codes() {
-        for reason in [Reason::Granted, Reason::BadImage, Reason::MultipleFaces, Reason::UnknownZone] {
-            assert_eq!(Reason::parse(reason.as_str()), Some(reason));
-            assert_eq!(serde_json::to_value(reason).unwrap(), reason.as_str());
-        }
-        assert_eq!(Reason::parse("open_sesame"), None);
     }
 }

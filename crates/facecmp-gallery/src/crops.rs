@@ -15,7 +15,7 @@
 //! face to find it again. At 160×160 pixels and JPEG quality 85 it is a few
 //! kilobytes.
 //!
-//! [`ZonePolicy::probe_crops_retention_s`]: crate::gallery::ZonePolicy::probe_crops_retention_s
+//! [`ZonePolicy::probe_crops_retention_s`]: crate::model::ZonePolicy::probe_crops_retention_s
 
 use facecmp::align::{ALIGNED_SIZE, Similarity, TEMPLATE, warp};
 use facecmp::{Photo, Point};

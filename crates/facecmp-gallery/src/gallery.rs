@@ -8,24 +8,33 @@
 //! store's change log (or reloads everything when the log no longer
 //! reaches back far enough). So a person enrolled or erased by another
 //! process or another node is seen at the next request.
+//!
+//! This file holds the operations. The index and its replay are in
+//! `sync.rs`; the rows handed out are in [`model`](crate::model), and
+//! re-exported here.
 
 use std::ops::Deref;
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
 
 use facecmp::{EmbedderIdentity, Embedding};
 use facecmp_search::{PersonMatch, SearchIndex};
-use serde::{Deserialize, Serialize};
 
-use crate::access::{Decision, Probe, Reason};
+use crate::access::Probe;
+pub use crate::clock::now;
 use crate::crops::{StoredCrop, validate_retention};
 use crate::enrol::{NewSample, Rejection};
 use crate::error::{GalleryError, Result};
+use crate::ids::random_hex;
+pub use crate::model::{
+    AccessContext, AccessDecision, Enrolled, Event, EventQuery, Grant, Identification, Person, Sample, Zone,
+    ZonePolicy,
+};
 use crate::names::validate_name;
 use crate::store::{
-    Change, Changes, DecisionRecord, Evidence, GalleryLocation, GalleryStore, SampleRecord, Snapshot,
-    SqliteStore, StoreReader,
+    DecisionRecord, Evidence, GalleryLocation, GalleryStore, SampleRecord, SqliteStore, StoreReader,
+    create_postgres, open_postgres,
 };
+pub use crate::sync::Shared;
 
 /// An open gallery. Methods take `&self`: it is shared between threads
 /// (the store is thread-safe, the search matrix is behind a read-write lock).
@@ -37,13 +46,6 @@ pub struct Gallery {
     shared: Arc<Shared>,
 }
 
-/// What the gallery and its watcher thread share.
-pub struct Shared {
-    store: Arc<dyn GalleryStore>,
-    index: RwLock<Synced>,
-    embedder: EmbedderIdentity,
-}
-
 impl Deref for Gallery {
     type Target = Shared;
 
@@ -52,204 +54,13 @@ impl Deref for Gallery {
     }
 }
 
-/// The search index and the store revision it reflects.
-struct Synced {
-    index: SearchIndex,
-    revision: i64,
-}
-
-/// An enrolled person and a summary of what is held about them.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Person {
-    pub id: i64,
-    pub name: String,
-    pub external_id: Option<String>,
-    pub created: i64,
-    pub samples: usize,
-    pub zones: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Zone {
-    pub id: i64,
-    pub name: String,
-    pub allow_multiple_faces: bool,
-    /// How long the face crops of this zone's probes are kept, in seconds;
-    /// `None` (the default): not kept at all.
-    pub probe_crops_retention_s: Option<i64>,
-    pub created: i64,
-    /// People with a grant for the zone (valid now or not).
-    pub people: usize,
-}
-
-impl Zone {
-    pub fn policy(&self) -> ZonePolicy {
-        ZonePolicy {
-            allow_multiple_faces: self.allow_multiple_faces,
-            probe_crops_retention_s: self.probe_crops_retention_s,
-        }
-    }
-}
-
-/// What a zone decides for itself. Setting it replaces the whole policy:
-/// a field left out takes its default (one face only, no crops kept).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ZonePolicy {
-    /// A photo with several usable faces is judged by its largest one,
-    /// instead of being denied as `multiple_faces`.
-    #[serde(default)]
-    pub allow_multiple_faces: bool,
-    /// Keep each probe's face crop with its decision for this many seconds
-    /// ([`crops::MIN_RETENTION_S`](crate::crops::MIN_RETENTION_S) to
-    /// [`crops::MAX_RETENTION_S`](crate::crops::MAX_RETENTION_S)); `None`
-    /// keeps none. Crops are biometric data: off unless a zone asks.
-    #[serde(default)]
-    pub probe_crops_retention_s: Option<i64>,
-}
-
-impl ZonePolicy {
-    pub fn keeps_probe_crops(&self) -> bool {
-        self.probe_crops_retention_s.is_some()
-    }
-}
-
-/// Permission for a person to enter a zone, optionally within a window
-/// (unix seconds; either end may be open).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Grant {
-    pub person: String,
-    pub zone: String,
-    pub valid_from: Option<i64>,
-    pub valid_until: Option<i64>,
-    pub created: i64,
-}
-
-impl Grant {
-    pub fn valid_at(&self, time: i64) -> bool {
-        self.valid_from.is_none_or(|from| from <= time) && self.valid_until.is_none_or(|until| time < until)
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Sample {
-    pub id: i64,
-    pub person: String,
-    pub embedder: String,
-    pub detector_score: f32,
-    pub face_size: f32,
-    pub image_sha256: String,
-    pub created: i64,
-    /// Whether the sample keeps a face thumbnail ([`Gallery::sample_thumbnail`]);
-    /// the console's business, not the API's.
-    #[serde(skip)]
-    pub has_thumbnail: bool,
-}
-
-/// One access decision as the audit trail keeps it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Event {
-    pub id: i64,
-    pub time: i64,
-    pub zone: String,
-    pub decision: Decision,
-    pub reason: Reason,
-    pub person: Option<String>,
-    pub similarity: Option<f32>,
-    pub image_sha256: Option<String>,
-    /// Set when the person involved has been erased.
-    pub tombstone: Option<String>,
-    /// Who asked: a camera or stream name, when the caller gave one.
-    pub source: Option<String>,
-    /// The video track the decision was made for, if any.
-    pub track: Option<i64>,
-    /// Whether the probe's face crop is held (its zone keeps crops, and it
-    /// has neither expired nor been erased).
-    pub has_probe_crop: bool,
-}
-
-/// Which events to list: newest first, `limit` at a time; `before` is the
-/// id of the last event of the previous page.
-#[derive(Debug, Clone, Default)]
-pub struct EventQuery {
-    pub zone: Option<String>,
-    pub decision: Option<Decision>,
-    pub reason: Option<Reason>,
-    /// Events about this person (by name; an erased person has none).
-    pub person: Option<String>,
-    pub source: Option<String>,
-    pub since: Option<i64>,
-    pub until: Option<i64>,
-    pub before: Option<i64>,
-    /// 0 means 100.
-    pub limit: usize,
-}
-
-impl EventQuery {
-    pub fn page_size(&self) -> usize {
-        if self.limit == 0 { 100 } else { self.limit }
-    }
-}
-
-/// Where an access request comes from, beyond its zone: recorded with the
-/// event. `decide_access` is this with only a zone and an image digest.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct AccessContext<'a> {
-    pub zone: &'a str,
-    pub image_sha256: Option<&'a str>,
-    /// The camera or stream that asked.
-    pub source: Option<&'a str>,
-    /// The video track the probe belongs to.
-    pub track: Option<i64>,
-}
-
-/// A decided and recorded access request.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct AccessDecision {
-    pub allowed: bool,
-    pub reason: Reason,
-    pub detail: String,
-    pub zone: String,
-    /// The matched person, when the decision is about a person (allow,
-    /// not granted, ambiguous); never an unmatched near miss.
-    pub person: Option<String>,
-    pub similarity: Option<f32>,
-    pub threshold: f32,
-    pub event_id: i64,
-}
-
-/// One answer to "who is this?".
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Identification {
-    pub person: String,
-    pub external_id: Option<String>,
-    pub similarity: f32,
-    pub sample: i64,
-    /// `similarity >= threshold`.
-    pub matched: bool,
-}
-
-/// The outcome of enrolling one photo.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Enrolled {
-    pub person: String,
-    pub person_id: i64,
-    pub sample: i64,
-    /// The person was created by this enrolment.
-    pub new_person: bool,
-}
-
-pub fn now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
-}
-
 impl Gallery {
     /// Creates a new gallery (an SQLite file, or the schema in an empty
     /// PostgreSQL database), pinned to `embedder`.
     pub fn create(location: impl Into<GalleryLocation>, embedder: &EmbedderIdentity) -> Result<Gallery> {
         let store: Arc<dyn GalleryStore> = match location.into() {
             GalleryLocation::Sqlite(path) => Arc::new(SqliteStore::create(&path, embedder)?),
-            GalleryLocation::Postgres(url) => crate::store::create_postgres(&url, embedder)?,
+            GalleryLocation::Postgres(url) => create_postgres(&url, embedder)?,
         };
         Self::with_store(store, embedder)
     }
@@ -258,7 +69,7 @@ impl Gallery {
     pub fn open(location: impl Into<GalleryLocation>, embedder: &EmbedderIdentity) -> Result<Gallery> {
         let store: Arc<dyn GalleryStore> = match location.into() {
             GalleryLocation::Sqlite(path) => Arc::new(SqliteStore::open(&path)?),
-            GalleryLocation::Postgres(url) => crate::store::open_postgres(&url)?,
+            GalleryLocation::Postgres(url) => open_postgres(&url)?,
         };
         Self::with_store(store, embedder)
     }
@@ -268,7 +79,7 @@ impl Gallery {
     pub fn embedder_of(location: impl Into<GalleryLocation>) -> Result<EmbedderIdentity> {
         match location.into() {
             GalleryLocation::Sqlite(path) => SqliteStore::embedder_of(&path),
-            GalleryLocation::Postgres(url) => crate::store::open_postgres(&url)?.embedder(),
+            GalleryLocation::Postgres(url) => open_postgres(&url)?.embedder(),
         }
     }
 
@@ -283,26 +94,7 @@ impl Gallery {
                 current: describe(embedder),
             });
         }
-        let mut snapshot = Snapshot::default();
-        store.read(&mut |reader| {
-            snapshot = reader.snapshot()?;
-            Ok(())
-        })?;
-        let index = build_index(store.location(), snapshot.samples, embedder.dimension)?;
-        let shared = Arc::new(Shared {
-            index: RwLock::new(Synced { index, revision: snapshot.revision }),
-            store,
-            embedder: embedder.clone(),
-        });
-        if shared.store.wait_for_change(Duration::ZERO)?.is_some() {
-            let watched = Arc::downgrade(&shared);
-            let store = shared.store.clone();
-            std::thread::Builder::new()
-                .name("gallery-watcher".into())
-                .spawn(move || watch(watched, store))
-                .map_err(|error| GalleryError::Invalid(format!("cannot start the change watcher: {error}")))?;
-        }
-        Ok(Gallery { shared })
+        Ok(Gallery { shared: Shared::start(store, embedder)? })
     }
 
     /// Where the gallery is (a path, or a URL without its password).
@@ -380,10 +172,7 @@ impl Gallery {
         };
         let mut check = |reader: &mut dyn StoreReader, own: Option<i64>| -> Result<Option<Rejection>> {
             let Some(threshold) = strict else { return Ok(None) };
-            let mut synced = self.write_index();
-            let have = synced.revision;
-            let fetched = fetch(reader, have)?;
-            apply(&mut synced, fetched, self.path(), self.embedder.dimension)?;
+            let synced = self.synced_in(reader)?;
             closer_to_other(&synced.index, reader, own, &sample.embedding, threshold)
         };
         let enrolled = self.store.enrol(&record, &mut check)?;
@@ -621,134 +410,6 @@ impl Gallery {
     }
 }
 
-impl Shared {
-    fn read_index(&self) -> RwLockReadGuard<'_, Synced> {
-        // The index is only ever replaced whole or changed one sample at a
-        // time; a panic elsewhere cannot leave it torn.
-        self.index.read().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn write_index(&self) -> RwLockWriteGuard<'_, Synced> {
-        self.index.write().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// See [`Gallery::refresh`].
-    ///
-    /// The store is never called while the index lock is held (enrolment
-    /// takes the store's write lock first, then the index's), so the two
-    /// locks are always taken in one order.
-    fn refresh(&self) -> Result<()> {
-        let target = self.store.revision()?;
-        for _ in 0..8 {
-            let have = self.read_index().revision;
-            if have >= target {
-                return Ok(());
-            }
-            let mut fetched = None;
-            self.store.read(&mut |reader| {
-                fetched = Some(fetch(reader, have)?);
-                Ok(())
-            })?;
-            let mut synced = self.write_index();
-            if synced.revision == have
-                && let Some(fetched) = fetched
-            {
-                apply(&mut synced, fetched, self.store.location(), self.embedder.dimension)?;
-            }
-        }
-        Ok(())
-    }
-}
-
-/// The watcher thread: replays changes as the store notifies them, until
-/// the gallery is dropped. Failures only delay it (each request checks the
-/// revision itself), so they are retried a second later.
-fn watch(shared: Weak<Shared>, store: Arc<dyn GalleryStore>) {
-    loop {
-        let changed = store.wait_for_change(Duration::from_secs(1));
-        let Some(shared) = shared.upgrade() else { return };
-        match changed {
-            Ok(Some(true)) => {
-                let _ = shared.refresh();
-            }
-            Ok(Some(false)) => {}
-            Ok(None) => return,
-            Err(_) => std::thread::sleep(Duration::from_secs(1)),
-        }
-    }
-}
-
-/// What a process behind the store needs to catch up.
-enum Fetched {
-    Changes { revision: i64, changes: Vec<Change> },
-    Everything(Snapshot),
-}
-
-fn fetch(reader: &mut dyn StoreReader, since: i64) -> Result<Fetched> {
-    Ok(match reader.changes_since(since)? {
-        Changes::Log { revision, changes } => Fetched::Changes { revision, changes },
-        Changes::Truncated => Fetched::Everything(reader.snapshot()?),
-    })
-}
-
-fn apply(synced: &mut Synced, fetched: Fetched, location: &str, dimension: usize) -> Result<()> {
-    match fetched {
-        Fetched::Everything(snapshot) => {
-            synced.index = build_index(location, snapshot.samples, dimension)?;
-            synced.revision = snapshot.revision;
-        }
-        Fetched::Changes { revision, changes } => {
-            for change in changes {
-                match change {
-                    Change::Added { sample, person, vector: Some(vector) } => {
-                        // Row ids can be reused after a delete: the newest row wins.
-                        synced.index.remove_sample(sample);
-                        insert(&mut synced.index, location, sample, person, &vector, dimension)?;
-                    }
-                    // Removed again since; its removal follows in the log.
-                    Change::Added { vector: None, .. } => {}
-                    Change::RemovedSample { sample } => {
-                        synced.index.remove_sample(sample);
-                    }
-                    Change::RemovedPerson { person } => {
-                        synced.index.remove_person(person);
-                    }
-                }
-            }
-            synced.revision = revision;
-        }
-    }
-    Ok(())
-}
-
-fn build_index(
-    location: &str,
-    samples: Vec<crate::store::StoredSample>,
-    dimension: usize,
-) -> Result<SearchIndex> {
-    let mut index = SearchIndex::with_capacity(dimension, samples.len());
-    for stored in samples {
-        insert(&mut index, location, stored.sample, stored.person, &stored.vector, dimension)?;
-    }
-    Ok(index)
-}
-
-fn insert(
-    index: &mut SearchIndex,
-    location: &str,
-    sample: i64,
-    person: i64,
-    vector: &[f32],
-    dimension: usize,
-) -> Result<()> {
-    let damaged =
-        || GalleryError::DamagedSample { path: location.to_string(), sample, bytes: vector.len() * 4 };
-    if vector.len() != dimension {
-        return Err(damaged());
-    }
-    index.insert(sample, person, vector).map_err(|_| damaged())
-}
-
 /// `--strict`: the nearest other person, if they are nearer than the
 /// person's own samples (or, for a new person, above the threshold).
 fn closer_to_other(
@@ -786,12 +447,6 @@ fn describe(identity: &EmbedderIdentity) -> String {
         &identity.sha256[..12.min(identity.sha256.len())],
         identity.preprocessing
     )
-}
-
-pub(crate) fn random_hex(bytes: usize) -> String {
-    let mut buffer = vec![0u8; bytes];
-    getrandom::fill(&mut buffer).expect("the operating system provides randomness");
-    buffer.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A filter by a name that no row could hold (empty, too long, control

@@ -6,64 +6,17 @@
 //! in constant time so response timing reveals nothing about a guess.
 //!
 //! A camera key may be scoped to zones: it may then ask only about those.
+//! The key's row ([`ApiKey`], [`Role`]) is in [`model`](crate::model).
 
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::clock::now;
 use crate::error::{GalleryError, Result};
-use crate::gallery::{Gallery, now, random_hex};
+use crate::gallery::Gallery;
+use crate::ids::random_hex;
+pub use crate::model::{ApiKey, Role};
 use crate::names::validate_name;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// Manages people, samples, zones and grants; reads the audit trail.
-    Admin,
-    /// A camera: may only ask for access decisions and identification.
-    Camera,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Camera => "camera",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Role> {
-        match text {
-            "admin" => Some(Role::Admin),
-            "camera" => Some(Role::Camera),
-            _ => None,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ApiKey {
-    pub id: i64,
-    pub name: String,
-    pub role: Role,
-    pub created: i64,
-    pub revoked: Option<i64>,
-    /// The zones a camera key may ask about; empty means every zone (the
-    /// only possibility for an admin key).
-    pub zones: Vec<String>,
-}
-
-impl ApiKey {
-    /// Whether this key may ask about `zone`.
-    pub fn may_use_zone(&self, zone: &str) -> bool {
-        self.role == Role::Admin || self.zones.is_empty() || self.zones.iter().any(|own| own == zone)
-    }
-
-    /// A camera key limited to some zones.
-    pub fn is_scoped(&self) -> bool {
-        self.role == Role::Camera && !self.zones.is_empty()
-    }
-}
 
 const PREFIX: &str = "fck_";
 

@@ -12,36 +12,34 @@
 //! HTTP service both call into it.
 
 pub mod access;
+mod clock;
 pub mod crops;
 pub mod enrol;
 pub mod error;
 pub mod gallery;
+mod ids;
 pub mod keys;
+pub mod model;
 pub mod names;
 pub mod sessions;
 pub mod store;
+mod sync;
 
 use facecmp::{Photo, Pipeline};
 
-pub use access::{Decision, Probe, QualityPolicy, Reason};
+pub use access::{Probe, QualityPolicy};
 pub use crops::{ProbeCrop, StoredCrop};
 pub use enrol::{EnrolPolicy, NewSample, Rejection};
 pub use error::{GalleryError, IdentifyError, Result};
-pub use gallery::{
-    AccessContext, AccessDecision, Enrolled, Event, EventQuery, Gallery, Grant, Identification, Person,
-    Sample, Zone, ZonePolicy,
+pub use gallery::Gallery;
+pub use ids::image_sha256;
+pub use model::{
+    AccessContext, AccessDecision, ApiKey, ConsoleSession, Decision, Enrolled, Event, EventQuery, Grant,
+    Identification, Person, Reason, Role, Sample, Zone, ZonePolicy,
 };
-pub use keys::{ApiKey, Role};
 pub use names::validate_name;
-pub use sessions::ConsoleSession;
 pub use store::sqlite::SCHEMA_VERSION;
 pub use store::{GalleryLocation, GalleryStore, SqliteStore};
-
-/// The hex SHA-256 of an image file's bytes: how samples and events refer
-/// to an image without keeping it.
-pub fn image_sha256(bytes: &[u8]) -> String {
-    facecmp::digest::sha256_hex(bytes)
-}
 
 /// Decodes, reviews and embeds one reference photo. `Ok(Err(_))` is a
 /// refused photo; `Err(_)` a failure of facecmp itself.

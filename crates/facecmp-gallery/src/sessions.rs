@@ -4,21 +4,12 @@
 //! The cookie carries a random secret; the store keeps only its SHA-256
 //! (hex), so a copy of the database opens no session. A session has an idle
 //! expiry that each use slides forward and an absolute one that never moves.
+//! The session's row ([`ConsoleSession`]) is in [`model`](crate::model).
 
-use serde::Serialize;
-
+use crate::clock::now;
 use crate::error::Result;
-use crate::gallery::{Gallery, now};
-
-/// A live console session of an admin key.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ConsoleSession {
-    pub key_id: i64,
-    pub key_name: String,
-    pub created: i64,
-    /// When it ends unless used again (never after its absolute expiry).
-    pub expires: i64,
-}
+use crate::gallery::Gallery;
+pub use crate::model::ConsoleSession;
 
 impl Gallery {
     /// A new session for an admin key; `token_sha256` is the hex SHA-256 of the cookie's random secret.

@@ -8,421 +8,63 @@
 //! revision in that same transaction, and logs every sample it adds or
 //! removes in a change log that other processes replay into their index.
 //!
-//! Two operations need the caller's logic inside the transaction, and take
-//! it as a closure over a [`StoreReader`] of that transaction: enrolment's
-//! `--strict` check (searched against an index brought up to date under
-//! the write lock, so two enrolments at once cannot both accept one face
-//! under two names) and the access decision ([`decide_verdict`], the same
-//! rules for every backend).
+//! Two operations decide inside their transaction. Enrolment's `--strict`
+//! check is the caller's, an [`EnrolCheck`] over a [`StoreReader`] of that
+//! transaction (searched against an index brought up to date under the
+//! write lock, so two enrolments at once cannot both accept one face under
+//! two names). The access decision is the store's own: each backend runs
+//! [`decide_verdict`], the same rules for every backend, on the
+//! [`DecisionRecord`] it is given, and writes the event.
+//!
+//! The trait and its records are in `api.rs`, what both backends share in
+//! `common.rs`; each backend is a folder with the same files, one a concern
+//! (`people`, `access`, `crops`, `keys`, `changes`, `schema`). This file
+//! only gathers them.
 
-use std::collections::{HashMap, HashSet};
-use std::fmt;
-use std::path::{Path, PathBuf};
-use std::str::FromStr;
+use std::sync::Arc;
 
 use facecmp::EmbedderIdentity;
-use facecmp_search::PersonMatch;
 
-use crate::access::{Candidate, Reason, Verdict, decide};
-use crate::crops::{ProbeCrop, StoredCrop};
-use crate::enrol::Rejection;
-use crate::error::{GalleryError, Result};
-use crate::gallery::{Enrolled, Event, EventQuery, Grant, Person, Sample, Zone, ZonePolicy};
-use crate::keys::{ApiKey, Role};
-use crate::sessions::ConsoleSession;
+use crate::error::Result;
 
+mod api;
+mod common;
+mod location;
 #[cfg(feature = "postgres")]
 pub mod postgres;
-#[cfg(feature = "postgres")]
-mod postgres_schema;
 pub mod sqlite;
-mod sqlite_schema;
 
+pub use api::{
+    CHANGE_LOG_KEPT, Change, Changes, DecisionRecord, EnrolCheck, Evidence, GalleryStore, KeyRecord,
+    RecordedDecision, SampleRecord, Snapshot, StoreReader, StoredSample,
+};
+pub use common::{decide_verdict, names_person};
+pub use location::GalleryLocation;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
-/// Where a gallery lives: an SQLite file, or a PostgreSQL database named by
-/// its URL.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum GalleryLocation {
-    Sqlite(PathBuf),
-    Postgres(String),
-}
-
-impl GalleryLocation {
-    /// A `postgres://` or `postgresql://` URL, or else a file path.
-    pub fn parse(text: &str) -> GalleryLocation {
-        let lower = text.get(..13).unwrap_or(text).to_ascii_lowercase();
-        if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
-            GalleryLocation::Postgres(text.to_string())
-        } else {
-            GalleryLocation::Sqlite(PathBuf::from(text))
-        }
-    }
-}
-
-impl FromStr for GalleryLocation {
-    type Err = std::convert::Infallible;
-
-    fn from_str(text: &str) -> std::result::Result<Self, Self::Err> {
-        Ok(GalleryLocation::parse(text))
-    }
-}
-
-/// Shown in messages: a path as is, a URL without its password.
-impl fmt::Display for GalleryLocation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            GalleryLocation::Sqlite(path) => write!(f, "{}", path.display()),
-            GalleryLocation::Postgres(url) => f.write_str(&redact_password(url)),
-        }
-    }
-}
-
-impl From<&Path> for GalleryLocation {
-    fn from(path: &Path) -> Self {
-        GalleryLocation::Sqlite(path.to_path_buf())
-    }
-}
-
-impl From<&PathBuf> for GalleryLocation {
-    fn from(path: &PathBuf) -> Self {
-        GalleryLocation::Sqlite(path.clone())
-    }
-}
-
-impl From<PathBuf> for GalleryLocation {
-    fn from(path: PathBuf) -> Self {
-        GalleryLocation::Sqlite(path)
-    }
-}
-
-impl From<&str> for GalleryLocation {
-    fn from(text: &str) -> Self {
-        GalleryLocation::parse(text)
-    }
-}
-
-impl From<&GalleryLocation> for GalleryLocation {
-    fn from(location: &GalleryLocation) -> Self {
-        location.clone()
-    }
-}
-
-/// `postgres://user:secret@host/db` → `postgres://user@host/db`.
-pub(crate) fn redact_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
-    let (authority, tail) = match rest.find('/') {
-        Some(slash) => rest.split_at(slash),
-        None => (rest, ""),
-    };
-    match authority.rsplit_once('@') {
-        Some((credentials, host)) => {
-            let user = credentials.split(':').next().unwrap_or_default();
-            format!("{scheme}://{user}@{host}{tail}")
-        }
-        None => url.to_string(),
-    }
-}
-
-/// One stored sample, as the search index needs it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredSample {
-    pub sample: i64,
-    pub person: i64,
-    pub vector: Vec<f32>,
-}
-
-/// Every sample at one revision.
-#[derive(Debug, Clone, Default)]
-pub struct Snapshot {
-    pub revision: i64,
-    pub samples: Vec<StoredSample>,
-}
-
-/// One entry of the change log.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Change {
-    /// A sample was added; `vector` is `None` when it has been removed again since.
-    Added {
-        sample: i64,
-        person: i64,
-        vector: Option<Vec<f32>>,
-    },
-    RemovedSample {
-        sample: i64,
-    },
-    RemovedPerson {
-        person: i64,
-    },
-}
-
-/// What changed after a revision.
-#[derive(Debug, Clone)]
-pub enum Changes {
-    /// The sample changes up to `revision`, oldest first.
-    Log { revision: i64, changes: Vec<Change> },
-    /// The log no longer reaches back that far: reload everything.
-    Truncated,
-}
-
-/// A sample ready to be written.
-#[derive(Debug, Clone)]
-pub struct SampleRecord<'a> {
-    pub name: &'a str,
-    pub external_id: Option<&'a str>,
-    pub vector: &'a [f32],
-    pub embedder_sha256: &'a str,
-    pub detector_score: f32,
-    pub face_size: f32,
-    pub image_sha256: &'a str,
-    pub thumbnail_jpeg: Option<&'a [u8]>,
-    pub time: i64,
-}
-
-/// What an access decision is about, before the rules run.
-#[derive(Debug, Clone)]
-pub enum Evidence<'a> {
-    /// The photo was refused before matching.
-    Refused { reason: Reason, detail: &'a str },
-    /// The probe's best matches in the search index (best first).
-    Matches(&'a [PersonMatch]),
-}
-
-/// Everything the store needs to decide and record one access request.
-#[derive(Debug, Clone)]
-pub struct DecisionRecord<'a> {
-    pub zone: &'a str,
-    pub time: i64,
-    pub evidence: Evidence<'a>,
-    pub threshold: f32,
-    pub image_sha256: Option<&'a str>,
-    pub source: Option<&'a str>,
-    pub track: Option<i64>,
-    /// The probe's face crop; stored only when the zone keeps crops (read
-    /// in the decision's transaction, so a policy change cannot race it).
-    pub probe_crop: Option<&'a ProbeCrop>,
-}
-
-/// A decision as written to the audit trail.
-#[derive(Debug, Clone)]
-pub struct RecordedDecision {
-    pub verdict: Verdict,
-    pub event_id: i64,
-    /// The name of the verdict's best candidate, when it is about a person.
-    pub person: Option<String>,
-}
-
-/// A key row with the digest of its secret.
-#[derive(Debug, Clone)]
-pub struct KeyRecord {
-    pub key: ApiKey,
-    pub secret_sha256: Vec<u8>,
-}
-
-/// Reads inside one transaction of a store.
-pub trait StoreReader {
-    fn revision(&mut self) -> Result<i64>;
-    fn changes_since(&mut self, revision: i64) -> Result<Changes>;
-    fn snapshot(&mut self) -> Result<Snapshot>;
-    fn person_name(&mut self, person: i64) -> Result<Option<String>>;
-    fn zone_exists(&mut self, zone: &str) -> Result<bool>;
-    /// Whether `person` holds a grant for `zone` valid at `time`.
-    fn granted(&mut self, person: i64, zone: &str, time: i64) -> Result<bool>;
-}
-
-/// The `--strict` check, run inside enrolment's write transaction with the
-/// id of the person being enrolled (if they exist already).
-pub type EnrolCheck<'a> = dyn FnMut(&mut dyn StoreReader, Option<i64>) -> Result<Option<Rejection>> + 'a;
-
-/// A gallery's rows. Every method is one transaction; every write bumps
-/// [`revision`](GalleryStore::revision).
-pub trait GalleryStore: Send + Sync {
-    /// Where the rows are, for messages (no password).
-    fn location(&self) -> &str;
-    /// The embedder the gallery is pinned to.
-    fn embedder(&self) -> Result<EmbedderIdentity>;
-    /// Runs `f` inside one read transaction.
-    fn read(&self, f: &mut dyn FnMut(&mut dyn StoreReader) -> Result<()>) -> Result<()>;
-    /// The revision the store is at; cheap enough to call before every search.
-    fn revision(&self) -> Result<i64>;
-    /// Blocks until another writer may have changed the store (`Some(true)`)
-    /// or `timeout` passed (`Some(false)`); `None` when the backend cannot
-    /// tell (then the gallery relies on the check before every request alone).
-    fn wait_for_change(&self, timeout: std::time::Duration) -> Result<Option<bool>> {
-        let _ = timeout;
-        Ok(None)
-    }
-
-    // ---- people and samples
-    fn people(&self, name: Option<&str>) -> Result<Vec<Person>>;
-    /// Names and external ids of the people that still exist among `ids`.
-    fn person_names(&self, ids: &[i64]) -> Result<HashMap<i64, (String, Option<String>)>>;
-    /// Adds a sample (and the person, on their first one); `check` runs
-    /// inside the transaction, after the duplicate check.
-    fn enrol(
-        &self,
-        sample: &SampleRecord<'_>,
-        check: &mut EnrolCheck<'_>,
-    ) -> Result<std::result::Result<Enrolled, Rejection>>;
-    /// Adds many samples in one transaction, without review or `--strict`
-    /// checks (bulk imports, benchmarks); people are created as needed.
-    fn import(&self, samples: &[SampleRecord<'_>]) -> Result<usize>;
-    /// Deletes a person with their samples, grants and sessions, and strips
-    /// them from the audit trail, leaving `tombstone`; the probe crops of the
-    /// decisions about them, and crops enrolled as their samples, go too.
-    fn remove_person(&self, name: &str, tombstone: &str) -> Result<()>;
-    fn samples(&self, person: Option<&str>) -> Result<Vec<Sample>>;
-    /// A sample's thumbnail with the name of its person; None when the
-    /// sample does not exist or keeps no thumbnail.
-    fn sample_thumbnail(&self, sample: i64) -> Result<Option<(String, Vec<u8>)>>;
-    fn remove_sample(&self, sample: i64) -> Result<bool>;
-
-    // ---- zones and grants
-    fn zones(&self, name: Option<&str>) -> Result<Vec<Zone>>;
-    /// Creates a zone or replaces its policy; the zone's kept crops are
-    /// re-dated to the new retention, or deleted when it is off.
-    fn set_zone(&self, name: &str, policy: &ZonePolicy, time: i64) -> Result<()>;
-    fn grant(&self, grant: &Grant) -> Result<()>;
-    fn revoke(&self, person: &str, zone: &str) -> Result<bool>;
-    fn grants(&self, zone: Option<&str>, person: Option<&str>) -> Result<Vec<Grant>>;
-    fn granted_people(&self, zone: &str, time: i64) -> Result<HashSet<i64>>;
-
-    // ---- the audit trail
-    /// Decides with [`decide_verdict`] and writes the event, in one
-    /// transaction; with it the probe's crop when the zone keeps them, and
-    /// the deletion of every crop that expired by `record.time`.
-    fn decide_and_record(&self, record: &DecisionRecord<'_>) -> Result<RecordedDecision>;
-    /// The unexpired crop of an event at `now`.
-    fn probe_crop(&self, event_id: i64, now: i64) -> Result<Option<StoredCrop>>;
-    /// Deletes every crop expired at `now`; returns how many.
-    fn purge_probe_crops(&self, now: i64) -> Result<usize>;
-    fn events(&self, query: &EventQuery) -> Result<Vec<Event>>;
-
-    // ---- API keys and console sessions
-    fn create_key(
-        &self,
-        name: &str,
-        role: Role,
-        zones: &[String],
-        secret_sha256: &[u8],
-        time: i64,
-    ) -> Result<i64>;
-    fn keys(&self) -> Result<Vec<ApiKey>>;
-    /// A live (unrevoked) key with its digest.
-    fn live_key(&self, id: i64) -> Result<Option<KeyRecord>>;
-    /// Revokes a key and ends its sessions; `NoSuchKey` if there is none.
-    fn revoke_key(&self, id: i64, time: i64) -> Result<()>;
-    fn create_session(
-        &self,
-        key_id: i64,
-        token_sha256: &str,
-        created: i64,
-        idle_s: i64,
-        absolute_s: i64,
-    ) -> Result<ConsoleSession>;
-    /// The live session for a token, its idle expiry slid to `now` plus its idle timeout.
-    fn touch_session(&self, token_sha256: &str, now: i64) -> Result<Option<ConsoleSession>>;
-    fn end_session(&self, token_sha256: &str) -> Result<()>;
-}
-
-/// The access rules against the store's current rows: the zone must exist,
-/// a matched person must still exist (an erased one is no match), and
-/// [`decide`] gives the verdict. Shared by every backend.
-pub fn decide_verdict(reader: &mut dyn StoreReader, record: &DecisionRecord<'_>) -> Result<Verdict> {
-    if !reader.zone_exists(record.zone)? {
-        return Ok(Verdict {
-            reason: Reason::UnknownZone,
-            detail: format!("no zone named `{}`", record.zone),
-            best: None,
-        });
-    }
-    let matches = match &record.evidence {
-        Evidence::Refused { reason, detail } => {
-            return Ok(Verdict { reason: *reason, detail: detail.to_string(), best: None });
-        }
-        Evidence::Matches(matches) => matches,
-    };
-    let mut candidates = Vec::with_capacity(matches.len());
-    for found in matches.iter() {
-        if reader.person_name(found.person)?.is_none() {
-            continue;
-        }
-        let granted = reader.granted(found.person, record.zone, record.time)?;
-        candidates.push(Candidate { person_id: found.person, similarity: found.similarity, granted });
-    }
-    Ok(decide(&candidates, record.threshold))
-}
-
-/// Whether a verdict names its best candidate to the caller.
-pub fn names_person(reason: Reason) -> bool {
-    matches!(reason, Reason::Granted | Reason::NotGranted | Reason::Ambiguous)
-}
-
 /// A PostgreSQL store for a URL, its schema created.
 #[cfg(feature = "postgres")]
-pub(crate) fn create_postgres(
-    url: &str,
-    embedder: &EmbedderIdentity,
-) -> Result<std::sync::Arc<dyn GalleryStore>> {
-    Ok(std::sync::Arc::new(PostgresStore::create(url, embedder)?))
+pub(crate) fn create_postgres(url: &str, embedder: &EmbedderIdentity) -> Result<Arc<dyn GalleryStore>> {
+    Ok(Arc::new(PostgresStore::create(url, embedder)?))
 }
 
 /// A PostgreSQL store for a URL.
 #[cfg(feature = "postgres")]
-pub(crate) fn open_postgres(url: &str) -> Result<std::sync::Arc<dyn GalleryStore>> {
-    Ok(std::sync::Arc::new(PostgresStore::open(url)?))
+pub(crate) fn open_postgres(url: &str) -> Result<Arc<dyn GalleryStore>> {
+    Ok(Arc::new(PostgresStore::open(url)?))
 }
 
 #[cfg(not(feature = "postgres"))]
-pub(crate) fn create_postgres(url: &str, _: &EmbedderIdentity) -> Result<std::sync::Arc<dyn GalleryStore>> {
+pub(crate) fn create_postgres(url: &str, _: &EmbedderIdentity) -> Result<Arc<dyn GalleryStore>> {
     open_postgres(url)
 }
 
 #[cfg(not(feature = "postgres"))]
-pub(crate) fn open_postgres(url: &str) -> Result<std::sync::Arc<dyn GalleryStore>> {
-    Err(GalleryError::Invalid(format!(
+pub(crate) fn open_postgres(url: &str) -> Result<Arc<dyn GalleryStore>> {
+    Err(crate::error::GalleryError::Invalid(format!(
         "{}: this facecmp was built without PostgreSQL support (cargo feature `postgres`)",
-        redact_password(url)
+        location::redact_password(url)
     )))
-}
-
-/// How many revisions of the change log are kept before a process that
-/// fell further behind reloads everything.
-pub const CHANGE_LOG_KEPT: i64 = 10_000;
-
-/// The store failed: its location and the backend's message (kept for logs;
-/// the service never shows it to a client).
-pub(crate) fn storage_error(location: &str, detail: impl fmt::Display) -> GalleryError {
-    GalleryError::Database { path: location.to_string(), detail: detail.to_string() }
-}
-
-/// Decodes a little-endian f32 embedding blob.
-pub(crate) fn vector_from_bytes(bytes: &[u8], dimension: Option<usize>) -> Option<Vec<f32>> {
-    if !bytes.len().is_multiple_of(4) || dimension.is_some_and(|d| d * 4 != bytes.len()) {
-        return None;
-    }
-    Some(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
-}
-
-pub(crate) fn vector_bytes(vector: &[f32]) -> Vec<u8> {
-    vector.iter().flat_map(|v| v.to_le_bytes()).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn locations_are_urls_or_paths() {
-        assert_eq!(GalleryLocation::parse("g.db"), GalleryLocation::Sqlite("g.db".into()));
-        assert!(matches!(GalleryLocation::parse("postgres://u@h/db"), GalleryLocation::Postgres(_)));
-        assert!(matches!(GalleryLocation::parse("PostgreSQL://u@h/db"), GalleryLocation::Postgres(_)));
-        assert_eq!(
-            GalleryLocation::parse("postgres://me:s3cret@host:5432/g").to_string(),
-            "postgres://me@host:5432/g"
-        );
-        assert_eq!(redact_password("postgresql://host/g"), "postgresql://host/g");
-    }
 }

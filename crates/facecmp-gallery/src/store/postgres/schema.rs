@@ -4,6 +4,12 @@
 //! applies the missing ones in one transaction under an advisory lock (so
 //! two nodes starting at once do not both migrate), and refuses a database
 //! written by a newer facecmp. Never edit a released entry: append a new one.
+//! Opening begins with [`lock`] and [`version`].
+
+use postgres::GenericClient;
+
+use super::connection::pg_error;
+use crate::error::{GalleryError, Result};
 
 pub const MIGRATIONS: &[&str] = &[
     // 1: the schema of SQLite's versions 1 and 2, with ids that are never reused.
@@ -135,3 +141,25 @@ pub const MIGRATIONS: &[&str] = &[
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// Serialises schema changes between nodes starting at once.
+pub(super) fn lock(client: &mut impl GenericClient, location: &str) -> Result<()> {
+    client.execute("SELECT pg_advisory_xact_lock(7214000011)", &[]).map_err(|e| pg_error(location, e))?;
+    Ok(())
+}
+
+/// The schema version `meta` records; `None` in a database without a gallery.
+pub(super) fn version(client: &mut impl GenericClient, location: &str) -> Result<Option<u32>> {
+    let exists: bool = client
+        .query_one("SELECT to_regclass('meta') IS NOT NULL", &[])
+        .map_err(|e| pg_error(location, e))?
+        .get(0);
+    if !exists {
+        return Ok(None);
+    }
+    let row = client
+        .query_opt("SELECT value FROM meta WHERE key = 'schema_version'", &[])
+        .map_err(|e| pg_error(location, e))?;
+    let version = row.and_then(|row| row.get::<_, String>(0).parse().ok());
+    version.map(Some).ok_or_else(|| GalleryError::NotAGallery { path: location.to_string() })
+}
