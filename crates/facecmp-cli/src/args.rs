@@ -7,6 +7,7 @@ use facecmp::runtime::RuntimeChoice;
 use facecmp::{Config, ModelSource};
 
 pub use crate::gallery_args::*;
+use crate::value_parsers::{MAX_THREADS, parse_cosine, parse_face_size, parse_rate, parse_score};
 pub use crate::video_args::*;
 
 #[derive(Debug, Parser)]
@@ -198,52 +199,6 @@ pub struct EmbedArgs {
     /// Embed every face of each photo, not only the largest.
     #[arg(long)]
     pub all_faces: bool,
-}
-
-/// A cosine similarity threshold: a number in [−1, 1].
-pub fn parse_cosine(text: &str) -> Result<f32, String> {
-    let value: f32 = text.parse().map_err(|_| format!("`{text}` is not a number"))?;
-    if (-1.0..=1.0).contains(&value) {
-        Ok(value)
-    } else {
-        Err(format!("{value} is outside [-1, 1], the range of cosine similarity"))
-    }
-}
-
-/// More inference threads than this only cost memory: no machine facecmp
-/// runs on has more cores.
-pub const MAX_THREADS: usize = 256;
-
-/// A finite number, or a clear refusal (`nan`, `inf` parse as floats).
-fn parse_finite(text: &str) -> Result<f32, String> {
-    let value: f32 = text.parse().map_err(|_| format!("`{text}` is not a number"))?;
-    if value.is_finite() { Ok(value) } else { Err(format!("`{text}` is not a finite number")) }
-}
-
-/// A detector score in [0, 1].
-pub fn parse_score(text: &str) -> Result<f32, String> {
-    let value = parse_finite(text)?;
-    if (0.0..=1.0).contains(&value) {
-        Ok(value)
-    } else {
-        Err(format!("{value} is outside [0, 1], the range of detector scores"))
-    }
-}
-
-/// A face size in pixels, in [0, 16384] (the largest photo side).
-pub fn parse_face_size(text: &str) -> Result<f32, String> {
-    let value = parse_finite(text)?;
-    if (0.0..=16_384.0).contains(&value) {
-        Ok(value)
-    } else {
-        Err(format!("{value} is outside [0, 16384] pixels"))
-    }
-}
-
-/// A rate in (0, 1).
-pub fn parse_rate(text: &str) -> Result<f64, String> {
-    let value: f64 = text.parse().map_err(|_| format!("`{text}` is not a number"))?;
-    if value > 0.0 && value < 1.0 { Ok(value) } else { Err(format!("{value} is not a rate in (0, 1)")) }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

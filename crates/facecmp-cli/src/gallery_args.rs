@@ -6,6 +6,9 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand, ValueEnum};
 use facecmp_gallery::GalleryLocation;
 
+use crate::mqtt_args::MqttArgs;
+use crate::value_parsers::{CameraSpec, MAX_THREADS, parse_camera, parse_cosine, parse_rate};
+
 /// The gallery every gallery command works on.
 #[derive(Debug, Args)]
 pub struct DbArg {
@@ -22,10 +25,10 @@ pub struct ThresholdArgs {
     /// Target false-accept rate: the threshold is the one calibrated for it
     /// (see `models/sface-calibration.json`).
     #[arg(long, value_name = "RATE", default_value_t = facecmp::compare::DEFAULT_FAR, conflicts_with = "threshold",
-          value_parser = crate::args::parse_rate)]
+          value_parser = parse_rate)]
     pub far: f64,
     /// An explicit cosine-similarity threshold instead of a FAR target.
-    #[arg(long, value_name = "T", allow_negative_numbers = true, value_parser = crate::args::parse_cosine)]
+    #[arg(long, value_name = "T", allow_negative_numbers = true, value_parser = parse_cosine)]
     pub threshold: Option<f32>,
 }
 
@@ -218,7 +221,7 @@ pub struct ServeArgs {
     pub listen: SocketAddr,
     /// Images analysed at once (default: the number of cores).
     #[arg(long, value_name = "N",
-          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=crate::args::MAX_THREADS as u64))]
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=MAX_THREADS as u64))]
     pub workers: Option<usize>,
     /// Largest request body accepted, in MiB.
     #[arg(long, value_name = "MIB", default_value_t = 20,
@@ -226,7 +229,7 @@ pub struct ServeArgs {
     pub max_body_mib: usize,
     /// Target false-accept rate for access decisions.
     #[arg(long, value_name = "RATE", default_value_t = facecmp::compare::DEFAULT_FAR,
-          value_parser = crate::args::parse_rate)]
+          value_parser = parse_rate)]
     pub far: f64,
     /// Time a connection has for a complete request head, from its opening or
     /// its previous response (so also the keep-alive idle timeout).
@@ -250,8 +253,10 @@ pub struct ServeArgs {
     /// Watch a camera inside the service, like `facecmp watch` (repeatable):
     /// NAME=SOURCE@ZONE, e.g. lift=rtsp://10.0.0.5/stream@5. NAME is recorded
     /// as the source of the camera's decisions; a file is played at its own rate.
-    #[arg(long = "camera", value_name = "NAME=SOURCE@ZONE", value_parser = crate::commands::watch::parse_camera)]
-    pub cameras: Vec<crate::commands::watch::CameraSpec>,
+    #[arg(long = "camera", value_name = "NAME=SOURCE@ZONE", value_parser = parse_camera)]
+    pub cameras: Vec<CameraSpec>,
+    #[command(flatten)]
+    pub mqtt: MqttArgs,
 }
 
 /// A timeout between 100 ms and one hour, e.g. `10s`, `500ms`, `2m`.

@@ -2,21 +2,21 @@
 //! arguments, calls the `facecmp` library and prints; every decision about
 //! faces is made in the library.
 
-/// `println!` for results: a failed write (a full disk, a closed
-/// descriptor) ends the command with one line and status 2, where
-/// `println!` would panic.
-macro_rules! outln {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        writeln!(std::io::stdout().lock(), $($arg)*).map_err($crate::CliError::Stdout)?
-    }};
-}
-
+#[macro_use]
+mod outcome;
 mod args;
 mod commands;
 mod draw;
 mod gallery_args;
+mod mqtt_args;
+mod pipeline;
 mod report;
+#[cfg(feature = "train")]
+mod trained_model;
+#[cfg(not(feature = "train"))]
+#[path = "untrained_model.rs"]
+mod trained_model;
+mod value_parsers;
 mod video_args;
 
 use std::process::ExitCode;
@@ -24,27 +24,12 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use crate::args::{Cli, Command};
+use crate::outcome::{CliError, Outcome};
 
 // burn's CPU training allocates and frees many tensors a step: mimalloc
 // measured +50 % training throughput over the system allocator.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-/// Exit statuses, like `cmp`: 0 same, 1 different, 2 trouble.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// Same person / everything found.
-    Yes = 0,
-    /// Different people / something not found.
-    No = 1,
-    Error = 2,
-}
-
-impl From<Outcome> for ExitCode {
-    fn from(outcome: Outcome) -> ExitCode {
-        ExitCode::from(outcome as u8)
-    }
-}
 
 fn main() -> ExitCode {
     keep_onnx_runtime_telemetry_off();
@@ -69,60 +54,6 @@ fn main() -> ExitCode {
             Outcome::Error.into()
         }
         Err(_) => Outcome::Error.into(),
-    }
-}
-
-/// Everything that can stop a command, each naming what it concerns.
-#[derive(Debug, thiserror::Error)]
-pub enum CliError {
-    #[error(transparent)]
-    Face(#[from] facecmp::Error),
-    #[error("cannot write {}: {source}", path.display())]
-    Write { path: std::path::PathBuf, source: Box<dyn std::error::Error + Send + Sync> },
-    #[error(transparent)]
-    Gallery(#[from] facecmp_gallery::GalleryError),
-    #[error(transparent)]
-    Identify(#[from] facecmp_gallery::IdentifyError),
-    #[error("{0}{hint}", hint = calibration_hint(.0))]
-    Calibration(#[from] facecmp::compare::CalibrationError),
-    #[error("cannot write to standard output: {0}")]
-    Stdout(std::io::Error),
-    #[error("{listen}: {source}")]
-    Service { listen: std::net::SocketAddr, source: std::io::Error },
-    #[error(transparent)]
-    Eval(#[from] facecmp_eval::EvalError),
-    /// Training and trained-model errors (each names its input).
-    #[cfg(feature = "train")]
-    #[error(transparent)]
-    Train(#[from] facecmp_train::training::TrainError),
-    #[error("`{0}` needs the `train` feature: this facecmp was built without training (no burn)")]
-    NeedsTrainFeature(&'static str),
-    #[cfg(feature = "train")]
-    #[error("{option} {value}: expected {expected}")]
-    InvalidOption { option: &'static str, value: String, expected: &'static str },
-    /// A library error with what to do about it on this command line.
-    #[error("{error}; {hint}")]
-    Hinted { error: Box<CliError>, hint: String },
-    /// Video sources, tracking and watch (each names its source).
-    #[error("{0}")]
-    Video(String),
-}
-
-impl CliError {
-    #[cfg(feature = "train")]
-    pub fn invalid(option: &'static str, value: impl ToString, expected: &'static str) -> CliError {
-        CliError::InvalidOption { option, value: value.to_string(), expected }
-    }
-
-    pub fn hinted(error: impl Into<CliError>, hint: impl Into<String>) -> CliError {
-        CliError::Hinted { error: Box::new(error.into()), hint: hint.into() }
-    }
-
-    pub fn write(
-        path: &std::path::Path,
-        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
-    ) -> CliError {
-        CliError::Write { path: path.to_path_buf(), source: source.into() }
     }
 }
 
@@ -204,20 +135,6 @@ fn return_rust_memory_promptly() {
     }
 }
 
-/// What the user can do about a threshold the calibration cannot give: the
-/// library's errors name no flags or commands, the CLI does.
-fn calibration_hint(error: &facecmp::compare::CalibrationError) -> &'static str {
-    use facecmp::compare::CalibrationError;
-    match error {
-        CalibrationError::BeyondData { .. } => {
-            "; pass --threshold explicitly, or calibrate on more photos (SFace: tools/calibration/; \
-             a trained model: `facecmp eval --embedder DIR --calibrate`)"
-        }
-        CalibrationError::Missing { .. } => "; pass --threshold explicitly",
-        CalibrationError::OutOfRange { .. } => "",
-    }
-}
-
 /// Rust ignores SIGPIPE, so `facecmp detect … | head -1` would fail on its
 /// next write with a "broken pipe" panic. Like other Unix tools, end quietly
 /// instead when the reader has gone.
@@ -229,29 +146,6 @@ fn restore_default_sigpipe() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-}
-
-/// Loads the models as configured, warning once when ONNX Runtime was wanted
-/// (`--runtime auto`) but tract had to stand in. For commands that only
-/// detect and align; everything that embeds goes through [`load_pipeline`].
-pub fn load_models(config: facecmp::Config) -> Result<facecmp::Pipeline, CliError> {
-    let pipeline = facecmp::Pipeline::load(config)?;
-    if let Some(reason) = pipeline.runtime_fallback() {
-        eprintln!("facecmp: warning: {reason}; using tract (slower). Run `facecmp doctor` for details.");
-    }
-    Ok(pipeline)
-}
-
-/// The pipeline every embedding command uses: the models as configured,
-/// embedding with the model that `--embedder` names (in place of SFace)
-/// whatever the command, so that no command silently ignores it.
-pub fn load_pipeline(
-    global: &args::GlobalArgs,
-    config: facecmp::Config,
-) -> Result<facecmp::Pipeline, CliError> {
-    let pipeline = load_models(config)?;
-    let Some(dir) = &global.embedder else { return Ok(pipeline) };
-    Ok(pipeline.with_embedder(commands::train::load_embedder(dir)?))
 }
 
 fn run(cli: &Cli) -> Result<Outcome, CliError> {

@@ -4,6 +4,8 @@
 use facecmp::{BoundingBox, Face, Photo, Point};
 use serde::Serialize;
 
+use crate::outcome::CliError;
+
 /// A face as it appears in every JSON output.
 #[derive(Debug, Serialize)]
 pub struct FaceJson {
@@ -63,7 +65,7 @@ pub fn plural(count: usize, word: &str) -> String {
     if count == 1 { format!("1 {word}") } else { format!("{count} {word}s") }
 }
 
-pub fn print_json(value: &impl Serialize) -> Result<(), crate::CliError> {
+pub fn print_json(value: &impl Serialize) -> Result<(), CliError> {
     outln!("{}", serde_json::to_string(value).expect("reports serialise to JSON"));
     Ok(())
 }

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use clap::{ArgGroup, Args};
 
 use crate::gallery_args::{DbArg, ThresholdArgs};
+use crate::mqtt_args::MqttArgs;
+use crate::value_parsers::parse_source_name;
 
 /// How a video source is read.
 #[derive(Debug, Clone, Args)]
@@ -75,7 +77,7 @@ pub struct WatchArgs {
     pub zone: String,
     /// The camera's name, recorded as the source of every decision in the
     /// audit trail (default: SOURCE, a URL without its user and password).
-    #[arg(long, value_name = "NAME", value_parser = crate::commands::watch::parse_source_name)]
+    #[arg(long, value_name = "NAME", value_parser = parse_source_name)]
     pub name: Option<String>,
     #[command(flatten)]
     pub db: DbArg,
@@ -102,6 +104,8 @@ pub struct WatchArgs {
     /// One JSON object per decision.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub mqtt: MqttArgs,
 }
 
 fn parse_positive(text: &str) -> Result<f64, String> {

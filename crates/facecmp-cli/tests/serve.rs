@@ -250,7 +250,11 @@ fn a_camera_in_the_service_records_its_decisions_under_its_name() {
     assert_eq!(status(&created), 0, "{}", stderr(&created));
     let admin = stdout(&created).trim().to_string();
     let camera = format!("lift={}@5", clip.display());
-    let served = serve_gallery(std::path::Path::new(&db), 1024, &["--camera", &camera]);
+    // A broker that accepts the connection and never answers: the camera's
+    // decisions must not wait on it, and its password must not be logged.
+    let silent_broker = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mqtt = format!("mqtt://door:s3cret-pw@{}", silent_broker.local_addr().unwrap());
+    let served = serve_gallery(std::path::Path::new(&db), 1024, &["--camera", &camera, "--mqtt", &mqtt]);
     let stream = event_stream(&served, &admin);
 
     // The file is played at its own rate: Obama enters at 3 s and is allowed
@@ -282,8 +286,32 @@ fn a_camera_in_the_service_records_its_decisions_under_its_name() {
     assert_eq!(streamed["decision"], "allow");
     assert_eq!(streamed["person"], "Obama");
     assert_eq!(streamed["source"], "lift");
+    // Readiness names the camera, which has delivered frames by now.
+    let ready = get_json(&served, "/readyz", &admin);
+    assert_eq!(ready["ready"], true, "{ready}");
+    assert_eq!(ready["cameras"][0]["name"], "lift", "{ready}");
+    assert!(ready["cameras"][0]["last_frame"].as_i64().is_some(), "{ready}");
     let log = served.log.lock().unwrap().clone();
     assert!(log.contains("access decision") && log.contains("camera=lift"), "{log}");
+    assert!(log.contains("publishing decisions over MQTT"), "{log}");
+    assert!(!log.contains("s3cret-pw"), "the broker's password in the log:\n{log}");
+    drop(silent_broker);
+}
+
+#[test]
+fn an_unusable_mqtt_url_is_refused_at_start_up_without_its_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("gallery.db").display().to_string();
+    for url in
+        ["http://door:s3cret-pw@broker", "mqtt://door:s3cret-pw@broker:notaport", "mqtt://door:s3cret-pw@"]
+    {
+        let started = Instant::now();
+        let output = facecmp(&["serve", "--db", &db, "--listen", "127.0.0.1:0", "--mqtt", url]);
+        assert_eq!(status(&output), 2, "{url}: {}", stderr(&output));
+        assert!(stderr(&output).contains("--mqtt"), "{url}: {}", stderr(&output));
+        assert!(!stderr(&output).contains("s3cret-pw"), "{url}: {}", stderr(&output));
+        assert!(started.elapsed() < Duration::from_secs(30), "refused before any model loads");
+    }
 }
 
 #[test]

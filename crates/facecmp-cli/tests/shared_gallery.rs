@@ -298,7 +298,10 @@ fn two_nodes_share_one_postgres_gallery_and_fail_closed() {
     // that carry neither the URL nor SQL.
     assert_eq!(b.call("GET", "/healthz", "", None).unwrap().0, 200);
     let (status, ready) = b.call("GET", "/readyz", "", None).unwrap();
-    assert_eq!((status, &ready["ready"], &ready["database"]["ok"]), (503, &Value::Bool(false), &Value::Bool(false)));
+    assert_eq!(
+        (status, &ready["ready"], &ready["database"]["ok"]),
+        (503, &Value::Bool(false), &Value::Bool(false))
+    );
     assert_eq!(ready["models"]["ok"], true, "{ready}");
     let text = ready.to_string();
     assert!(!text.contains("postgres") && !text.contains("SELECT") && !text.contains("127.0.0.1"), "{text}");

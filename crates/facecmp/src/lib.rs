@@ -12,6 +12,7 @@
 //! knows about command lines, HTTP or databases.
 
 pub mod align;
+mod calibration;
 pub mod compare;
 pub mod config;
 pub mod detect;
@@ -20,6 +21,7 @@ pub mod embed;
 pub mod error;
 pub mod image;
 pub mod models;
+mod photo;
 pub mod pipeline;
 pub mod runtime;
 pub mod select;

@@ -5,36 +5,16 @@ use std::path::Path;
 use ::image::RgbImage;
 use once_cell::sync::OnceCell;
 
-use crate::align::{AlignedFace, align};
+use crate::align::AlignedFace;
 use crate::compare::{Calibration, CalibrationError, Threshold, ThresholdChoice};
 use crate::config::Config;
-use crate::detect::{self, Detector, Face};
+use crate::detect::{self, Detector};
 use crate::embed::{Embedder, EmbedderIdentity, Embedding, SFace};
 use crate::error::Error;
 use crate::models::ModelFile;
+pub use crate::photo::Photo;
 use crate::runtime::{self, Engine, RuntimeError};
 use crate::select::{FaceChoice, FacePolicy};
-
-/// A decoded photo and the faces found in it, strongest first.
-#[derive(Debug, Clone)]
-pub struct Photo {
-    /// How the photo is named in messages (usually its path).
-    pub input: String,
-    pub image: RgbImage,
-    pub faces: Vec<Face>,
-}
-
-impl Photo {
-    /// The face with the largest box, whatever its size (see [`FacePolicy`]
-    /// for the faces that are usable).
-    pub fn largest_face(&self) -> Option<usize> {
-        FacePolicy::largest(0.0).the_face(self).ok()
-    }
-
-    pub fn align(&self, index: usize) -> AlignedFace {
-        align(&self.image, &self.faces[index].landmarks)
-    }
-}
 
 /// The models and the configuration they run with. Each network is loaded
 /// and optimised the first time it is needed (detection needs only YuNet);

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
-use crate::pipeline::Photo;
+use crate::photo::Photo;
 
 /// What a second face in view means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -182,6 +182,15 @@ impl FacePolicy {
 
 fn area(photo: &Photo, index: usize) -> f32 {
     photo.faces[index].bbox.area()
+}
+
+// Here rather than in `photo.rs`: "largest" is a selection rule.
+impl Photo {
+    /// The face with the largest box, whatever its size (see [`FacePolicy`]
+    /// for the faces that are usable).
+    pub fn largest_face(&self) -> Option<usize> {
+        FacePolicy::largest(0.0).the_face(self).ok()
+    }
 }
 
 #[cfg(test)]

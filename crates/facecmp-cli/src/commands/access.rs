@@ -6,8 +6,9 @@ use serde::Serialize;
 
 use crate::args::{AccessArgs, GlobalArgs, IdentifyArgs, ThresholdArgs};
 use crate::commands::gallery::open_for;
+use crate::outcome::{CliError, Outcome};
+use crate::pipeline::load_pipeline;
 use crate::report::{FaceJson, describe_box, print_json};
-use crate::{CliError, Outcome};
 
 /// The explicit threshold, or the one calibrated for the FAR target (the
 /// library's rule, [`facecmp::ThresholdChoice::resolve`]).
@@ -31,7 +32,7 @@ struct FaceCandidatesJson {
 
 /// Ranks the enrolled people for every usable face, largest face first.
 pub fn identify(global: &GlobalArgs, args: &IdentifyArgs) -> Result<Outcome, CliError> {
-    let pipeline = crate::load_pipeline(global, global.config())?;
+    let pipeline = load_pipeline(global, global.config())?;
     let gallery = open_for(&pipeline, &args.db)?;
     let threshold = resolve_threshold(&pipeline, &args.threshold)?;
     let photo = pipeline.open(&args.image)?;
@@ -53,7 +54,7 @@ pub fn identify(global: &GlobalArgs, args: &IdentifyArgs) -> Result<Outcome, Cli
     Ok(if anyone { Outcome::Yes } else { Outcome::No })
 }
 
-fn print_identifications(report: &IdentifyJson) -> Result<(), crate::CliError> {
+fn print_identifications(report: &IdentifyJson) -> Result<(), CliError> {
     for face in &report.faces {
         outln!("{}: face {} ({})", report.file, face.face.face, describe_box(&face.face.bbox));
         if face.candidates.is_empty() {
@@ -73,7 +74,7 @@ fn print_identifications(report: &IdentifyJson) -> Result<(), crate::CliError> {
 pub fn access(global: &GlobalArgs, args: &AccessArgs) -> Result<Outcome, CliError> {
     let config = global.config();
     let quality = QualityPolicy { min_face_size: config.min_face_size, ..QualityPolicy::default() };
-    let pipeline = crate::load_pipeline(global, config)?;
+    let pipeline = load_pipeline(global, config)?;
     let gallery = open_for(&pipeline, &args.db)?;
     let threshold = resolve_threshold(&pipeline, &args.threshold)?;
     let input = args.image.display().to_string();
@@ -92,7 +93,7 @@ pub fn access(global: &GlobalArgs, args: &AccessArgs) -> Result<Outcome, CliErro
     Ok(if decision.allowed { Outcome::Yes } else { Outcome::No })
 }
 
-fn print_decision(decision: &AccessDecision) -> Result<(), crate::CliError> {
+fn print_decision(decision: &AccessDecision) -> Result<(), CliError> {
     let verdict = if decision.allowed { "ALLOW" } else { "DENY" };
     let person = decision.person.as_deref().map(|p| format!(" {p}")).unwrap_or_default();
     outln!("{verdict} zone {}{person}: {} ({})", decision.zone, decision.reason, decision.detail);

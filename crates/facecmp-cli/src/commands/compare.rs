@@ -4,8 +4,9 @@ use facecmp::{Error, FaceChoice, Photo, Pipeline, ThresholdChoice, UsableFaces};
 use serde::Serialize;
 
 use crate::args::{CompareArgs, GlobalArgs};
+use crate::outcome::{CliError, Outcome};
+use crate::pipeline::load_pipeline;
 use crate::report::{ChosenFaceJson, FaceJson, describe_box, plural, print_json};
-use crate::{CliError, Outcome};
 
 #[derive(Serialize)]
 struct ComparisonJson {
@@ -17,7 +18,7 @@ struct ComparisonJson {
 }
 
 pub fn run(global: &GlobalArgs, args: &CompareArgs) -> Result<Outcome, CliError> {
-    let pipeline = crate::load_pipeline(global, global.config())?;
+    let pipeline = load_pipeline(global, global.config())?;
     // SFace's published threshold by default; a trained model's calibrated one.
     let threshold = pipeline.threshold(ThresholdChoice { threshold: args.threshold, far: args.far })?.value;
     // Peak memory is lower with the embedder loaded before the photos (see
@@ -145,7 +146,7 @@ fn print_matrix(
     faces_b: &[usize],
     similarity: &[Vec<f32>],
     threshold: f32,
-) -> Result<(), crate::CliError> {
+) -> Result<(), CliError> {
     outln!(
         "rows: faces of {}; columns: faces of {}; * = same person (threshold {threshold:.3})",
         a.input,

@@ -6,8 +6,10 @@ use facecmp::{Photo, Pipeline};
 use serde::Serialize;
 
 use crate::args::{DetectArgs, GlobalArgs};
+use crate::draw;
+use crate::outcome::{CliError, Outcome};
+use crate::pipeline::load_models;
 use crate::report::{FaceJson, describe_face, plural, print_json};
-use crate::{CliError, Outcome, draw};
 
 #[derive(Serialize)]
 struct PhotoJson<'a> {
@@ -18,7 +20,7 @@ struct PhotoJson<'a> {
 }
 
 pub fn run(global: &GlobalArgs, args: &DetectArgs) -> Result<Outcome, CliError> {
-    let pipeline = crate::load_models(global.config())?;
+    let pipeline = load_models(global.config())?;
     let mut outcome = Outcome::Yes;
     for path in &args.images {
         match detect_one(&pipeline, path, args) {

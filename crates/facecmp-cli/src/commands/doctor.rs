@@ -5,8 +5,8 @@ use facecmp::runtime::{Engine, available_threads};
 use serde::Serialize;
 
 use crate::args::{DoctorArgs, GlobalArgs};
+use crate::outcome::{CliError, Outcome};
 use crate::report::print_json;
-use crate::{CliError, Outcome};
 
 #[derive(Serialize)]
 struct DoctorJson {
@@ -81,7 +81,7 @@ pub fn run(global: &GlobalArgs, args: &DoctorArgs) -> Result<Outcome, CliError> 
     Ok(Outcome::Yes)
 }
 
-fn print_text(report: &DoctorJson) -> Result<(), crate::CliError> {
+fn print_text(report: &DoctorJson) -> Result<(), CliError> {
     outln!("facecmp {}", report.version);
     outln!("runtime       {}", report.runtime);
     if let (Some(path), Some(version), Some(build)) =

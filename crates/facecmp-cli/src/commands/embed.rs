@@ -6,8 +6,9 @@ use facecmp::{FaceChoice, Pipeline};
 use serde::Serialize;
 
 use crate::args::{EmbedArgs, GlobalArgs};
+use crate::outcome::{CliError, Outcome};
+use crate::pipeline::load_pipeline;
 use crate::report::{FaceJson, print_json};
-use crate::{CliError, Outcome};
 
 #[derive(Serialize)]
 struct EmbeddingJson<'a> {
@@ -19,7 +20,7 @@ struct EmbeddingJson<'a> {
 }
 
 pub fn run(global: &GlobalArgs, args: &EmbedArgs) -> Result<Outcome, CliError> {
-    let pipeline = crate::load_pipeline(global, global.config())?;
+    let pipeline = load_pipeline(global, global.config())?;
     let mut outcome = Outcome::Yes;
     for path in &args.images {
         if let Err(error) = embed_one(&pipeline, path, args.all_faces) {

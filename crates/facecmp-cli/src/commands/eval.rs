@@ -2,20 +2,19 @@
 //! report. Every rule about what is measured (and what may be calibrated)
 //! lives in the library.
 
-use facecmp_eval::crops::{Skipped, default_cache_dir};
+use facecmp_eval::crops::default_cache_dir;
 use facecmp_eval::dataset::SplitSide as Side;
 use facecmp_eval::{EvalError, FolderOptions, Setup, evaluate};
 
 use crate::args::{EvalArgs, GlobalArgs, SplitSide};
-use crate::commands::train as trained;
+use crate::commands::skipped_photos::report_skipped;
+use crate::outcome::{CliError, Outcome};
+use crate::pipeline::load_pipeline;
 use crate::report::print_json;
-use crate::{CliError, Outcome};
-
-/// At most this many skipped photos are listed one per line.
-const SKIPPED_SHOWN: usize = 20;
+use crate::trained_model as trained;
 
 pub fn run(global: &GlobalArgs, args: &EvalArgs) -> Result<Outcome, CliError> {
-    let pipeline = crate::load_pipeline(global, global.config())?;
+    let pipeline = load_pipeline(global, global.config())?;
     let card = trained::model_card(global)?;
     let setup = Setup {
         pipeline: &pipeline,
@@ -62,20 +61,4 @@ pub fn run(global: &GlobalArgs, args: &EvalArgs) -> Result<Outcome, CliError> {
         }
     }
     Ok(Outcome::Yes)
-}
-
-/// Lists the photos that could not be used (no face, several faces,
-/// unreadable), the first [`SKIPPED_SHOWN`] one per line.
-pub fn report_skipped(skipped: &[Skipped], aligned: bool) {
-    for photo in skipped.iter().take(SKIPPED_SHOWN) {
-        eprintln!("facecmp: skipped {}: {}", photo.path.display(), photo.reason);
-    }
-    if skipped.len() > SKIPPED_SHOWN {
-        eprintln!("facecmp: … and {} more skipped photos", skipped.len() - SKIPPED_SHOWN);
-    }
-    if aligned && !skipped.is_empty() {
-        eprintln!(
-            "facecmp: with --aligned every photo must be an aligned square crop; drop it to detect faces"
-        );
-    }
 }

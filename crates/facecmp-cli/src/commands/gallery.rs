@@ -13,12 +13,13 @@ use serde::Serialize;
 
 use crate::args::{DbArg, DecisionFilter, EnrollArgs, EventsArgs, GalleryCommand, GlobalArgs, GrantArgs};
 use crate::args::{ListArgs, RemoveArgs, RevokeArgs, ZoneArgs};
+use crate::outcome::{CliError, Outcome};
+use crate::pipeline::load_pipeline;
 use crate::report::{plural, print_json};
-use crate::{CliError, Outcome};
 
 pub fn init(global: &GlobalArgs, command: &GalleryCommand) -> Result<Outcome, CliError> {
     let GalleryCommand::Init { db } = command;
-    let pipeline = crate::load_pipeline(global, global.config())?;
+    let pipeline = load_pipeline(global, global.config())?;
     let gallery = Gallery::create(db, pipeline.embedder())?;
     outln!("created {} for embedder {}", gallery.path(), gallery.embedder().name);
     Ok(Outcome::Yes)
@@ -55,7 +56,7 @@ enum EnrolOutcome<'a> {
 /// Enrols each photo in turn. Each accepted photo is on disk before its
 /// line is printed, so a line on stdout is a durable acknowledgement.
 pub fn enroll(global: &GlobalArgs, args: &EnrollArgs) -> Result<Outcome, CliError> {
-    let pipeline = crate::load_pipeline(global, global.config())?;
+    let pipeline = load_pipeline(global, global.config())?;
     let gallery = open_for(&pipeline, &args.db)?;
     let mut policy = EnrolPolicy::default();
     policy.quality.min_face_size = policy.quality.min_face_size.max(global.min_face_size);

@@ -4,8 +4,8 @@ use facecmp_gallery::Role;
 
 use crate::args::{KeyRole, KeysCommand};
 use crate::commands::gallery::{format_time, open_admin};
+use crate::outcome::{CliError, Outcome};
 use crate::report::print_json;
-use crate::{CliError, Outcome};
 
 pub fn run(command: &KeysCommand) -> Result<Outcome, CliError> {
     match command {

@@ -8,6 +8,7 @@ pub mod gallery;
 pub mod keys;
 pub mod search;
 pub mod serve;
+pub mod skipped_photos;
 #[cfg(feature = "train")]
 pub mod train;
 #[cfg(not(feature = "train"))]

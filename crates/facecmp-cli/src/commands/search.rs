@@ -16,14 +16,15 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::args::{GlobalArgs, SearchArgs, VideoArgs};
 use crate::commands::access::resolve_threshold;
+use crate::outcome::{CliError, Outcome};
+use crate::pipeline::load_pipeline;
 use crate::report::print_json;
-use crate::{CliError, Outcome};
 
 /// The font of the contact sheet's captions: the one the evaluation plots embed.
 pub const CONTACT_SHEET_FONT: &[u8] = facecmp_eval::plots::FONT;
 
 pub fn run(global: &GlobalArgs, args: &SearchArgs) -> Result<Outcome, CliError> {
-    let pipeline = crate::load_pipeline(global, global.config())?;
+    let pipeline = load_pipeline(global, global.config())?;
     let threshold = resolve_threshold(&pipeline, &args.threshold)?;
     let gallery = open_gallery(&pipeline, args)?;
     let targets = targets(&pipeline, gallery.as_ref(), args)?;
@@ -166,7 +167,7 @@ fn print_appearance(a: &Appearance) {
     );
 }
 
-pub fn print_stats(source: &str, timings: &Timings, reader: &facecmp_video::source::ReaderStats) {
+pub fn print_stats(source: &str, timings: &Timings, reader: &facecmp_video::ReaderStats) {
     eprintln!(
         "facecmp: {source}: {} frames read, {} analysed, {} dropped, {} reconnects; {} faces, {} embedded; detect {:.2} s, embed {:.2} s",
         reader.decoded(),

@@ -1,18 +1,26 @@
 //! `facecmp serve`: the gallery over HTTP until Ctrl-C or SIGTERM.
 
+use std::sync::Arc;
+
 use facecmp_gallery::QualityPolicy;
+use facecmp_server::health::CameraBoard;
 use facecmp_server::{ConnectionLimits, ServerConfig};
 
 use crate::args::{GlobalArgs, ServeArgs};
 use crate::commands::gallery::open_for;
-use crate::{CliError, Outcome};
+use crate::commands::watch::{spawn_camera, start_mqtt};
+use crate::outcome::{CliError, Outcome};
+use crate::pipeline::load_pipeline;
+use crate::value_parsers::check_camera_names;
 
 pub fn run(global: &GlobalArgs, args: &ServeArgs) -> Result<Outcome, CliError> {
-    crate::commands::watch::check_camera_names(&args.cameras).map_err(CliError::Video)?;
+    check_camera_names(&args.cameras).map_err(CliError::Video)?;
+    // A bad --mqtt URL fails before the models load.
+    let mqtt = args.mqtt.config()?;
     facecmp_server::init_logging();
     let config = global.config();
     let quality = QualityPolicy { min_face_size: config.min_face_size, ..QualityPolicy::default() };
-    let pipeline = crate::load_pipeline(global, config)?;
+    let pipeline = load_pipeline(global, config)?;
     // Models load on first use; a service loads them now, so that its first
     // request is as fast as the rest.
     pipeline.preload()?;
@@ -26,7 +34,12 @@ pub fn run(global: &GlobalArgs, args: &ServeArgs) -> Result<Outcome, CliError> {
         max_connections_per_client: args.max_connections_per_client,
         shutdown_grace: args.shutdown_grace,
     };
+    let cameras = CameraBoard::default();
+    for camera in &args.cameras {
+        cameras.register(&camera.name, &camera.zone);
+    }
     let server = ServerConfig {
+        cameras: cameras.clone(),
         workers,
         max_body_bytes: args.max_body_mib << 20,
         threshold,
@@ -47,17 +60,20 @@ pub fn run(global: &GlobalArgs, args: &ServeArgs) -> Result<Outcome, CliError> {
             workers,
             "listening"
         );
-        let (pipeline, gallery) = (std::sync::Arc::new(pipeline), std::sync::Arc::new(gallery));
+        let (pipeline, gallery) = (Arc::new(pipeline), Arc::new(gallery));
         for camera in &args.cameras {
-            crate::commands::watch::spawn_camera(
+            spawn_camera(
                 camera.clone(),
                 pipeline.clone(),
                 gallery.clone(),
                 threshold,
                 quality,
+                cameras.clone(),
             )
             .map_err(service_error)?;
         }
+        // Publishes until the service stops; dropping it says `offline`.
+        let _relay = start_mqtt(mqtt.as_ref(), &pipeline, &gallery, &cameras, threshold)?;
         let app = facecmp_server::app_shared(pipeline, gallery, &server);
         facecmp_server::serve_with(listener, app, limits, facecmp_server::shutdown_signal())
             .await

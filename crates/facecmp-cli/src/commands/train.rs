@@ -1,23 +1,21 @@
-//! `facecmp train DATA --out MODEL_DIR`, `facecmp synth OUT`, and what
-//! `--embedder MODEL_DIR` needs of a trained model: the parts of the command
-//! line that link burn (the `train` feature; `untrained.rs` stands in
-//! without it).
+//! `facecmp train DATA --out MODEL_DIR` and `facecmp synth OUT`: the
+//! commands that link burn (the `train` feature; `untrained.rs` stands in
+//! without it). What `--embedder MODEL_DIR` needs of a trained model is in
+//! `trained_model.rs`.
 
 use std::path::Path;
 
-use facecmp::compare::Calibration;
 use facecmp_eval::crops::{self, Alignment, Prepared};
-use facecmp_eval::dataset::{self, Split};
+use facecmp_eval::dataset;
 use facecmp_train::artifacts::{self, DataSummary};
 use facecmp_train::augment::Augmentation;
 use facecmp_train::training::{EpochMetrics, OptimizerKind, Schedule, TrainError};
-use facecmp_train::{Architecture, TowerConfig, TrainConfig, TrainedEmbedder, synthetic};
+use facecmp_train::{Architecture, TowerConfig, TrainConfig, synthetic};
 
 use crate::args::{ArchitectureArg, GlobalArgs, OptimizerArg, SynthArgs, TrainArgs};
-use crate::commands::eval::report_skipped;
-use crate::{CliError, Outcome};
-
-pub use facecmp_train::artifacts::ModelCard;
+use crate::commands::skipped_photos::report_skipped;
+use crate::outcome::{CliError, Outcome};
+use crate::pipeline::load_models;
 
 pub fn run(global: &GlobalArgs, args: &TrainArgs) -> Result<Outcome, CliError> {
     let config = train_config(args)?;
@@ -126,7 +124,7 @@ fn prepare(
     if aligned {
         return Ok(crops::prepare(samples, &Alignment::PreAligned)?);
     }
-    let pipeline = crate::load_models(global.config())?;
+    let pipeline = load_models(global.config())?;
     Ok(crops::prepare(samples, &Alignment::detect(&pipeline, cache))?)
 }
 
@@ -161,31 +159,4 @@ pub fn synth(args: &SynthArgs) -> Result<Outcome, CliError> {
 
 fn write_synthetic(out: &Path, identities: usize, photos: usize, seed: u64) -> Result<(), CliError> {
     synthetic::write_dataset(out, identities, photos, seed).map(|_| ()).map_err(|e| CliError::write(out, e))
-}
-
-/// `--embedder MODEL_DIR`'s model card (its split and calibration).
-pub fn model_card(global: &GlobalArgs) -> Result<Option<ModelCard>, CliError> {
-    Ok(global.embedder.as_deref().map(ModelCard::read).transpose()?)
-}
-
-pub fn split(card: &ModelCard) -> &Split {
-    &card.split
-}
-
-/// `eval --calibrate`: the measured thresholds replace the model's.
-pub fn store_calibration(dir: &Path, mut card: ModelCard, calibration: Calibration) -> Result<(), CliError> {
-    card.recalibrate(calibration);
-    card.write(dir)?;
-    let measured = card.calibration.iter().flat_map(|c| &c.points).filter(|p| p.threshold.is_some());
-    eprintln!(
-        "facecmp: {} FAR thresholds stored in {}",
-        measured.count(),
-        dir.join(artifacts::MODEL_JSON).display()
-    );
-    Ok(())
-}
-
-/// The embedder `--embedder MODEL_DIR` names.
-pub fn load_embedder(dir: &Path) -> Result<Box<dyn facecmp::Embedder>, CliError> {
-    Ok(Box::new(TrainedEmbedder::load(dir)?))
 }

@@ -2,23 +2,29 @@
 //! the same loop for `facecmp serve --camera NAME=SOURCE@ZONE`.
 
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 
 use facecmp::Pipeline;
 use facecmp_gallery::{Gallery, QualityPolicy};
+use facecmp_server::health::CameraBoard;
+use facecmp_server::mqtt::{Mqtt, MqttConfig, Relay, RelaySources};
 use facecmp_video::{FrameStream, ReadOptions, VideoSource, WatchConfig, WatchDecision, Watcher};
 
 use crate::args::{GlobalArgs, WatchArgs};
 use crate::commands::access::resolve_threshold;
 use crate::commands::gallery::open_for;
 use crate::commands::search::{print_stats, read_options, video_error};
+use crate::outcome::{CliError, Outcome};
+use crate::pipeline::load_pipeline;
 use crate::report::print_json;
-use crate::{CliError, Outcome};
+use crate::value_parsers::CameraSpec;
 
 pub fn run(global: &GlobalArgs, args: &WatchArgs) -> Result<Outcome, CliError> {
+    let mqtt = args.mqtt.config()?;
     let config = global.config();
     let quality = QualityPolicy { min_face_size: config.min_face_size, ..QualityPolicy::default() };
-    let pipeline = crate::load_pipeline(global, config)?;
-    let gallery = open_for(&pipeline, &args.db)?;
+    let pipeline = Arc::new(load_pipeline(global, config)?);
+    let gallery = Arc::new(open_for(&pipeline, &args.db)?);
     if gallery.zone(&args.zone)?.is_none() {
         return Err(CliError::Video(format!("no zone named `{}` in {}", args.zone, gallery.path())));
     }
@@ -31,10 +37,15 @@ pub fn run(global: &GlobalArgs, args: &WatchArgs) -> Result<Outcome, CliError> {
     watch.quality = quality;
     watch.source_label = args.name.clone();
     let source = VideoSource::parse(&args.source);
-    if source.is_live() {
-        // Reconnects are logged.
+    if source.is_live() || mqtt.is_some() {
+        // Reconnects, and the broker coming and going, are logged.
         facecmp_server::init_logging();
     }
+    let camera_name = args.name.clone().unwrap_or_else(|| facecmp_video::watch::audit_label(&source.name));
+    let cameras = CameraBoard::default();
+    cameras.register(&camera_name, &args.zone);
+    // Publishes until the watch ends; dropping it says `offline`.
+    let _relay = start_mqtt(mqtt.as_ref(), &pipeline, &gallery, &cameras, threshold)?;
     let mut stream = FrameStream::open(&source, &read_options(&args.video, args.fps)).map_err(video_error)?;
     let mut relays: Vec<std::process::Child> = Vec::new();
     let mut watcher = Watcher::new(&pipeline, &gallery, watch).map_err(video_error)?;
@@ -60,7 +71,10 @@ pub fn run(global: &GlobalArgs, args: &WatchArgs) -> Result<Outcome, CliError> {
                     relays.extend(run_on_allow(command, decision));
                 }
             },
-            |latest| limit.is_none_or(|limit| latest < limit),
+            |latest| {
+                cameras.frame(&camera_name);
+                limit.is_none_or(|limit| latest < limit)
+            },
         )
         .map_err(video_error)?;
     if args.video.stats {
@@ -113,52 +127,6 @@ fn run_on_allow(command: &str, d: &WatchDecision) -> Option<std::process::Child>
     }
 }
 
-/// A camera watched inside `facecmp serve`: `NAME=SOURCE@ZONE`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CameraSpec {
-    pub name: String,
-    pub source: String,
-    pub zone: String,
-}
-
-/// Parses `NAME=SOURCE@ZONE` (the zone follows the last `@`, so a URL may
-/// carry `user:password@host`). NAME is what the audit trail records as the
-/// source of the camera's decisions, so it must be a name the gallery takes.
-pub fn parse_camera(text: &str) -> Result<CameraSpec, String> {
-    let usage = || {
-        let shown: String = text.chars().take(80).collect();
-        format!("{shown:?}: a camera is NAME=SOURCE@ZONE, e.g. lift=rtsp://10.0.0.5/stream@5")
-    };
-    let (name, rest) = text.split_once('=').ok_or_else(usage)?;
-    let (source, zone) = rest.rsplit_once('@').ok_or_else(usage)?;
-    if name.is_empty() || source.is_empty() || zone.is_empty() {
-        return Err(usage());
-    }
-    parse_source_name(name)?;
-    facecmp_gallery::validate_name("zone", zone).map_err(|e| e.to_string())?;
-    Ok(CameraSpec { name: name.into(), source: source.into(), zone: zone.into() })
-}
-
-/// A camera's name as the audit trail will record it (checked now: the
-/// gallery would refuse it at the first decision, long after start-up).
-pub fn parse_source_name(name: &str) -> Result<String, String> {
-    facecmp_gallery::validate_name("camera", name).map_err(|e| e.to_string())?;
-    Ok(name.to_string())
-}
-
-/// Refuses two cameras of one name: their decisions could not be told apart.
-pub fn check_camera_names(cameras: &[CameraSpec]) -> Result<(), String> {
-    for (i, camera) in cameras.iter().enumerate() {
-        if cameras[..i].iter().any(|other| other.name == camera.name) {
-            return Err(format!(
-                "--camera: two cameras are named {:?}; each needs its own name",
-                camera.name
-            ));
-        }
-    }
-    Ok(())
-}
-
 /// Runs one camera's watch loop on its own thread until the process ends:
 /// decisions go to the audit trail (and from there to the event stream)
 /// and to the log; the camera is reconnected whenever it drops.
@@ -168,6 +136,7 @@ pub fn spawn_camera(
     gallery: std::sync::Arc<Gallery>,
     threshold: f32,
     quality: QualityPolicy,
+    board: CameraBoard,
 ) -> std::io::Result<()> {
     std::thread::Builder::new().name(format!("camera {}", camera.name)).spawn(move || {
         let mut config = WatchConfig::new(&camera.zone, threshold);
@@ -200,7 +169,10 @@ pub fn spawn_camera(
                                 "access decision"
                             );
                         },
-                        |_| true,
+                        |_| {
+                            board.frame(&camera.name);
+                            true
+                        },
                     )
                     .map_err(video_error)
             });
@@ -210,35 +182,30 @@ pub fn spawn_camera(
             };
             tracing::warn!(camera = %camera.name, %reason, "camera stopped; restarting in 5 s");
             std::thread::sleep(std::time::Duration::from_secs(5));
+            board.reconnect(&camera.name);
         }
     })?;
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cameras_are_name_source_and_zone() {
-        let camera = parse_camera("lift=rtsp://user:pw@10.0.0.5:554/stream@5").unwrap();
-        assert_eq!(camera.name, "lift");
-        assert_eq!(camera.source, "rtsp://user:pw@10.0.0.5:554/stream");
-        assert_eq!(camera.zone, "5");
-        assert!(parse_camera("lift").is_err());
-        assert!(parse_camera("lift=clip.mp4").is_err());
-        assert!(parse_camera("=clip.mp4@5").is_err());
-        assert!(parse_camera("lift\u{202E}=clip.mp4@5").is_err());
-        assert!(parse_camera("lift\n=clip.mp4@5").is_err());
-        assert!(parse_camera(&format!("{}=clip.mp4@5", "x".repeat(201))).is_err());
-        assert!(parse_camera("lift=clip.mp4@5\u{1b}").is_err());
-    }
-
-    #[test]
-    fn two_cameras_may_not_share_a_name() {
-        let a = parse_camera("lift=a.mp4@5").unwrap();
-        let b = parse_camera("door=b.mp4@5").unwrap();
-        assert!(check_camera_names(&[a.clone(), b.clone()]).is_ok());
-        assert!(check_camera_names(&[a.clone(), b, a]).is_err());
-    }
+/// With `--mqtt`, the publisher of this process's decisions, camera states
+/// and availability; `None` without. It runs until dropped.
+pub fn start_mqtt(
+    config: Option<&MqttConfig>,
+    pipeline: &Arc<Pipeline>,
+    gallery: &Arc<Gallery>,
+    cameras: &CameraBoard,
+    threshold: f32,
+) -> Result<Option<Relay>, CliError> {
+    let Some(config) = config else { return Ok(None) };
+    let mqtt = Mqtt::start(config)?;
+    let sources = RelaySources {
+        pipeline: pipeline.clone(),
+        gallery: gallery.clone(),
+        cameras: cameras.clone(),
+        threshold,
+    };
+    let relay = Relay::start(mqtt, sources).map_err(|error| CliError::Video(format!("--mqtt: {error}")))?;
+    tracing::info!(broker = %config.broker, prefix = %config.prefix, "publishing decisions over MQTT");
+    Ok(Some(relay))
 }

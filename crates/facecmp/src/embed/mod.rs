@@ -1,16 +1,22 @@
 //! Embedding: an aligned face becomes a unit vector; faces of one person
 //! land close together. SFace is the bundled embedder; a trained network is
 //! another implementation of the same [`Embedder`] trait.
+//!
+//! Every network that embeds faces has its own file here (`sface.rs`: SFace)
+//! behind that trait; this module holds what they share: the trait, the
+//! [`Embedding`] they produce, the [`EmbedderIdentity`] that keeps vectors of
+//! different networks apart, the cosine they are compared with, and the
+//! batch helpers ([`rgb_batch`], [`split_embeddings`]) for ONNX networks.
 
-use std::sync::OnceLock;
-
-use once_cell::sync::OnceCell;
 use serde::{Deserialize, Serialize};
 
+mod sface;
+
+pub use sface::{FACES_PER_RUN, SFACE_COSINE_THRESHOLD, SFACE_DIMENSION, SFace, bundled_sface_calibration};
+
 use crate::align::{ALIGNED_SIZE, AlignedFace};
-use crate::compare::{Calibration, DimensionMismatch};
-use crate::models::ModelFile;
-use crate::runtime::{Dim, Engine, NchwTensor, Network, NetworkSpec, RuntimeError};
+use crate::calibration::Calibration;
+use crate::runtime::{NchwTensor, RuntimeError};
 
 /// An L2-normalised face embedding: finite, unit length. Deserialising one
 /// goes through the same check and normalisation as [`Embedding::from_raw`].
@@ -43,11 +49,10 @@ impl Embedding {
         self.0.len()
     }
 
-    /// Cosine similarity in [−1, 1] (see [`crate::compare::cosine`]);
-    /// embeddings of different dimensions come from different embedders and
-    /// are refused.
+    /// Cosine similarity in [−1, 1] (see [`cosine`]); embeddings of
+    /// different dimensions come from different embedders and are refused.
     pub fn cosine(&self, other: &Embedding) -> Result<f32, DimensionMismatch> {
-        crate::compare::cosine(&self.0, &other.0)
+        cosine(&self.0, &other.0)
     }
 }
 
@@ -63,6 +68,24 @@ impl From<Embedding> for Vec<f32> {
     fn from(embedding: Embedding) -> Vec<f32> {
         embedding.0
     }
+}
+
+/// Two vectors of different lengths: they cannot come from one embedder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("cannot compare embeddings of {left} and {right} dimensions (made by different models)")]
+pub struct DimensionMismatch {
+    pub left: usize,
+    pub right: usize,
+}
+
+/// Cosine similarity of two unit vectors, in [−1, 1]: their dot product,
+/// clamped against rounding. The one implementation every crate scores
+/// embeddings with (the search index's kernels are held to it by tests).
+pub fn cosine(a: &[f32], b: &[f32]) -> Result<f32, DimensionMismatch> {
+    if a.len() != b.len() {
+        return Err(DimensionMismatch { left: a.len(), right: b.len() });
+    }
+    Ok(a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>().clamp(-1.0, 1.0))
 }
 
 /// What produced an embedding: vectors from different identities must never
@@ -104,117 +127,6 @@ pub trait Embedder: Send + Sync {
     /// not make its first request wait for it).
     fn preload(&self) -> Result<(), RuntimeError> {
         Ok(())
-    }
-}
-
-/// SFace (OpenCV Zoo, 2021dec, int8 block-quantised): 128-d, trained with
-/// the ArcFace template alignment.
-///
-/// The network is loaded on first use, so that commands which never embed
-/// (`facecmp detect`) never pay for its 10 M weights; its identity (the
-/// file's sha256) and calibration are likewise worked out when first asked.
-pub struct SFace {
-    model: ModelFile,
-    engine: Engine,
-    threads: usize,
-    network: OnceCell<Box<dyn Network>>,
-    identity: OnceLock<EmbedderIdentity>,
-    calibration: OnceLock<Option<Calibration>>,
-}
-
-pub const SFACE_DIMENSION: usize = 128;
-const SFACE_NAME: &str = "sface-2021dec-int8bq";
-/// The most faces SFace runs on at once. A batch amortises each run's fixed
-/// cost up to about 8 faces, while the network's intermediate tensors grow
-/// with it: ONNX Runtime, 2 threads, 25.7 ms a face at 4, 22.7 ms at 8 and
-/// 22.4 ms at 32, for +14, +38 and +186 MiB (BENCHMARKS.md, Throughput). A crowd
-/// photo is embedded 8 faces at a time, at the same speed.
-pub const FACES_PER_RUN: usize = 8;
-
-impl SFace {
-    /// Input: a batch of aligned 112×112 RGB crops as 0..255 floats (the graph
-    /// normalises internally). Output `fc1`: one 128-d vector per face.
-    pub fn network_spec() -> NetworkSpec {
-        let side = ALIGNED_SIZE as usize;
-        NetworkSpec {
-            input: [Dim::Variable("N"), Dim::Fixed(3), Dim::Fixed(side), Dim::Fixed(side)],
-            outputs: vec!["fc1"],
-            warm_shape: Some([1, 3, side, side]),
-        }
-    }
-
-    /// SFace from `model`, to be run on `engine` with `threads` threads
-    /// (0: every core) once it is first needed.
-    pub fn new(model: ModelFile, engine: Engine, threads: usize) -> Self {
-        Self {
-            model,
-            engine,
-            threads,
-            network: OnceCell::new(),
-            identity: OnceLock::new(),
-            calibration: OnceLock::new(),
-        }
-    }
-
-    /// Loads and optimises the network now, if it is not loaded yet.
-    pub fn load(&self) -> Result<&dyn Network, RuntimeError> {
-        let network = self.network.get_or_try_init(|| {
-            self.engine.load("SFace", &self.model.bytes, &Self::network_spec(), self.threads)
-        })?;
-        Ok(network.as_ref())
-    }
-}
-
-/// The FAR calibration measured for the bundled SFace file by
-/// `tools/calibration/`; it applies only to the exact file it was measured on.
-pub fn bundled_sface_calibration(model_sha256: &str) -> Option<Calibration> {
-    #[derive(Deserialize)]
-    struct CalibrationFile {
-        embedder: MeasuredOn,
-        #[serde(flatten)]
-        calibration: Calibration,
-    }
-    #[derive(Deserialize)]
-    struct MeasuredOn {
-        sha256: String,
-    }
-    let file: CalibrationFile = serde_json::from_str(include_str!("../../../models/sface-calibration.json"))
-        .expect("the bundled calibration is valid JSON (tested)");
-    (file.embedder.sha256 == model_sha256).then_some(file.calibration)
-}
-
-impl Embedder for SFace {
-    fn identity(&self) -> &EmbedderIdentity {
-        self.identity.get_or_init(|| EmbedderIdentity {
-            name: SFACE_NAME.into(),
-            sha256: self.model.sha256(),
-            dimension: SFACE_DIMENSION,
-            preprocessing: "yunet-5pt-arcface112-rgb-0..255".into(),
-        })
-    }
-
-    fn published_threshold(&self) -> Option<f32> {
-        Some(crate::compare::SFACE_COSINE_THRESHOLD)
-    }
-
-    fn calibration(&self) -> Option<&Calibration> {
-        self.calibration.get_or_init(|| bundled_sface_calibration(&self.identity().sha256)).as_ref()
-    }
-
-    fn embed(&self, faces: &[&AlignedFace]) -> Result<Vec<Embedding>, EmbedError> {
-        if faces.is_empty() {
-            return Ok(Vec::new());
-        }
-        let network = self.load()?;
-        let mut values = Vec::with_capacity(faces.len() * SFACE_DIMENSION);
-        for run in faces.chunks(FACES_PER_RUN) {
-            values.extend(network.run(rgb_batch(run))?.swap_remove(0).data);
-        }
-        split_embeddings(values, faces.len(), SFACE_DIMENSION, SFACE_NAME)
-    }
-
-    fn preload(&self) -> Result<(), RuntimeError> {
-        self.load().map(|_| ())
     }
 }
 
@@ -279,15 +191,6 @@ mod tests {
         assert!(serde_json::from_str::<Embedding>("[1e39, 1.0]").is_err());
         let round_trip: Embedding = serde_json::from_str(&serde_json::to_string(&parsed).unwrap()).unwrap();
         assert!((round_trip.cosine(&parsed).unwrap() - 1.0).abs() < 1e-6);
-    }
-
-    #[test]
-    fn the_bundled_calibration_belongs_to_the_bundled_sface() {
-        let sface = crate::models::ModelSource::Bundled.embedder().unwrap();
-        let calibration = bundled_sface_calibration(&sface.sha256()).expect("calibrated");
-        assert!(calibration.impostor_pairs > 0);
-        assert!(calibration.threshold_for(1e-2).is_ok());
-        assert!(bundled_sface_calibration(&"0".repeat(64)).is_none());
     }
 
     #[test]
