@@ -12,17 +12,22 @@
 //! The core `facecmp` crate does the faces; the gallery decides and records
 //! access. Nothing here knows about the command line or HTTP.
 
+mod decoder;
+pub mod sampler;
 pub mod scan;
 pub mod search;
 pub mod sheet;
 pub mod source;
+pub mod stream;
 pub mod tracker;
 pub mod watch;
 
-pub use scan::{Analyser, Sampler, Timings};
+pub use sampler::Sampler;
+pub use scan::{Analyser, Timings};
 pub use search::{
     Appearance, GalleryPeople, ReferenceFaces, SearchConfig, SearchError, Targets, search_source,
 };
-pub use source::{Frame, FrameStream, ReadOptions, SourceKind, VideoError, VideoSource};
+pub use source::{Frame, ReadOptions, SourceKind, VideoError, VideoSource};
+pub use stream::{FrameStream, ReaderStats};
 pub use tracker::{Detection, Track, Tracker, TrackerConfig, vote};
 pub use watch::{WatchConfig, WatchDecision, Watcher};

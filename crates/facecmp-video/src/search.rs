@@ -7,8 +7,10 @@ use facecmp_gallery::Gallery;
 use image::RgbImage;
 use serde::Serialize;
 
-use crate::scan::{Analyser, Sampler, Timings};
-use crate::source::{FrameStream, VideoError};
+use crate::sampler::Sampler;
+use crate::scan::{Analyser, Timings};
+use crate::source::VideoError;
+use crate::stream::FrameStream;
 use crate::tracker::{Track, TrackerConfig, vote};
 
 /// What a face is compared with: ranks the targets for an embedding.

@@ -3,11 +3,14 @@
 //!
 //! Detections are matched to tracks by box overlap, and by embedding
 //! similarity whenever the boxes alone are not convincing (two people near
-//! each other, a jump, a long time since the last check): two people who
-//! cross keep their tracks, and a cut to another person at the same place
-//! starts a new one. Embedding costs more than detecting, so a detection is
-//! embedded only when matching needs it, when it is among its track's best
-//! faces (size × detector score × sharpness), or when the caller asks.
+//! each other, a jump in the face's size or position, a gap in detections,
+//! a long time since the last check): two people who cross keep their
+//! tracks, and another person at the same place starts a new one, however
+//! well the boxes overlap. An embedded face joins a track only if it looks
+//! like the track's own best faces by [`TrackerConfig::same_person`].
+//! Embedding costs more than detecting, so a detection is embedded only
+//! when matching needs it, when it is among its track's best faces
+//! (size × detector score × sharpness), or when the caller asks.
 
 use facecmp::{Embedding, Face};
 use image::RgbImage;
@@ -33,6 +36,21 @@ impl Detection {
 /// worst of a track's best faces to replace it.
 const BETTER_FACE_FACTOR: f32 = 1.1;
 
+/// Seconds without a detection after which the next face may be someone
+/// else (the person left and another came): its identity is checked.
+/// Several samples at the rates search and watch use (5 and 10 fps).
+const GAP_S: f64 = 0.35;
+
+/// A face this many times larger or smaller than the track's last one
+/// jumped (someone stepped closer in the other's place): its identity is
+/// checked. Walking towards a camera changes the size far less per sample.
+const SIZE_JUMP: f32 = 1.25;
+
+/// A centre that moved more than this share of the face's size since the
+/// last sample jumped: its identity is checked. Someone walking past a
+/// camera at 5 fps moves about a third of their face's width.
+const POSITION_JUMP: f32 = 0.5;
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TrackerConfig {
     /// Frames with a detection before a track counts as a person.
@@ -48,9 +66,14 @@ pub struct TrackerConfig {
     /// at 5 fps) keep its track on boxes alone; crossing people are
     /// competitors, and are told apart by embedding whatever the overlap.
     pub stable_iou: f32,
-    /// Embedding similarity below which a detection is never the track's
-    /// person, whatever the boxes say.
-    pub min_similarity: f32,
+    /// Embedding similarity to the track's own faces (its best faces and
+    /// its latest one) below which a detection is someone else, whatever
+    /// the boxes say. It must separate people, not just tell a face from a
+    /// non-face: SFace gives strangers up to ≈ 0.37 and the same person in
+    /// other photos ≥ 0.45 (docs/issue21-notes.md), so the default is
+    /// SFace's calibrated threshold, and the watcher passes the threshold
+    /// it decides with (the right scale for any embedder).
+    pub same_person: f32,
     /// Re-check a track's identity by embedding at least this often (seconds).
     pub reverify_after: f64,
     /// Best faces kept (and embedded) per track.
@@ -64,7 +87,7 @@ impl Default for TrackerConfig {
             max_age: 1.0,
             iou_gate: 0.05,
             stable_iou: 0.3,
-            min_similarity: 0.2,
+            same_person: 0.363,
             reverify_after: 1.0,
             keep_best: 3,
         }
@@ -108,6 +131,30 @@ impl Track {
     fn wants(&self, quality: f32, keep: usize) -> bool {
         self.best.len() < keep
             || self.best.last().is_some_and(|worst| quality > worst.quality * BETTER_FACE_FACTOR)
+    }
+
+    /// How much `embedding` looks like this track's person: the best match
+    /// among its best faces and its latest face (a face turning away may
+    /// differ from the best ones but not from the last).
+    fn similarity(&self, embedding: &Embedding) -> Option<f32> {
+        self.best
+            .iter()
+            .map(|b| &b.embedding)
+            .chain(&self.appearance)
+            // One embedder made both; a mismatch would be no appearance evidence.
+            .filter_map(|known| known.cosine(embedding).ok())
+            .max_by(f32::total_cmp)
+    }
+
+    /// Whether `face` at `time` may show someone else than the track's
+    /// last face did: after a gap, or a jump in size or position. Boxes
+    /// that overlap prove nothing then: the identity is checked.
+    fn may_have_changed(&self, time: f64, face: &Face) -> bool {
+        let last = &self.last_face;
+        let (larger, smaller) = (face.size().max(last.size()), face.size().min(last.size()));
+        time - self.last_seen > GAP_S
+            || larger > smaller.max(1.0) * SIZE_JUMP
+            || centre_distance(last, face) > POSITION_JUMP * larger
     }
 
     fn keep(&mut self, best: BestFace, keep: usize) {
@@ -184,6 +231,7 @@ impl Tracker {
                 let track = &self.tracks[t];
                 iou < self.config.stable_iou
                     || track.appearance.is_none()
+                    || track.may_have_changed(time, &detection.face)
                     || time - track.last_embedded >= self.config.reverify_after
                     || track.wants(detection.quality(), self.config.keep_best)
                     || must_embed(track.id)
@@ -198,13 +246,9 @@ impl Tracker {
         let mut scored: Vec<(usize, usize, f32)> = candidates
             .iter()
             .filter_map(|&(t, d, iou)| {
-                let similarity = match (&self.tracks[t].appearance, &embeddings[d]) {
-                    // One embedder made both; a mismatch would be no appearance evidence.
-                    (Some(track), Some(detection)) => track.cosine(detection).ok(),
-                    _ => None,
-                };
+                let similarity = embeddings[d].as_ref().and_then(|e| self.tracks[t].similarity(e));
                 match similarity {
-                    Some(s) if s < self.config.min_similarity => None,
+                    Some(s) if s < self.config.same_person => None,
                     Some(s) => Some((t, d, iou + s)),
                     // Without an embedding only a clear overlap may join.
                     None if iou >= self.config.iou_gate.max(0.3) => Some((t, d, iou)),
@@ -254,7 +298,8 @@ impl Tracker {
         Ok(FrameUpdate { assignments, ended })
     }
 
-    /// Ends every track (the source is finished).
+    /// Ends every track: the source is finished, or the shot changed (a
+    /// cut: whoever is in view now is a new appearance).
     pub fn finish(&mut self) -> Vec<Track> {
         std::mem::take(&mut self.tracks)
     }
@@ -343,10 +388,13 @@ fn fill<E>(
 
 /// Centres closer than the face's size: a fast move between two samples.
 fn near(a: &Face, b: &Face) -> bool {
+    centre_distance(a, b) < a.size().max(b.size())
+}
+
+fn centre_distance(a: &Face, b: &Face) -> f32 {
     let centre = |f: &Face| (f.bbox.x + f.bbox.width / 2.0, f.bbox.y + f.bbox.height / 2.0);
     let ((ax, ay), (bx, by)) = (centre(a), centre(b));
-    let distance = ((ax - bx).powi(2) + (ay - by).powi(2)).sqrt();
-    distance < a.size().max(b.size())
+    ((ax - bx).powi(2) + (ay - by).powi(2)).sqrt()
 }
 
 /// The label with the most weight, or `None` when "nobody" wins or two

@@ -18,9 +18,10 @@ use facecmp::{Embedding, Pipeline};
 use facecmp_gallery::{AccessContext, AccessDecision, Gallery, Probe, ProbeCrop, QualityPolicy, Reason};
 use serde::Serialize;
 
-use crate::scan::{Analysed, Analyser, Sampler, Timings};
+use crate::sampler::Sampler;
+use crate::scan::{Analysed, Analyser, Timings};
 use crate::search::SearchError;
-use crate::source::FrameStream;
+use crate::stream::FrameStream;
 use crate::tracker::TrackerConfig;
 
 #[derive(Debug, Clone)]
@@ -403,7 +404,7 @@ mod tests {
 /// without its user and password (a camera's credentials must not reach
 /// every reader of the trail), with no control or bidirectional-override
 /// characters and at most 200 characters (the gallery refuses such names).
-fn audit_label(source: &str) -> String {
+pub fn audit_label(source: &str) -> String {
     let without_credentials = match source.split_once("://") {
         Some((scheme, rest)) => {
             let authority_end = rest.find('/').unwrap_or(rest.len());

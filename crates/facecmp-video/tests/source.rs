@@ -65,7 +65,7 @@ fn a_sampling_rate_drops_frames_in_ffmpeg_by_the_sampler_rule() {
     assert_eq!(all.len(), 60);
     // 5 fps: every 5th frame, then all; 10 fps: every 3rd and 2nd alternately, then all.
     for (fps, count) in [(5.0, 10 + 10), (10.0, 20 + 10)] {
-        let mut sampler = facecmp_video::scan::Sampler::new(fps);
+        let mut sampler = facecmp_video::Sampler::new(fps);
         let expected: Vec<f64> = all.iter().map(|f| f.0).filter(|&t| sampler.take(t)).collect();
         let options = ReadOptions { sample_fps: fps, max_side: Some(160), ..ReadOptions::default() };
         let sampled = read_all(clip.to_str().unwrap(), &options).unwrap();
