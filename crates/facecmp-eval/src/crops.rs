@@ -17,21 +17,43 @@ use crate::progress;
 pub enum Alignment<'a> {
     /// The images already are aligned crops (e.g. `facecmp synth` output).
     PreAligned,
-    /// Detect with the pipeline, align its one face; results cached in the
-    /// folder (see [`Alignment::detect`]).
-    Detect { pipeline: &'a Pipeline, cache: PathBuf },
+    /// Detect with the pipeline, align the face `rule` picks; results cached
+    /// in the folder (see [`Alignment::detect`]).
+    Detect { pipeline: &'a Pipeline, cache: PathBuf, rule: FaceRule },
+}
+
+/// Which face of a photo its label means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaceRule {
+    /// Exactly one usable face, else the photo is skipped: in identity
+    /// folders nobody says which of two faces the folder's person is.
+    ExactlyOne,
+    /// The usable face nearest the image centre: LFW's images are centred
+    /// on the named person (the rule of the published LFW evaluations),
+    /// with other people often behind them.
+    NearestCentre,
 }
 
 impl<'a> Alignment<'a> {
-    /// Detection with `pipeline`, caching under `cache_root` in a folder per
-    /// detector setting: other settings find other faces, so they get other crops.
+    /// Detection with `pipeline`, exactly one face per photo.
     pub fn detect(pipeline: &'a Pipeline, cache_root: &Path) -> Alignment<'a> {
+        Alignment::detect_by(pipeline, cache_root, FaceRule::ExactlyOne)
+    }
+
+    /// Detection with `pipeline`, caching under `cache_root` in a folder per
+    /// detector setting and rule: other settings find other faces, so they
+    /// get other crops.
+    pub fn detect_by(pipeline: &'a Pipeline, cache_root: &Path, rule: FaceRule) -> Alignment<'a> {
         let config = pipeline.config();
+        let rule_suffix = match rule {
+            FaceRule::ExactlyOne => "",
+            FaceRule::NearestCentre => "-centre",
+        };
         let settings = format!(
-            "yunet-{}px-{}-min{}",
+            "yunet-{}px-{}-min{}{rule_suffix}",
             config.detector.max_input_side, config.detector.score_threshold, config.min_face_size
         );
-        Alignment::Detect { pipeline, cache: cache_root.join(settings) }
+        Alignment::Detect { pipeline, cache: cache_root.join(settings), rule }
     }
 }
 
@@ -118,8 +140,8 @@ pub fn prepare(samples: &[Sample], alignment: &Alignment<'_>) -> Result<Prepared
         let sha256 = facecmp::digest::sha256_hex(&bytes);
         let outcome = match alignment {
             Alignment::PreAligned => pre_aligned(&bytes).map(|face| (face, false)),
-            Alignment::Detect { pipeline, cache } => {
-                detect_cached(pipeline, cache, &sample.path, &bytes, &sha256)
+            Alignment::Detect { pipeline, cache, rule } => {
+                detect_cached(pipeline, cache, *rule, &sample.path, &bytes, &sha256)
             }
         };
         match outcome {
@@ -160,6 +182,7 @@ fn pre_aligned(bytes: &[u8]) -> Result<AlignedFace, String> {
 fn detect_cached(
     pipeline: &Pipeline,
     cache: &Path,
+    rule: FaceRule,
     path: &Path,
     bytes: &[u8],
     sha256: &str,
@@ -175,7 +198,7 @@ fn detect_cached(
     {
         return Ok((face, true));
     }
-    let result = detect_one(pipeline, path, bytes);
+    let result = detect_one(pipeline, rule, path, bytes);
     // The cache only saves time: failing to write it is not an error.
     let _ = match &result {
         Ok(face) => face.image().save(&crop_file).map_err(|e| e.to_string()),
@@ -184,10 +207,32 @@ fn detect_cached(
     result.map(|face| (face, false))
 }
 
-fn detect_one(pipeline: &Pipeline, path: &Path, bytes: &[u8]) -> Result<AlignedFace, String> {
+fn detect_one(pipeline: &Pipeline, rule: FaceRule, path: &Path, bytes: &[u8]) -> Result<AlignedFace, String> {
     let photo = pipeline.open_bytes(&path.display().to_string(), bytes).map_err(|e| strip_input(&e, path))?;
-    let policy = facecmp::FacePolicy::exactly_one(pipeline.config().min_face_size);
-    policy.the_face(&photo).map(|index| photo.align(index)).map_err(|why| why.to_string())
+    let min_face_size = pipeline.config().min_face_size;
+    let chosen = match rule {
+        FaceRule::ExactlyOne => {
+            facecmp::FacePolicy::exactly_one(min_face_size).the_face(&photo).map_err(|why| why.to_string())
+        }
+        FaceRule::NearestCentre => nearest_centre(&photo, min_face_size),
+    };
+    chosen.map(|index| photo.align(index))
+}
+
+/// The face large enough to use whose box centre is nearest the image's.
+fn nearest_centre(photo: &facecmp::Photo, min_face_size: f32) -> Result<usize, String> {
+    let (width, height) = photo.image.dimensions();
+    let (cx, cy) = (width as f32 / 2.0, height as f32 / 2.0);
+    let distance = |index: usize| {
+        let b = &photo.faces[index].bbox;
+        (b.x + b.width / 2.0 - cx).hypot(b.y + b.height / 2.0 - cy)
+    };
+    let usable = (0..photo.faces.len()).filter(|&i| photo.faces[i].size() >= min_face_size);
+    match usable.min_by(|&a, &b| distance(a).total_cmp(&distance(b))) {
+        Some(index) => Ok(index),
+        None if photo.faces.is_empty() => Err("no face found".into()),
+        None => Err(format!("no face of at least {min_face_size:.0} px")),
+    }
 }
 
 /// The reason of a pipeline error without the path (the skip list names it).
@@ -201,4 +246,37 @@ fn strip_input(error: &facecmp::Error, path: &Path) -> String {
 /// photo is not known, nor needed to embed it).
 fn aligned_crop(image: RgbImage) -> AlignedFace {
     AlignedFace::from_crop(image).expect("callers resize to the aligned size first")
+}
+
+#[cfg(test)]
+mod tests {
+    use facecmp::{BoundingBox, Face, Photo, Point};
+
+    use super::*;
+
+    fn face_at(x: f32, y: f32, side: f32) -> Face {
+        Face {
+            bbox: BoundingBox { x, y, width: side, height: side },
+            score: 0.9,
+            landmarks: [Point { x, y }; 5],
+        }
+    }
+
+    fn photo(faces: Vec<Face>) -> Photo {
+        Photo { input: "lfw.jpg".into(), image: RgbImage::new(250, 250), faces }
+    }
+
+    /// LFW's subject is in the middle; a stronger face at the edge (listed
+    /// first) is someone behind them, and a central face too small to use
+    /// does not count.
+    #[test]
+    fn nearest_centre_takes_the_usable_face_in_the_middle() {
+        let faces = vec![face_at(0.0, 0.0, 80.0), face_at(100.0, 100.0, 10.0), face_at(80.0, 70.0, 90.0)];
+        assert_eq!(nearest_centre(&photo(faces), 20.0), Ok(2));
+        assert_eq!(nearest_centre(&photo(vec![]), 20.0), Err("no face found".into()));
+        assert_eq!(
+            nearest_centre(&photo(vec![face_at(120.0, 120.0, 10.0)]), 20.0),
+            Err("no face of at least 20 px".into())
+        );
+    }
 }

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use facecmp::compare::{Calibration, DEFAULT_FAR};
 use facecmp::{Embedding, Pipeline};
 
-use crate::crops::{Alignment, Prepared, prepare};
+use crate::crops::{Alignment, FaceRule, Prepared, prepare};
 use crate::dataset::{Identities, Sample, Split, SplitSide, evaluation_pairs, list_samples, read_groups};
 use crate::error::EvalError;
 use crate::lfw::{LfwImage, LfwPair, images, parse_lfw_pairs, score_lfw};
@@ -34,7 +34,15 @@ pub struct Setup<'a> {
 
 impl Setup<'_> {
     fn alignment(&self) -> Alignment<'_> {
-        if self.aligned { Alignment::PreAligned } else { Alignment::detect(self.pipeline, &self.cache) }
+        self.alignment_by(FaceRule::ExactlyOne)
+    }
+
+    fn alignment_by(&self, rule: FaceRule) -> Alignment<'_> {
+        if self.aligned {
+            Alignment::PreAligned
+        } else {
+            Alignment::detect_by(self.pipeline, &self.cache, rule)
+        }
     }
 }
 
@@ -128,11 +136,13 @@ pub fn lfw(setup: &Setup<'_>, pairs_file: &Path, images_dir: &Path) -> Result<Ev
         .iter()
         .map(|key| Sample { path: images_dir.join(LfwPair::relative_path(key)), person: key.0.clone() })
         .collect();
-    let prepared = prepare(&samples, &setup.alignment())?;
+    let prepared = prepare(&samples, &setup.alignment_by(FaceRule::NearestCentre))?;
     let embeddings = report::embed_prepared(setup.pipeline, &prepared)?;
     let embedding_of = embeddings_by_image(&keys, &samples, &prepared, embeddings);
     let (scored, missing) = score_lfw(&lfw, &embedding_of);
-    let folds = k_fold(&scored).ok_or_else(|| EvalError::TooFewFolds { path: pairs_file.to_path_buf() })?;
+    let unscored: Vec<usize> = missing.iter().map(|pair| pair.fold).collect();
+    let folds = k_fold(&scored, &unscored)
+        .ok_or_else(|| EvalError::TooFewFolds { path: pairs_file.to_path_buf() })?;
     let scores: Vec<ScoredPair> = scored.iter().map(|s| s.1).collect();
     let mut report = new_report(
         setup,

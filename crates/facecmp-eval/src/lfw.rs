@@ -129,12 +129,32 @@ mod tests {
         let scores = [0.9, 0.45, 0.3, 0.1, 0.8, 0.6, 0.35, 0.2];
         let scored: Vec<(usize, ScoredPair)> =
             lfw.iter().zip(scores).map(|(p, s)| (p.fold, ScoredPair::new(s, p.genuine))).collect();
-        let result = k_fold(&scored).unwrap();
+        let result = k_fold(&scored, &[]).unwrap();
         assert_eq!(result.folds.len(), 2);
         assert_eq!(result.folds[0].accuracy, 0.75);
         assert_eq!(result.folds[1].accuracy, 1.0);
         assert!((result.mean_accuracy - 0.875).abs() < 1e-12);
         assert!((result.std_accuracy - (0.125f64 * 0.125 * 2.0).sqrt()).abs() < 1e-12);
+    }
+
+    /// A pair that could not be scored is wrong in its fold, and the
+    /// report covers every pair: the same crafted file with two pairs lost.
+    #[test]
+    fn unscored_pairs_count_as_errors_in_their_fold() {
+        let scored: Vec<(usize, ScoredPair)> =
+            [(1, 0.9, true), (1, 0.1, false), (2, 0.8, true), (2, 0.2, false)]
+                .into_iter()
+                .map(|(fold, score, genuine)| (fold, ScoredPair::new(score, genuine)))
+                .collect();
+        let result = k_fold(&scored, &[1, 2, 2]).unwrap();
+        // Fold 1: 2 right of 3; fold 2: 2 right of 4.
+        assert_eq!((result.folds[0].errors, result.folds[1].errors), (1, 2));
+        assert!((result.folds[0].accuracy - 2.0 / 3.0).abs() < 1e-12);
+        assert_eq!(result.folds[1].accuracy, 0.5);
+        assert_eq!((result.scored_pairs, result.error_pairs), (4, 3));
+        // A fold whose every pair is lost is 0 %, not left out.
+        let all_lost = k_fold(&scored[..2], &[2, 2]).unwrap();
+        assert_eq!(all_lost.folds[1].accuracy, 0.0);
     }
 
     #[test]

@@ -237,9 +237,14 @@ pub struct FoldResult {
     pub fold: usize,
     /// Chosen on the other folds.
     pub threshold: f32,
-    /// Measured on this fold.
+    /// Measured on this fold, over its scored pairs and its errors.
     pub accuracy: f64,
+    /// The fold's scored pairs.
     pub pairs: PairCounts,
+    /// The fold's pairs that could not be scored (a face not found),
+    /// counted as wrong: a protocol's accuracy covers all of its pairs.
+    #[serde(default)]
+    pub errors: usize,
 }
 
 /// LFW's View-2 protocol: for each fold, the threshold of best accuracy on
@@ -250,13 +255,21 @@ pub struct KFold {
     pub folds: Vec<FoldResult>,
     pub mean_accuracy: f64,
     pub std_accuracy: f64,
+    /// Pairs scored, over all folds.
+    #[serde(default)]
+    pub scored_pairs: usize,
+    /// Pairs that could not be scored and count as errors, over all folds.
+    #[serde(default)]
+    pub error_pairs: usize,
 }
 
-/// Runs k-fold evaluation over pairs labelled with their fold (any numbering).
-/// `None` when there are fewer than two folds or a fold has no pairs to
-/// choose a threshold on.
-pub fn k_fold(pairs: &[(usize, ScoredPair)]) -> Option<KFold> {
-    let mut fold_ids: Vec<usize> = pairs.iter().map(|p| p.0).collect();
+/// Runs k-fold evaluation over pairs labelled with their fold (any
+/// numbering); `unscored` holds the fold of each pair that could not be
+/// scored, which counts as an error in its fold (and, being wrong at any
+/// threshold, has no say in choosing one). `None` when there are fewer
+/// than two folds or a fold has no pairs to choose a threshold on.
+pub fn k_fold(pairs: &[(usize, ScoredPair)], unscored: &[usize]) -> Option<KFold> {
+    let mut fold_ids: Vec<usize> = pairs.iter().map(|p| p.0).chain(unscored.iter().copied()).collect();
     fold_ids.sort_unstable();
     fold_ids.dedup();
     if fold_ids.len() < 2 {
@@ -268,16 +281,22 @@ pub fn k_fold(pairs: &[(usize, ScoredPair)]) -> Option<KFold> {
         let rest: Vec<ScoredPair> = rest.iter().map(|p| p.1).collect();
         let held_out: Vec<ScoredPair> = held_out.iter().map(|p| p.1).collect();
         let (_, threshold) = best_accuracy(&rest)?;
+        let errors = unscored.iter().filter(|&&f| f == fold).count();
+        // A fold of nothing but errors has no scored pair to be right on.
+        let correct =
+            if held_out.is_empty() { 0.0 } else { accuracy_at(&held_out, threshold) * held_out.len() as f64 };
+        let total = held_out.len() + errors;
         folds.push(FoldResult {
             fold,
             threshold,
-            accuracy: accuracy_at(&held_out, threshold),
+            accuracy: if total == 0 { 0.0 } else { correct / total as f64 },
             pairs: PairCounts::of(&held_out),
+            errors,
         });
     }
     let accuracies: Vec<f64> = folds.iter().map(|f| f.accuracy).collect();
     let (mean_accuracy, std_accuracy) = mean_and_sample_std(&accuracies);
-    Some(KFold { folds, mean_accuracy, std_accuracy })
+    Some(KFold { folds, mean_accuracy, std_accuracy, scored_pairs: pairs.len(), error_pairs: unscored.len() })
 }
 
 fn mean_and_sample_std(values: &[f64]) -> (f64, f64) {
