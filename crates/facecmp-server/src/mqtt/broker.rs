@@ -9,7 +9,7 @@ use std::time::Duration;
 use percent_encoding::percent_decode_str;
 use rumqttc::{LastWill, MqttOptions, QoS, TlsConfiguration, Transport};
 
-use super::MqttError;
+use super::error::MqttError;
 
 /// A broker named by `mqtt://[user[:password]@]host[:port]` (1883 by
 /// default) or `mqtts://…` (TLS, 8883 by default).

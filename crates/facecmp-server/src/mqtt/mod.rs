@@ -17,6 +17,7 @@
 //! a decision minutes old would be worse than one that missed it.
 
 mod broker;
+mod error;
 mod relay;
 mod topics;
 
@@ -29,6 +30,7 @@ use std::time::Duration;
 use rumqttc::{AsyncClient, Event, EventLoop, Packet, QoS};
 
 pub use broker::BrokerUrl;
+pub use error::MqttError;
 pub use relay::{Relay, RelaySources};
 pub use topics::Topics;
 
@@ -36,16 +38,6 @@ pub use topics::Topics;
 const QUEUE: usize = 256;
 /// Longest wait between two attempts to reach the broker.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
-
-#[derive(Debug, thiserror::Error)]
-pub enum MqttError {
-    #[error("--mqtt {0}")]
-    Url(String),
-    #[error("--mqtt TLS: {0}")]
-    Tls(String),
-    #[error("cannot start the MQTT client: {0}")]
-    Start(String),
-}
 
 /// How to publish.
 #[derive(Debug, Clone)]
