@@ -153,8 +153,9 @@ mod tests {
         assert_eq!(result.folds[1].accuracy, 0.5);
         assert_eq!((result.scored_pairs, result.error_pairs), (4, 3));
         // A fold whose every pair is lost is 0 %, not left out.
-        let all_lost = k_fold(&scored[..2], &[2, 2]).unwrap();
-        assert_eq!(all_lost.folds[1].accuracy, 0.0);
+        let all_lost = k_fold(&scored, &[3, 3]).unwrap();
+        assert_eq!(all_lost.folds.len(), 3);
+        assert_eq!((all_lost.folds[2].accuracy, all_lost.folds[2].errors), (0.0, 2));
     }
 
     #[test]

@@ -24,6 +24,8 @@ const PASSWORD: &str = "pw-never-logged-7f3a";
 struct Broker {
     child: Option<Child>,
     port: u16,
+    /// A second listener, TLS with a certificate from the test's own CA.
+    tls_port: u16,
     dir: tempfile::TempDir,
 }
 
@@ -43,8 +45,9 @@ impl Broker {
             .args([USER, PASSWORD])
             .status();
         assert!(made.unwrap().success());
-        let port = free_port();
-        let mut broker = Broker { child: None, port, dir };
+        let (port, tls_port) = (free_port(), free_port());
+        make_certificates(dir.path());
+        let mut broker = Broker { child: None, port, tls_port, dir };
         broker.write_config(&passwords);
         broker.restart();
         Some(broker)
@@ -53,10 +56,17 @@ impl Broker {
     fn write_config(&self, passwords: &Path) {
         // `user root`: mosquitto started as root would otherwise become
         // `mosquitto`, who cannot read the test's private folder.
+        let tls = self.dir.path();
         let config = format!(
-            "listener {} 127.0.0.1\nallow_anonymous false\npassword_file {}\npersistence false\nuser root\n",
+            "allow_anonymous false\npassword_file {}\npersistence false\nuser root\n\
+             listener {} 127.0.0.1\n\
+             listener {} 127.0.0.1\ncafile {}\ncertfile {}\nkeyfile {}\n",
+            passwords.display(),
             self.port,
-            passwords.display()
+            self.tls_port,
+            tls.join("ca.pem").display(),
+            tls.join("server.pem").display(),
+            tls.join("server.key").display(),
         );
         std::fs::write(self.config(), config).unwrap();
     }
@@ -91,6 +101,71 @@ impl Broker {
     fn url(&self) -> String {
         format!("mqtt://{USER}:{PASSWORD}@127.0.0.1:{}", self.port)
     }
+
+    fn tls_url(&self) -> String {
+        format!("mqtts://{USER}:{PASSWORD}@localhost:{}", self.tls_port)
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+/// A CA (ca.pem), a server certificate it signed for localhost
+/// (server.pem, server.key), and another CA that signed nothing (other-ca.pem).
+fn make_certificates(dir: &Path) {
+    let openssl = |args: &[&str]| {
+        let output = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl runs");
+        assert!(output.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    };
+    for (key, pem) in [("ca.key", "ca.pem"), ("other-ca.key", "other-ca.pem")] {
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            key,
+            "-out",
+            pem,
+            "-days",
+            "2",
+            "-subj",
+            "/CN=facecmp test CA",
+        ]);
+    }
+    std::fs::write(dir.join("server.ext"), "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n")
+        .unwrap();
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=localhost",
+    ]);
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+    ]);
 }
 
 impl Drop for Broker {
@@ -181,7 +256,16 @@ fn decide(pipeline: &Pipeline, gallery: &Gallery, photo: &str) -> facecmp_galler
 }
 
 fn relay(url: &str, pipeline: &Arc<Pipeline>, gallery: &Arc<Gallery>, cameras: &CameraBoard) -> Relay {
-    let mqtt = Mqtt::start(&MqttConfig::new(url, "facecmp").unwrap()).unwrap();
+    relay_with(MqttConfig::new(url, "facecmp").unwrap(), pipeline, gallery, cameras)
+}
+
+fn relay_with(
+    config: MqttConfig,
+    pipeline: &Arc<Pipeline>,
+    gallery: &Arc<Gallery>,
+    cameras: &CameraBoard,
+) -> Relay {
+    let mqtt = Mqtt::start(&config).unwrap();
     let sources = RelaySources {
         pipeline: pipeline.clone(),
         gallery: gallery.clone(),
@@ -275,4 +359,33 @@ fn a_broker_that_never_answers_does_not_hold_a_decision() {
     wait_until("the decision is dropped", || counts.dropped.load(std::sync::atomic::Ordering::Relaxed) >= 1);
     assert!(!relay.mqtt().is_connected());
     drop(silent);
+}
+
+#[test]
+fn mqtts_checks_the_broker_against_the_given_ca_and_publishes_over_tls() {
+    let Some(broker) = Broker::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (pipeline, gallery) = lift_gallery(dir.path());
+    let inbox = subscribe(broker.port);
+    let with_ca = |ca: &str| {
+        let mut config = MqttConfig::new(&broker.tls_url(), "facecmp").unwrap();
+        config.ca_file = Some(broker.file(ca));
+        config
+    };
+    let relay = relay_with(with_ca("ca.pem"), &pipeline, &gallery, &CameraBoard::default());
+    wait_until("connected over TLS", || relay.mqtt().is_connected());
+    let decision = decide(&pipeline, &gallery, "obama2.jpg");
+    let event = wait_for(&inbox, "facecmp/events", |v| v["id"] == decision.event_id);
+    assert_eq!(event["decision"], "allow", "{event}");
+    drop(relay);
+
+    // A broker whose certificate another CA signed is never trusted, and
+    // the decision it would have carried is dropped, not held.
+    let untrusted = relay_with(with_ca("other-ca.pem"), &pipeline, &gallery, &CameraBoard::default());
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(!untrusted.mqtt().is_connected());
+    let refused = decide(&pipeline, &gallery, "obama2.jpg");
+    assert!(refused.allowed, "the door opens whatever the broker");
+    let counts = untrusted.mqtt().counts();
+    wait_until("the decision is dropped", || counts.dropped.load(std::sync::atomic::Ordering::Relaxed) >= 1);
 }
