@@ -218,7 +218,7 @@ pub enum OptimizerArg {
 
 #[derive(Debug, Args)]
 pub struct TrainArgs {
-    /// DATA/<person>/<image> folders, or a CSV of `path,person`.
+    /// DATA/PERSON/IMAGE folders, or a CSV of `path,person`.
     pub data: PathBuf,
     /// Where to write the model (weights, model.json, metrics.csv, plots, checkpoint/).
     #[arg(long, value_name = "MODEL_DIR")]
@@ -281,13 +281,13 @@ pub struct TrainArgs {
 
 #[derive(Debug, Args)]
 pub struct EvalArgs {
-    /// DATA/<person>/<image> folders or a CSV of `path,person` (not with --lfw-pairs).
+    /// DATA/PERSON/IMAGE folders or a CSV of `path,person` (not with --lfw-pairs).
     #[arg(required_unless_present = "lfw_pairs", conflicts_with = "lfw_pairs")]
     pub data: Option<PathBuf>,
     /// LFW View-2 protocol file (data/lfw/pairs.txt): 10-fold evaluation.
     #[arg(long, value_name = "pairs.txt", requires = "images")]
     pub lfw_pairs: Option<PathBuf>,
-    /// The LFW images, as DIR/<Name>/<Name>_0001.jpg.
+    /// The LFW images, as DIR/NAME/NAME_0001.jpg.
     #[arg(long, value_name = "DIR")]
     pub images: Option<PathBuf>,
     /// The images already are aligned 112×112 crops: skip detection.
@@ -325,7 +325,7 @@ pub enum SplitSide {
 
 #[derive(Debug, Args)]
 pub struct SynthArgs {
-    /// Folder to fill with OUT/<person>/<NNN>.png.
+    /// Folder to fill with OUT/PERSON/NNN.png.
     pub out: PathBuf,
     #[arg(long, value_name = "N", default_value_t = 300)]
     pub identities: usize,

@@ -8,7 +8,7 @@ use facecmp_server::mqtt::{MqttConfig, MqttError};
 #[derive(Args, Debug, Clone)]
 pub struct MqttArgs {
     /// Publish every decision, camera state and the service's availability
-    /// to this broker: mqtt://[USER[:PASSWORD]@]HOST[:PORT], or mqtts://
+    /// to this broker: mqtt://HOST, mqtt://USER:PASSWORD@HOST:PORT, or mqtts://
     /// for TLS. Prefer FACECMP_MQTT for a URL with a password: the command
     /// line is visible to every user of the machine.
     #[arg(long, value_name = "URL", env = "FACECMP_MQTT", hide_env_values = true)]

@@ -101,7 +101,7 @@ impl<'p> Analyser<'p> {
     }
 }
 
-/// The face box with a margin, at most [`CROP_SIDE`] pixels on its longer side.
+/// The face box with a margin, at most `CROP_SIDE` (192) pixels on its longer side.
 pub fn crop_face(image: &RgbImage, face: &Face) -> RgbImage {
     let (width, height) = image.dimensions();
     let margin = face.bbox.width.max(face.bbox.height) * 0.25;

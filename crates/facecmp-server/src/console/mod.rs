@@ -8,11 +8,11 @@
 //!
 //! Security, all in this module:
 //! - an operator logs in with an **admin** API key; the browser then holds
-//!   only a session cookie (see [`session`]); the key never reaches a script;
+//!   only a session cookie (see `session.rs`); the key never reaches a script;
 //! - every state-changing request passes a `Sec-Fetch-Site`/`Origin` check
 //!   (tower-http's CSRF layer);
 //! - a strict Content-Security-Policy: scripts and styles only from this
-//!   origin, no inline code, no eval, no framing ([`security_headers`]).
+//!   origin, no inline code, no eval, no framing (`security_headers`).
 
 mod assets;
 mod compare;

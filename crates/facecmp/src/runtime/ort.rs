@@ -123,7 +123,7 @@ impl OrtNetwork {
     /// Builds a session for the prepared graph, with `threads` intra-op
     /// threads. The weights stay quantised: ONNX Runtime folds the
     /// convolutions' itself, and a fully connected layer on blocked int8
-    /// weights runs on them as they are (see [`use_matmul_nbits`]); both keep
+    /// weights runs on them as they are (see `use_matmul_nbits`); both keep
     /// facecmp's peak memory down. The reference tests hold both engines to
     /// the Python reference's outputs.
     pub fn load(
