@@ -83,8 +83,6 @@ pub struct EvalReport {
     pub operating_threshold: f32,
     pub operating_threshold_source: String,
     pub lfw: Option<KFold>,
-    /// LFW pairs that could not be scored (an image missing or without a face).
-    pub lfw_unscored_pairs: Option<usize>,
     pub groups: Option<Vec<GroupMetrics>>,
 }
 
@@ -111,7 +109,6 @@ impl EvalReport {
             operating_threshold_source: "best balanced accuracy on these pairs".into(),
             verification,
             lfw: None,
-            lfw_unscored_pairs: None,
             groups: None,
         }
     }
