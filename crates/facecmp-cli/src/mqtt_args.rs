@@ -1,9 +1,16 @@
-//! `--mqtt` and its options, shared by `serve` and `watch`.
+//! `--mqtt` and its options, shared by `serve` and `watch`, and the
+//! publisher they start with it.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::Args;
-use facecmp_server::mqtt::{MqttConfig, MqttError};
+use facecmp::Pipeline;
+use facecmp_gallery::Gallery;
+use facecmp_server::health::CameraBoard;
+use facecmp_server::mqtt::{Mqtt, MqttConfig, MqttError, Relay, RelaySources};
+
+use crate::outcome::CliError;
 
 #[derive(Args, Debug, Clone)]
 pub struct MqttArgs {
@@ -34,4 +41,26 @@ impl MqttArgs {
         config.ca_file = self.mqtt_ca.clone();
         Ok(Some(config))
     }
+}
+
+/// With `--mqtt`, the publisher of this process's decisions, camera states
+/// and availability; `None` without. It runs until dropped.
+pub fn start_mqtt(
+    config: Option<&MqttConfig>,
+    pipeline: &Arc<Pipeline>,
+    gallery: &Arc<Gallery>,
+    cameras: &CameraBoard,
+    threshold: f32,
+) -> Result<Option<Relay>, CliError> {
+    let Some(config) = config else { return Ok(None) };
+    let mqtt = Mqtt::start(config)?;
+    let sources = RelaySources {
+        pipeline: pipeline.clone(),
+        gallery: gallery.clone(),
+        cameras: cameras.clone(),
+        threshold,
+    };
+    let relay = Relay::start(mqtt, sources).map_err(|error| MqttError::Start(error.to_string()))?;
+    tracing::info!(broker = %config.broker, prefix = %config.prefix, "publishing decisions over MQTT");
+    Ok(Some(relay))
 }

@@ -8,7 +8,8 @@ use facecmp_server::{ConnectionLimits, ServerConfig};
 
 use crate::args::{GlobalArgs, ServeArgs};
 use crate::commands::gallery::open_for;
-use crate::commands::watch::{spawn_camera, start_mqtt};
+use crate::commands::watch::spawn_camera;
+use crate::mqtt_args::start_mqtt;
 use crate::outcome::{CliError, Outcome};
 use crate::pipeline::load_pipeline;
 use crate::value_parsers::check_camera_names;

@@ -7,13 +7,13 @@ use std::sync::Arc;
 use facecmp::Pipeline;
 use facecmp_gallery::{Gallery, QualityPolicy};
 use facecmp_server::health::CameraBoard;
-use facecmp_server::mqtt::{Mqtt, MqttConfig, Relay, RelaySources};
 use facecmp_video::{FrameStream, ReadOptions, VideoSource, WatchConfig, WatchDecision, Watcher};
 
 use crate::args::{GlobalArgs, WatchArgs};
 use crate::commands::access::resolve_threshold;
 use crate::commands::gallery::open_for;
 use crate::commands::search::{print_stats, read_options, video_error};
+use crate::mqtt_args::start_mqtt;
 use crate::outcome::{CliError, Outcome};
 use crate::pipeline::load_pipeline;
 use crate::report::print_json;
@@ -186,26 +186,4 @@ pub fn spawn_camera(
         }
     })?;
     Ok(())
-}
-
-/// With `--mqtt`, the publisher of this process's decisions, camera states
-/// and availability; `None` without. It runs until dropped.
-pub fn start_mqtt(
-    config: Option<&MqttConfig>,
-    pipeline: &Arc<Pipeline>,
-    gallery: &Arc<Gallery>,
-    cameras: &CameraBoard,
-    threshold: f32,
-) -> Result<Option<Relay>, CliError> {
-    let Some(config) = config else { return Ok(None) };
-    let mqtt = Mqtt::start(config)?;
-    let sources = RelaySources {
-        pipeline: pipeline.clone(),
-        gallery: gallery.clone(),
-        cameras: cameras.clone(),
-        threshold,
-    };
-    let relay = Relay::start(mqtt, sources).map_err(|error| CliError::Video(format!("--mqtt: {error}")))?;
-    tracing::info!(broker = %config.broker, prefix = %config.prefix, "publishing decisions over MQTT");
-    Ok(Some(relay))
 }
