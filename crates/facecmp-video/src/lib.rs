@@ -13,6 +13,7 @@
 //! access. Nothing here knows about the command line or HTTP.
 
 mod decoder;
+mod presence;
 pub mod sampler;
 pub mod scan;
 pub mod search;

@@ -28,7 +28,9 @@ pub struct Analysed {
     /// Faces large enough to track (indices into `photo.faces`), in detection order.
     pub tracked: Vec<usize>,
     pub update: FrameUpdate,
-    /// The picture changed completely since the last sample (a cut).
+    /// The picture changed completely since the last sample (a cut): every
+    /// track alive before it ended (they are in `update.ended`), and
+    /// whoever is in view now starts a track of their own.
     pub cut: bool,
 }
 
@@ -43,6 +45,12 @@ pub struct Analyser<'p> {
 
 /// Crops kept for best faces are at most this large (memory, snapshots).
 const CROP_SIDE: u32 = 192;
+
+/// Mean grey-level difference (0–255) between two samples' 32×18
+/// thumbnails above which the shot changed. A person walking in front of
+/// a fixed camera changes a fifth of the picture by at most ~60 levels
+/// (≈ 12 on average); a cut changes most of it.
+const CUT_DIFFERENCE: f32 = 40.0;
 
 impl<'p> Analyser<'p> {
     pub fn new(pipeline: &'p Pipeline, tracker: TrackerConfig, input: &str) -> Analyser<'p> {
@@ -64,9 +72,15 @@ impl<'p> Analyser<'p> {
     ) -> Result<Analysed, facecmp::Error> {
         self.timings.sampled += 1;
         let thumbnail = thumbnail(&frame.image);
-        let cut =
-            self.thumbnail.as_ref().is_some_and(|previous| mean_difference(previous, &thumbnail) > 40.0);
+        let cut = self
+            .thumbnail
+            .as_ref()
+            .is_some_and(|previous| mean_difference(previous, &thumbnail) > CUT_DIFFERENCE);
         self.thumbnail = Some(thumbnail);
+        // A shot change ends every appearance: whoever is in view after it
+        // may stand where someone else stood, and an appearance must end at
+        // the last frame its person was seen, not carry on into the next shot.
+        let ended_by_cut = if cut { self.tracker.finish() } else { Vec::new() };
         let started = Instant::now();
         let photo =
             self.pipeline.find_faces(format!("{} at {:.2} s", self.input, frame.time), frame.image)?;
@@ -80,7 +94,7 @@ impl<'p> Analyser<'p> {
             .map(|&i| Detection { face: photo.faces[i], sharpness: sharpness(&photo.image, &photo.faces[i]) })
             .collect();
         let (pipeline, timings) = (self.pipeline, &mut self.timings);
-        let update = self.tracker.update(
+        let mut update = self.tracker.update(
             frame.time,
             &detections,
             |wanted| {
@@ -91,8 +105,9 @@ impl<'p> Analyser<'p> {
                 timings.embedded += faces.len() as u64;
                 embeddings
             },
-            |track| cut || must_embed(track),
+            must_embed,
         )?;
+        update.ended.splice(0..0, ended_by_cut);
         for assignment in update.assignments.iter().filter(|a| a.new_best) {
             let crop = crop_face(&photo.image, &photo.faces[tracked[assignment.detection]]);
             self.tracker.attach_crop(assignment.track, frame.time, crop);

@@ -139,6 +139,13 @@ pub fn search_source(
 
 /// The target a finished track shows, by a vote over its best faces
 /// weighted by face size and by how clearly each face picks its target.
+///
+/// Only faces that reach the threshold vote. A face below it is no
+/// evidence against anyone: a turned or laughing face of the right person
+/// scores low, and letting it outvote the one face that matched lost
+/// three-quarter faces in the audience of a broadcast. A stranger must
+/// still reach the calibrated threshold on one of the track's best faces,
+/// and a face that matches another enrolled person better votes against.
 pub fn appearance(
     source: &str,
     track: &Track,
@@ -154,14 +161,11 @@ pub fn appearance(
         let ranked = targets.rank(&best.embedding).map_err(SearchError::Targets)?;
         let (first, second) = (ranked.first(), ranked.get(1).map_or(-1.0, |r| r.1));
         let size = best.face.size();
-        let ballot = match first {
-            Some((name, similarity)) if *similarity >= config.threshold && !name.is_empty() => {
-                (Some(name.clone()), size * (similarity - second.max(config.threshold)).max(0.01))
-            }
-            Some((_, similarity)) => (None, size * (config.threshold - similarity).max(0.01)),
-            None => (None, size),
-        };
-        ballots.push(ballot);
+        if let Some((name, similarity)) = first.filter(|(_, s)| *s >= config.threshold) {
+            // An empty name is someone else who ranks first (see GalleryPeople).
+            let label = (!name.is_empty()).then(|| name.clone());
+            ballots.push((label, size * (similarity - second.max(config.threshold)).max(0.01)));
+        }
         ranked_faces.push((best, ranked));
     }
     let Some(target) = vote(&ballots) else { return Ok(None) };

@@ -70,11 +70,14 @@ pub struct TrackerConfig {
     /// its latest one) below which a detection is someone else, whatever
     /// the boxes say. It must separate people, not just tell a face from a
     /// non-face: SFace gives strangers up to ≈ 0.37 and the same person in
-    /// other photos ≥ 0.45 (docs/issue21-notes.md), so the default is
+    /// other photos ≥ 0.45 (the fixture and bald_guys.jpg pairs), so the default is
     /// SFace's calibrated threshold, and the watcher passes the threshold
     /// it decides with (the right scale for any embedder).
     pub same_person: f32,
-    /// Re-check a track's identity by embedding at least this often (seconds).
+    /// Re-check a track's identity by embedding at least this often
+    /// (seconds). It bounds how long someone who takes another's place
+    /// without a gap, a jump or a cut is counted in the other's track, and
+    /// so how far an appearance can run past its person's last frame.
     pub reverify_after: f64,
     /// Best faces kept (and embedded) per track.
     pub keep_best: usize,
@@ -88,7 +91,7 @@ impl Default for TrackerConfig {
             iou_gate: 0.05,
             stable_iou: 0.3,
             same_person: 0.363,
-            reverify_after: 1.0,
+            reverify_after: 0.5,
             keep_best: 3,
         }
     }

@@ -6,8 +6,11 @@
 //! younger than `max_evidence_age`: the decision is taken on the frame that
 //! completes the evidence, so it never arrives after the person has left.
 //! A track that fills its window without that is denied once, with the
-//! most frequent reason. After an allow the person is in a cooldown: a new
-//! track of them (they turned away and back) is not announced again.
+//! most frequent reason, and so is one that leaves (or is cut away) before
+//! its window filled: every appearance gets a decision, none stays silent.
+//! A person who turns away and back within one continuous presence gets no
+//! second decision ([`Presences`]); after someone else was in view, or a
+//! cut, their next appearance is decided again.
 //! The gallery applies the grants and writes every decision to the audit
 //! trail; nothing here opens a door on its own.
 
@@ -18,6 +21,7 @@ use facecmp::{Embedding, Pipeline};
 use facecmp_gallery::{AccessContext, AccessDecision, Gallery, Probe, ProbeCrop, QualityPolicy, Reason};
 use serde::Serialize;
 
+use crate::presence::Presences;
 use crate::sampler::Sampler;
 use crate::scan::{Analysed, Analyser, Timings};
 use crate::search::SearchError;
@@ -36,7 +40,9 @@ pub struct WatchConfig {
     pub window: usize,
     /// Verdicts older than this (seconds) no longer count.
     pub max_evidence_age: f64,
-    /// Seconds after an allow during which the same person is not announced again.
+    /// Seconds within which a decided person who comes back, with nobody
+    /// else in view and no cut in between, is the same presence and is not
+    /// announced again.
     pub cooldown: f64,
     pub quality: QualityPolicy,
     pub tracker: TrackerConfig,
@@ -82,6 +88,11 @@ pub struct WatchDecision {
     pub event_id: i64,
 }
 
+/// A track seen in fewer sampled frames than this (0.1 s at 10 fps) is a
+/// glimpse — a detector's false alarm, a face crossing the edge — not
+/// someone waiting: when it ends undecided it is not denied.
+const MIN_VERDICTS_TO_DENY: usize = 2;
+
 /// What one frame says about one track.
 #[derive(Debug, Clone)]
 enum Verdict {
@@ -104,8 +115,7 @@ pub struct Watcher<'a> {
     config: WatchConfig,
     allow_multiple_faces: bool,
     tracks: HashMap<u64, TrackState>,
-    /// Person → time of their last allow.
-    allowed_at: HashMap<String, f64>,
+    presences: Presences,
 }
 
 impl<'a> Watcher<'a> {
@@ -124,7 +134,7 @@ impl<'a> Watcher<'a> {
             config,
             allow_multiple_faces,
             tracks: HashMap::new(),
-            allowed_at: HashMap::new(),
+            presences: Presences::default(),
         })
     }
 
@@ -144,10 +154,12 @@ impl<'a> Watcher<'a> {
         };
         let mut sampler = Sampler::new(self.config.fps);
         let mut latest = 0.0;
+        let mut latest_wall = SystemTime::now();
         while keep_going(latest) {
             let Some(frame) = stream.next_frame() else { break };
             let frame = frame?;
             latest = frame.time;
+            latest_wall = frame.wall_time;
             analyser.timings.frames += 1;
             if !sampler.take(frame.time) {
                 continue;
@@ -158,17 +170,29 @@ impl<'a> Watcher<'a> {
                 on_decision(&decision);
             }
         }
+        // The source ended (or the watch was stopped) with people in view:
+        // whoever was not decided yet is denied now, not forgotten.
+        for track in analyser.tracker.finish() {
+            if let Some(decision) = self.deny_unfinished(&source, track.id, latest, latest_wall)? {
+                on_decision(&decision);
+            }
+        }
         Ok(analyser.timings)
     }
 
     /// The decisions one analysed frame brings.
     fn judge(&mut self, source: &str, frame: &Analysed) -> Result<Vec<WatchDecision>, SearchError> {
-        for ended in &frame.update.ended {
-            self.tracks.remove(&ended.id);
-        }
-        let several = frame.tracked.len() > 1 && !self.allow_multiple_faces;
         let mut decisions = Vec::new();
+        for ended in &frame.update.ended {
+            decisions.extend(self.deny_unfinished(source, ended.id, frame.time, frame.wall_time)?);
+        }
+        if frame.cut {
+            self.presences.cut();
+        }
+        self.presences.forget_before(frame.time, self.config.cooldown);
+        let several = frame.tracked.len() > 1 && !self.allow_multiple_faces;
         for assignment in &frame.update.assignments {
+            self.presences.saw(assignment.track, frame.time);
             let state = self.tracks.entry(assignment.track).or_default();
             if state.done {
                 continue;
@@ -226,23 +250,56 @@ impl<'a> Watcher<'a> {
         let confirmed = confirmed_person(&state.verdicts, confirm);
         if let Some((name, probe)) = confirmed {
             state.done = true;
-            let in_cooldown =
-                self.allowed_at.get(&name).is_some_and(|&t| frame.time - t < self.config.cooldown);
-            if in_cooldown {
+            let same_presence = self.presences.continues(track, &name, self.config.cooldown);
+            self.presences.decided(track, &name);
+            if same_presence {
                 return Ok(None);
             }
             let probe = probe.with_crop(self.probe_crop(frame, face)?);
             let decision = self.record(source, track, &probe)?;
-            if decision.allowed {
-                self.allowed_at.insert(name, frame.time);
-            }
-            return Ok(Some(self.report(source, frame, track, decision)));
+            return Ok(Some(self.report(source, track, frame.time, frame.wall_time, decision)));
         }
         if state.denied || state.verdicts.len() < window {
             return Ok(None);
         }
         state.denied = true;
         let reason = most_frequent_reason(&state.verdicts);
+        let detail = self.denial_detail(reason, None);
+        // A face that was embedded and matched nobody (or several people)
+        // is worth an operator's look, like a photo's: kept where the zone
+        // keeps crops. Several faces or a poor one leave no face to show.
+        let judged_face = matches!(reason, Reason::Unknown | Reason::Ambiguous);
+        let crop = if judged_face { self.probe_crop(frame, face)? } else { None };
+        let probe = Probe::refuse(reason, detail).with_crop(crop);
+        let decision = self.record(source, track, &probe)?;
+        Ok(Some(self.report(source, track, frame.time, frame.wall_time, decision)))
+    }
+
+    /// A track that ended (left, or cut away) before it was decided is
+    /// denied with the most frequent reason of what it showed, unless it
+    /// was a glimpse ([`MIN_VERDICTS_TO_DENY`]). Its face is gone with its
+    /// frame, so such a deny keeps no probe crop.
+    fn deny_unfinished(
+        &mut self,
+        source: &str,
+        track: u64,
+        time: f64,
+        wall_time: SystemTime,
+    ) -> Result<Option<WatchDecision>, SearchError> {
+        let Some(state) = self.tracks.remove(&track) else { return Ok(None) };
+        if state.done || state.denied || state.verdicts.len() < MIN_VERDICTS_TO_DENY {
+            return Ok(None);
+        }
+        let reason = most_frequent_reason(&state.verdicts);
+        let detail = self.denial_detail(reason, Some(state.verdicts.len()));
+        let decision = self.record(source, track, &Probe::refuse(reason, detail))?;
+        Ok(Some(self.report(source, track, time, wall_time, decision)))
+    }
+
+    /// Why a track is denied; `left_after` is the number of verdicts of a
+    /// track that ended before its window filled.
+    fn denial_detail(&self, reason: Reason, left_after: Option<usize>) -> String {
+        let (confirm, window) = (self.config.confirm, self.config.window);
         let detail = match reason {
             Reason::MultipleFaces => "several faces in view; exactly one person may be".to_string(),
             Reason::LowQuality => {
@@ -254,14 +311,10 @@ impl<'a> Watcher<'a> {
                 self.config.threshold
             ),
         };
-        // A face that was embedded and matched nobody (or several people)
-        // is worth an operator's look, like a photo's: kept where the zone
-        // keeps crops. Several faces or a poor one leave no face to show.
-        let judged_face = matches!(reason, Reason::Unknown | Reason::Ambiguous);
-        let crop = if judged_face { self.probe_crop(frame, face)? } else { None };
-        let probe = Probe::refuse(reason, detail).with_crop(crop);
-        let decision = self.record(source, track, &probe)?;
-        Ok(Some(self.report(source, frame, track, decision)))
+        match left_after {
+            Some(frames) => format!("{detail} (the face left after {frames} frames)"),
+            None => detail,
+        }
     }
 
     /// The track's face in the deciding frame, cropped as the access route
@@ -287,11 +340,18 @@ impl<'a> Watcher<'a> {
             .map_err(|e| SearchError::Targets(e.to_string()))
     }
 
-    fn report(&self, source: &str, frame: &Analysed, track: u64, decision: AccessDecision) -> WatchDecision {
+    fn report(
+        &self,
+        source: &str,
+        track: u64,
+        time: f64,
+        wall_time: SystemTime,
+        decision: AccessDecision,
+    ) -> WatchDecision {
         WatchDecision {
             source: source.to_string(),
-            time: frame.time,
-            wall_time: frame.wall_time.duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64()),
+            time,
+            wall_time: wall_time.duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64()),
             zone: decision.zone,
             allowed: decision.allowed,
             reason: decision.reason,

@@ -44,12 +44,28 @@ pub const LIFT: [Scene; 3] = [
 ];
 pub const LIFT_SECONDS: f64 = 14.0;
 
-/// Encodes the scenes as a 25 fps H.264 MP4.
+/// Encodes the scenes as a 25 fps H.264 MP4, `lift.mp4`.
 pub fn make_clip(dir: &Path, scenes: &[Scene], seconds: f64) -> PathBuf {
-    let out = dir.join("lift.mp4");
+    make_shots(dir, "lift.mp4", scenes, seconds, &[])
+}
+
+/// Like [`make_clip`], with a shot change at each of `cuts` (seconds): the
+/// canvas turns from grey to light grey and back, as a cut to another
+/// camera changes the whole picture.
+pub fn make_shots(dir: &Path, name: &str, scenes: &[Scene], seconds: f64, cuts: &[f64]) -> PathBuf {
+    let out = dir.join(name);
     let mut args: Vec<String> =
         ["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i"].map(String::from).to_vec();
-    args.push(format!("color=c=0x505050:s=640x480:r=25:d={seconds}"));
+    let mut canvas = format!("color=c=0x505050:s=640x480:r=25:d={seconds}");
+    let mut bounds: Vec<f64> = cuts.to_vec();
+    bounds.push(seconds);
+    for shot in bounds.windows(2).step_by(2) {
+        canvas.push_str(&format!(
+            ",drawbox=x=0:y=0:w=iw:h=ih:color=0xd0d0d0:t=fill:enable='gte(t,{})*lt(t,{})'",
+            shot[0], shot[1]
+        ));
+    }
+    args.push(canvas);
     for scene in scenes {
         args.extend(["-i".into(), data(scene.photo)]);
     }
