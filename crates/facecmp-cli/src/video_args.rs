@@ -92,7 +92,9 @@ pub struct WatchArgs {
     /// Frames of a track considered for a decision.
     #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub window: u32,
-    /// Seconds after an allow during which the same person is not announced again.
+    /// Seconds within which a decided person who is back where they were,
+    /// with nobody else in view and no cut in between, is the same presence
+    /// and is not announced again.
     #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
     pub cooldown: f64,
     #[command(flatten)]

@@ -192,12 +192,12 @@ impl<'a> Watcher<'a> {
         self.presences.forget_before(frame.time, self.config.cooldown);
         let several = frame.tracked.len() > 1 && !self.allow_multiple_faces;
         for assignment in &frame.update.assignments {
-            self.presences.saw(assignment.track, frame.time);
+            let face = frame.photo.faces[frame.tracked[assignment.detection]];
+            self.presences.saw(assignment.track, frame.time, face);
             let state = self.tracks.entry(assignment.track).or_default();
             if state.done {
                 continue;
             }
-            let face = &frame.photo.faces[frame.tracked[assignment.detection]];
             let verdict = if several {
                 Verdict::Refused(Reason::MultipleFaces)
             } else if face.score < self.config.quality.min_score {
@@ -251,7 +251,7 @@ impl<'a> Watcher<'a> {
         if let Some((name, probe)) = confirmed {
             state.done = true;
             let same_presence = self.presences.continues(track, &name, self.config.cooldown);
-            self.presences.decided(track, &name);
+            self.presences.decided(track, &name, frame.photo.faces[face]);
             if same_presence {
                 return Ok(None);
             }
