@@ -40,6 +40,10 @@ pub enum GalleryError {
     NoSuchZone(String),
     #[error("no API key with id {0}")]
     NoSuchKey(i64),
+    #[error("no source of footage with id {0}")]
+    NoSuchSource(i64),
+    #[error("no cluster with id {0}")]
+    NoSuchCluster(i64),
     #[error("{0}")]
     Invalid(String),
     /// A grant's validity window that contains no instant: it would never

@@ -11,7 +11,9 @@
 //!
 //! This file holds the operations. The index and its replay are in
 //! `sync.rs`; the rows handed out are in [`model`](crate::model), and
-//! re-exported here.
+//! re-exported here. Indexed footage (sources, appearances, clusters) has
+//! its own index, which follows the store the same way, and its operations
+//! in `appearances/`; the search over it is [`Gallery::find_appearances`].
 
 use std::ops::Deref;
 use std::sync::Arc;
@@ -20,14 +22,15 @@ use facecmp::{EmbedderIdentity, Embedding};
 use facecmp_search::{PersonMatch, SearchIndex};
 
 use crate::access::Probe;
+use crate::appearances::{AppearanceIndex, MAX_QUERIES, MAX_TOP};
 pub use crate::clock::now;
 use crate::crops::{StoredCrop, validate_retention};
 use crate::enrol::{NewSample, Rejection};
 use crate::error::{GalleryError, Result};
 use crate::ids::random_hex;
 pub use crate::model::{
-    AccessContext, AccessDecision, Enrolled, Event, EventQuery, Grant, Identification, Person, Sample, Zone,
-    ZonePolicy,
+    AccessContext, AccessDecision, AppearanceFilter, Enrolled, Event, EventQuery, FoundAppearance, Grant,
+    Identification, Person, Sample, Zone, ZonePolicy,
 };
 use crate::names::validate_name;
 use crate::store::{
@@ -44,6 +47,8 @@ pub use crate::sync::Shared;
 /// finds the index already current; it ends with the gallery.
 pub struct Gallery {
     shared: Arc<Shared>,
+    /// Indexed footage's vectors, loaded at the first search.
+    appearances: AppearanceIndex,
 }
 
 impl Deref for Gallery {
@@ -94,7 +99,10 @@ impl Gallery {
                 current: describe(embedder),
             });
         }
-        Ok(Gallery { shared: Shared::start(store, embedder)? })
+        Ok(Gallery {
+            shared: Shared::start(store, embedder)?,
+            appearances: AppearanceIndex::new(embedder.dimension),
+        })
     }
 
     /// Where the gallery is (a path, or a URL without its password).
@@ -390,6 +398,42 @@ impl Gallery {
             threshold,
             event_id: recorded.event_id,
         })
+    }
+
+    // ---- indexed footage ----------------------------------------------
+
+    /// The `top` appearances in indexed footage most like any of `queries`
+    /// (the best faces of one person), best first, among those `filter`
+    /// admits: each with its source, times, similarity (the best cosine
+    /// between a query and its vectors) and whether it reaches `threshold`.
+    ///
+    /// Exact, over every appearance's vectors in memory; the first search
+    /// of a handle loads them, and every search first catches up with the
+    /// store's revision, so appearances written by another process are
+    /// found at once. An appearance deleted, expired or erased since is
+    /// never an answer.
+    pub fn find_appearances(
+        &self,
+        queries: &[Embedding],
+        filter: &AppearanceFilter,
+        top: usize,
+        threshold: f32,
+    ) -> Result<Vec<FoundAppearance>> {
+        if queries.len() > MAX_QUERIES || top > MAX_TOP {
+            return Err(GalleryError::Invalid(format!(
+                "a search takes at most {MAX_QUERIES} faces and returns at most {MAX_TOP} appearances"
+            )));
+        }
+        for query in queries {
+            self.check_dimension(query)?;
+        }
+        let queries: Vec<&[f32]> = queries.iter().map(Embedding::as_slice).collect();
+        self.appearances.find(self.store.as_ref(), &queries, filter, top, threshold, now())
+    }
+
+    /// Appearances held in memory, as of the last search (touches no database).
+    pub fn indexed_appearances(&self) -> usize {
+        self.appearances.len()
     }
 
     pub fn events(&self, query: &EventQuery) -> Result<Vec<Event>> {

@@ -1,6 +1,7 @@
 //! The enrolled gallery: people, zones, grants and face samples in a store
 //! (SQLite or PostgreSQL), 1:N identification over an in-memory matrix that
-//! follows the store, and the fail-closed access rules with their audit trail.
+//! follows the store, the fail-closed access rules with their audit trail,
+//! and indexed footage (appearances) searched by face ([`appearances`]).
 //!
 //! ```text
 //! photo ─Pipeline─▶ Probe (one usable face, or why not) ─┐
@@ -12,6 +13,7 @@
 //! HTTP service both call into it.
 
 pub mod access;
+pub mod appearances;
 mod clock;
 pub mod crops;
 pub mod enrol;
@@ -34,10 +36,12 @@ pub use error::{GalleryError, IdentifyError, Result};
 pub use gallery::Gallery;
 pub use ids::image_sha256;
 pub use model::{
-    AccessContext, AccessDecision, ApiKey, ConsoleSession, Decision, Enrolled, Event, EventQuery, Grant,
-    Identification, Person, Reason, Role, Sample, Zone, ZonePolicy,
+    AccessContext, AccessDecision, ApiKey, Appearance, AppearanceBatch, AppearanceFilter, AppearanceQuery,
+    Cluster, ConsoleSession, Decision, Enrolled, Event, EventQuery, FaceBox, FaceVector, FoundAppearance,
+    Grant, Identification, NewAppearance, NewSource, Person, Reason, Role, Sample, Source, SourceKind, Zone,
+    ZonePolicy,
 };
-pub use names::validate_name;
+pub use names::{validate_name, validate_source_name};
 pub use store::sqlite::SCHEMA_VERSION;
 pub use store::{GalleryLocation, GalleryStore, SqliteStore};
 

@@ -6,27 +6,40 @@ use crate::error::{GalleryError, Result};
 
 /// The longest name accepted, in characters.
 pub const MAX_NAME_CHARS: usize = 200;
+/// The longest name of a source of footage (a file's path, a camera's
+/// name), in characters.
+pub const MAX_SOURCE_NAME_CHARS: usize = 512;
 
 /// Refuses an empty name, one longer than [`MAX_NAME_CHARS`], one with a
 /// control character (newline, escape, …), and one with a bidirectional
 /// override or isolate (U+202A–U+202E, U+2066–U+2069), which make a name
 /// display as something else. `kind` names what it is ("person", "zone").
 pub fn validate_name(kind: &str, name: &str) -> Result<()> {
+    validate_printable(kind, name, MAX_NAME_CHARS)
+}
+
+/// [`validate_name`] for the name a source of footage is given, which may
+/// be a path: up to [`MAX_SOURCE_NAME_CHARS`].
+pub fn validate_source_name(name: &str) -> Result<()> {
+    validate_printable("source", name, MAX_SOURCE_NAME_CHARS)
+}
+
+fn validate_printable(kind: &str, name: &str, max_chars: usize) -> Result<()> {
     let problem = if name.trim().is_empty() {
-        Some("it is empty")
-    } else if name.chars().count() > MAX_NAME_CHARS {
-        Some("it is longer than 200 characters")
+        Some("it is empty".to_string())
+    } else if name.chars().nth(max_chars).is_some() {
+        Some(format!("it is longer than {max_chars} characters"))
     } else if name.chars().any(char::is_control) {
-        Some("it contains a control character")
+        Some("it contains a control character".to_string())
     } else if name.chars().any(is_bidi_control) {
-        Some("it contains a bidirectional override")
+        Some("it contains a bidirectional override".to_string())
     } else {
         None
     };
     match problem {
         None => Ok(()),
         Some(problem) => Err(GalleryError::Invalid(format!(
-            "{} is not a usable {kind} name: {problem} (1 to {MAX_NAME_CHARS} printable characters)",
+            "{} is not a usable {kind} name: {problem} (1 to {max_chars} printable characters)",
             quoted_prefix(name)
         ))),
     }
@@ -67,5 +80,14 @@ mod tests {
             assert!(!message.contains('\n') && !message.contains('\u{202E}'), "{message}");
         }
         assert!(validate_name("zone", &"x".repeat(201)).is_err());
+    }
+
+    #[test]
+    fn source_names_may_be_longer() {
+        validate_source_name(&"/recordings/".repeat(40)).unwrap();
+        validate_source_name(&"x".repeat(512)).unwrap();
+        assert!(validate_source_name(&"x".repeat(513)).is_err());
+        assert!(validate_source_name(r"C:\videos\lift.mp4").is_ok(), "a backslash is printable");
+        assert!(validate_source_name("lift\n.mp4").is_err());
     }
 }

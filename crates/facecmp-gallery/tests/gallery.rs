@@ -16,8 +16,9 @@ use std::sync::{Arc, Barrier, OnceLock};
 use facecmp::{Config, Pipeline};
 use facecmp_gallery::store::{DecisionRecord, Evidence};
 use facecmp_gallery::{
-    AccessContext, Decision, EnrolPolicy, EventQuery, Gallery, GalleryError, GalleryLocation, Probe,
-    QualityPolicy, Reason, Rejection, Role, ZonePolicy, prepare_sample, prepare_sample_from_crop,
+    AccessContext, AppearanceBatch, Decision, EnrolPolicy, EventQuery, FaceBox, FaceVector, Gallery,
+    GalleryError, GalleryLocation, NewAppearance, NewSource, Probe, QualityPolicy, Reason, Rejection, Role,
+    SourceKind, ZonePolicy, prepare_sample, prepare_sample_from_crop,
 };
 use image::{ImageFormat, imageops};
 use sha2::{Digest, Sha256};
@@ -295,6 +296,37 @@ fn erasing_a_person_leaves_no_trace_of_them() {
         let photo = pipeline().open(&data("obama.jpg")).unwrap();
         pipeline().embed_one(&photo, facecmp::FaceChoice::Largest).unwrap().1
     };
+    // Obama seen by a camera, and matched: the appearance goes with him.
+    let seen = prepare_sample(pipeline(), "obama2.jpg", &read("obama2.jpg"), &policy).unwrap().unwrap();
+    let seen_thumbnail = seen.thumbnail_jpeg.clone().unwrap();
+    let seen_vector: Vec<u8> = seen.embedding.as_slice().iter().flat_map(|v| v.to_le_bytes()).collect();
+    let lift = gallery
+        .upsert_source(&NewSource {
+            kind: SourceKind::Camera,
+            name: "lift".into(),
+            sha256: None,
+            retention_s: None,
+        })
+        .unwrap();
+    let appearance = NewAppearance {
+        track: 1,
+        media_start_ms: 0,
+        media_end_ms: 1_000,
+        wall_start_ms: None,
+        wall_end_ms: None,
+        face: FaceBox::default(),
+        detector_score: 0.95,
+        vectors: vec![FaceVector {
+            vector: seen.embedding.as_slice().to_vec(),
+            embedder_sha256: pipeline().embedder().sha256.clone(),
+        }],
+        thumbnail_jpeg: Some(seen_thumbnail.clone()),
+        person: Some(obama.id),
+        cluster: None,
+    };
+    let batch =
+        AppearanceBatch { source: lift.id, appearances: vec![appearance], ..AppearanceBatch::default() };
+    gallery.write_appearances(&batch).unwrap();
 
     let tombstone = gallery.remove_person("Obama").unwrap();
     drop(gallery);
@@ -320,7 +352,8 @@ fn erasing_a_person_leaves_no_trace_of_them() {
     let person_rows: i64 = db
         .query_row(
             "SELECT (SELECT COUNT(*) FROM samples WHERE person_id = ?1) + (SELECT COUNT(*) FROM grants WHERE person_id = ?1)
-                  + (SELECT COUNT(*) FROM events WHERE person_id = ?1) + (SELECT COUNT(*) FROM people WHERE id = ?1)",
+                  + (SELECT COUNT(*) FROM events WHERE person_id = ?1) + (SELECT COUNT(*) FROM people WHERE id = ?1)
+                  + (SELECT COUNT(*) FROM appearances) + (SELECT COUNT(*) FROM appearance_vectors)",
             [obama.id],
             |row| row.get(0),
         )
@@ -353,6 +386,9 @@ fn erasing_a_person_leaves_no_trace_of_them() {
     for thumbnail in &thumbnail_bytes {
         assert!(!contains(&file, thumbnail), "a face thumbnail of Obama is still in the file");
     }
+    let picture = &seen_thumbnail[seen_thumbnail.len() / 2..seen_thumbnail.len() / 2 + 64];
+    assert!(!contains(&file, picture), "the thumbnail of Obama's appearance is still in the file");
+    assert!(!contains(&file, &seen_vector[..64]), "the vector of Obama's appearance is still in the file");
 }
 
 /// Every enrolled sample keeps its face as a thumbnail for the console —
@@ -794,10 +830,12 @@ fn a_first_version_gallery_is_upgraded_on_open() {
     enrol(&gallery, "Obama", &read("obama.jpg"), &EnrolPolicy::default()).unwrap();
     drop(gallery);
     {
-        // Undo migrations 4, 3 and 2 by hand, as a gallery written by the first release is.
+        // Undo migrations 5, 4, 3 and 2 by hand, as a gallery written by the first release is.
         let db = rusqlite::Connection::open(&path).unwrap();
         db.execute_batch(
-            "ALTER TABLE samples DROP COLUMN thumbnail;
+            "DROP TABLE appearance_changes; DROP TABLE appearance_vectors; DROP TABLE appearances;
+             DROP TABLE clusters; DROP TABLE sources;
+             ALTER TABLE samples DROP COLUMN thumbnail;
              DROP TABLE probe_crops; ALTER TABLE zones DROP COLUMN probe_crops_retention_s;
              DROP TABLE revision; DROP TABLE changes; DROP TABLE api_key_zones; DROP TABLE console_sessions;
              ALTER TABLE events DROP COLUMN source; ALTER TABLE events DROP COLUMN track;

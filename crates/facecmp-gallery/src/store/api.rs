@@ -15,8 +15,8 @@ use crate::crops::{ProbeCrop, StoredCrop};
 use crate::enrol::Rejection;
 use crate::error::Result;
 use crate::model::{
-    ApiKey, ConsoleSession, Enrolled, Event, EventQuery, Grant, Person, Reason, Role, Sample, Zone,
-    ZonePolicy,
+    ApiKey, Appearance, AppearanceBatch, AppearanceQuery, Cluster, ConsoleSession, Enrolled, Event,
+    EventQuery, Grant, NewSource, Person, Reason, Role, Sample, Source, Zone, ZonePolicy,
 };
 
 /// One stored sample, as the search index needs it.
@@ -58,6 +58,38 @@ pub enum Changes {
     Log { revision: i64, changes: Vec<Change> },
     /// The log no longer reaches back that far: reload everything.
     Truncated,
+}
+
+/// One stored appearance, as the in-memory appearance index needs it: the
+/// facts a search filters on that never change, and its vectors.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexedAppearance {
+    pub appearance: i64,
+    pub source: i64,
+    pub media: (i64, i64),
+    pub wall: Option<(i64, i64)>,
+    /// `(vector id, vector)`, 1 to 3 of them.
+    pub vectors: Vec<(i64, Vec<f32>)>,
+}
+
+/// What the appearance index is fed, oldest first (see
+/// [`GalleryStore::appearance_vectors`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum AppearanceChange {
+    /// Start over: every stored appearance follows, as `Added`; how many
+    /// there are, to size the index once.
+    Everything {
+        appearances: usize,
+    },
+    /// Written; `indexed` is `None` when it has been deleted again since
+    /// (its removal follows).
+    Added {
+        appearance: i64,
+        indexed: Option<IndexedAppearance>,
+    },
+    Removed {
+        appearance: i64,
+    },
 }
 
 /// A sample ready to be written.
@@ -218,6 +250,62 @@ pub trait GalleryStore: Send + Sync {
     /// The live session for a token, its idle expiry slid to `now` plus its idle timeout.
     fn touch_session(&self, token_sha256: &str, now: i64) -> Result<Option<ConsoleSession>>;
     fn end_session(&self, token_sha256: &str) -> Result<()>;
+
+    // ---- footage: sources, appearances and clusters
+    //
+    // Writes bump the revision like every other write, and log the
+    // appearances they add or remove in the appearance log, which the
+    // in-memory appearance index replays (`appearances/index.rs`); they add
+    // nothing to the samples' change log.
+
+    /// Finds a source (a file by its sha256, else by kind and name) or
+    /// creates it, with how far it is already indexed. Its retention becomes
+    /// `source.retention_s`: its appearances are re-dated, and those expired
+    /// at `time` by a shorter one are deleted.
+    fn upsert_source(&self, source: &NewSource, time: i64) -> Result<Source>;
+    fn sources(&self) -> Result<Vec<Source>>;
+    /// Writes a batch of appearances and advances its source's progress, in
+    /// one transaction; returns their ids in the batch's order.
+    fn write_appearances(&self, batch: &AppearanceBatch, time: i64) -> Result<Vec<i64>>;
+    /// A page of appearances unexpired at `now`.
+    fn appearances(&self, query: &AppearanceQuery, now: i64) -> Result<Vec<Appearance>>;
+    /// The appearances among `ids` that exist and are unexpired at `now`, in no particular order.
+    fn appearances_by_id(&self, ids: &[i64], now: i64) -> Result<Vec<Appearance>>;
+    /// The ids of the appearances matched to `person` (if given) and in
+    /// `cluster` (if given); at least one must be.
+    fn appearance_ids(&self, person: Option<i64>, cluster: Option<i64>) -> Result<HashSet<i64>>;
+    /// The ids of the appearances in clusters marked "not a face".
+    fn not_a_face_appearances(&self) -> Result<HashSet<i64>>;
+    /// An appearance's thumbnail, while it is unexpired at `now`.
+    fn appearance_thumbnail(&self, appearance: i64, now: i64) -> Result<Option<Vec<u8>>>;
+    /// Feeds the in-memory appearance index, in one read transaction, row
+    /// by row (a rebuild never holds the whole table twice): with `since`,
+    /// the appearance log after that revision; without, or when the log no
+    /// longer reaches back that far, [`AppearanceChange::Everything`] and
+    /// then every appearance with its vectors. Returns the revision read.
+    fn appearance_vectors(
+        &self,
+        since: Option<i64>,
+        sink: &mut dyn FnMut(AppearanceChange) -> Result<()>,
+    ) -> Result<i64>;
+    /// Deletes every appearance expired at `now` (with its vectors and
+    /// thumbnail); returns how many.
+    fn purge_appearances(&self, now: i64) -> Result<usize>;
+    /// Deletes a source with its appearances; returns how many appearances went.
+    fn remove_source(&self, source: i64) -> Result<usize>;
+    /// Deletes these appearances (with their vectors and thumbnails);
+    /// returns how many existed.
+    fn remove_appearances(&self, appearances: &[i64]) -> Result<usize>;
+
+    fn create_cluster(&self, name: Option<&str>, time: i64) -> Result<i64>;
+    fn clusters(&self) -> Result<Vec<Cluster>>;
+    /// Puts appearances in `cluster` (or in none); returns how many exist.
+    fn set_cluster(&self, appearances: &[i64], cluster: Option<i64>) -> Result<usize>;
+    /// Moves the appearances of `from` into `into` and deletes `from`'s
+    /// clusters (`into` keeps its own name and flag); returns how many moved.
+    fn merge_clusters(&self, into: i64, from: &[i64]) -> Result<usize>;
+    fn name_cluster(&self, cluster: i64, name: Option<&str>) -> Result<()>;
+    fn mark_not_a_face(&self, cluster: i64, not_a_face: bool) -> Result<()>;
 }
 
 /// How many revisions of the change log are kept before a process that

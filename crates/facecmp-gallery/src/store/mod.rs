@@ -18,8 +18,8 @@
 //!
 //! The trait and its records are in `api.rs`, what both backends share in
 //! `common.rs`; each backend is a folder with the same files, one a concern
-//! (`people`, `access`, `crops`, `keys`, `changes`, `schema`). This file
-//! only gathers them.
+//! (`people`, `access`, `crops`, `keys`, `changes`, `appearances`,
+//! `schema`). This file only gathers them.
 
 use std::sync::Arc;
 
@@ -35,8 +35,8 @@ pub mod postgres;
 pub mod sqlite;
 
 pub use api::{
-    CHANGE_LOG_KEPT, Change, Changes, DecisionRecord, EnrolCheck, Evidence, GalleryStore, KeyRecord,
-    RecordedDecision, SampleRecord, Snapshot, StoreReader, StoredSample,
+    AppearanceChange, CHANGE_LOG_KEPT, Change, Changes, DecisionRecord, EnrolCheck, Evidence, GalleryStore,
+    IndexedAppearance, KeyRecord, RecordedDecision, SampleRecord, Snapshot, StoreReader, StoredSample,
 };
 pub use common::{decide_verdict, names_person};
 pub use location::GalleryLocation;

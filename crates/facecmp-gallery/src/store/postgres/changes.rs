@@ -23,7 +23,7 @@ pub(super) fn lock_revision(client: &mut impl GenericClient, location: &str) -> 
 
 /// Moves the revision on by one, notifies the new revision, and returns
 /// it; the store's `write` calls it last in its transaction. Now and then
-/// the oldest part of the change log goes.
+/// the oldest part of the change logs (samples' and appearances') goes.
 pub(super) fn bump(client: &mut impl GenericClient, location: &str) -> Result<i64> {
     let revision: i64 = client
         .query_one("UPDATE revision SET value = value + 1 WHERE id = 1 RETURNING value", &[])
@@ -39,6 +39,9 @@ pub(super) fn bump(client: &mut impl GenericClient, location: &str) -> Result<i6
             .map_err(|e| pg_error(location, e))?;
         client
             .execute("DELETE FROM changes WHERE rev <= $1", &[&floor])
+            .map_err(|e| pg_error(location, e))?;
+        client
+            .execute("DELETE FROM appearance_changes WHERE rev <= $1", &[&floor])
             .map_err(|e| pg_error(location, e))?;
     }
     Ok(revision)

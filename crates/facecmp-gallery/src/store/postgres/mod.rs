@@ -38,14 +38,17 @@ use crate::crops::StoredCrop;
 use crate::enrol::Rejection;
 use crate::error::{GalleryError, Result};
 use crate::model::{
-    ApiKey, ConsoleSession, Enrolled, Event, EventQuery, Grant, Person, Role, Sample, Zone, ZonePolicy,
+    ApiKey, Appearance, AppearanceBatch, AppearanceQuery, Cluster, ConsoleSession, Enrolled, Event,
+    EventQuery, Grant, NewSource, Person, Role, Sample, Source, Zone, ZonePolicy,
 };
 use crate::store::api::{
-    DecisionRecord, EnrolCheck, GalleryStore, KeyRecord, RecordedDecision, SampleRecord, StoreReader,
+    AppearanceChange, DecisionRecord, EnrolCheck, GalleryStore, KeyRecord, RecordedDecision, SampleRecord,
+    StoreReader,
 };
 use crate::store::location::redact_password;
 
 mod access;
+mod appearances;
 mod changes;
 mod connection;
 mod crops;
@@ -368,5 +371,109 @@ impl GalleryStore for PostgresStore {
 
     fn end_session(&self, token_sha256: &str) -> Result<()> {
         self.with_client(|client, location| keys::end_session(client, location, token_sha256))
+    }
+
+    // ---- footage: sources, appearances and clusters
+
+    fn upsert_source(&self, source: &NewSource, time: i64) -> Result<Source> {
+        self.write(|transaction, location, revision| {
+            appearances::upsert_source(transaction, location, revision, source, time)
+        })
+    }
+
+    fn sources(&self) -> Result<Vec<Source>> {
+        self.with_client(appearances::sources)
+    }
+
+    fn write_appearances(&self, batch: &AppearanceBatch, time: i64) -> Result<Vec<i64>> {
+        self.write(|transaction, location, revision| {
+            appearances::write_appearances(transaction, location, revision, batch, time)
+        })
+    }
+
+    fn appearances(&self, query: &AppearanceQuery, now: i64) -> Result<Vec<Appearance>> {
+        self.with_client(|client, location| appearances::appearances(client, location, query, now))
+    }
+
+    fn appearances_by_id(&self, ids: &[i64], now: i64) -> Result<Vec<Appearance>> {
+        self.with_client(|client, location| appearances::appearances_by_id(client, location, ids, now))
+    }
+
+    fn appearance_ids(&self, person: Option<i64>, cluster: Option<i64>) -> Result<HashSet<i64>> {
+        self.with_client(|client, location| appearances::appearance_ids(client, location, person, cluster))
+    }
+
+    fn not_a_face_appearances(&self) -> Result<HashSet<i64>> {
+        self.with_client(appearances::not_a_face_appearances)
+    }
+
+    fn appearance_thumbnail(&self, appearance: i64, now: i64) -> Result<Option<Vec<u8>>> {
+        self.with_client(|client, location| {
+            appearances::appearance_thumbnail(client, location, appearance, now)
+        })
+    }
+
+    fn appearance_vectors(
+        &self,
+        since: Option<i64>,
+        sink: &mut dyn FnMut(AppearanceChange) -> Result<()>,
+    ) -> Result<i64> {
+        self.with_client(|client, location| {
+            let mut transaction = client
+                .build_transaction()
+                .isolation_level(IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()
+                .map_err(|e| pg_error(location, e))?;
+            let revision = appearances::appearance_vectors(&mut transaction, location, since, sink)?;
+            transaction.commit().map_err(|e| pg_error(location, e))?;
+            Ok(revision)
+        })
+    }
+
+    fn purge_appearances(&self, now: i64) -> Result<usize> {
+        self.write(|transaction, location, revision| {
+            appearances::purge_appearances(transaction, location, revision, now)
+        })
+    }
+
+    fn remove_source(&self, source: i64) -> Result<usize> {
+        self.write(|transaction, location, revision| {
+            appearances::remove_source(transaction, location, revision, source)
+        })
+    }
+
+    fn remove_appearances(&self, ids: &[i64]) -> Result<usize> {
+        self.write(|transaction, location, revision| {
+            appearances::remove_appearances(transaction, location, revision, ids)
+        })
+    }
+
+    fn create_cluster(&self, name: Option<&str>, time: i64) -> Result<i64> {
+        self.write(|transaction, location, _| appearances::create_cluster(transaction, location, name, time))
+    }
+
+    fn clusters(&self) -> Result<Vec<Cluster>> {
+        self.with_client(appearances::clusters)
+    }
+
+    fn set_cluster(&self, appearances: &[i64], cluster: Option<i64>) -> Result<usize> {
+        self.write(|transaction, location, _| {
+            appearances::set_cluster(transaction, location, appearances, cluster)
+        })
+    }
+
+    fn merge_clusters(&self, into: i64, from: &[i64]) -> Result<usize> {
+        self.write(|transaction, location, _| appearances::merge_clusters(transaction, location, into, from))
+    }
+
+    fn name_cluster(&self, cluster: i64, name: Option<&str>) -> Result<()> {
+        self.write(|transaction, location, _| appearances::name_cluster(transaction, location, cluster, name))
+    }
+
+    fn mark_not_a_face(&self, cluster: i64, not_a_face: bool) -> Result<()> {
+        self.write(|transaction, location, _| {
+            appearances::mark_not_a_face(transaction, location, cluster, not_a_face)
+        })
     }
 }

@@ -1,12 +1,13 @@
 //! People and their samples in PostgreSQL: listing, enrolment (with the
-//! caller's `--strict` check inside the write), bulk import, erasure and
-//! the samples' thumbnails.
+//! caller's `--strict` check inside the write), bulk import, erasure (with
+//! the appearances matched to the person) and the samples' thumbnails.
 
 use std::collections::HashMap;
 
 use postgres::GenericClient;
 use postgres::error::SqlState;
 
+use super::appearances::delete_appearances;
 use super::changes::{Reader, log_change};
 use super::connection::pg_error;
 use crate::enrol::Rejection;
@@ -179,6 +180,9 @@ pub(super) fn remove_person(
     tombstone: &str,
 ) -> Result<()> {
     let person_id = person_id(transaction, location, name)?;
+    // The appearances matched to them go, logged, before the cascade could
+    // take them unlogged (their vectors and thumbnails with them).
+    delete_appearances(transaction, location, revision, "person_id = $2", &[person_id])?;
     // Before the samples go: a crop enrolled as one of their samples is found by its digest.
     transaction
         .execute(

@@ -137,6 +137,75 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE samples ADD COLUMN thumbnail BYTEA;
     "#,
+    // 4: indexed footage (issue #22): sources, appearances with their
+    // vectors, clusters and the appearance log; SQLite's version 5, with
+    // the same columns, constraints and indexes.
+    r#"
+    CREATE TABLE sources (
+        id                  BIGSERIAL PRIMARY KEY,
+        kind                TEXT NOT NULL CHECK (kind IN ('file', 'camera', 'photos')),
+        name                TEXT NOT NULL,
+        sha256              TEXT UNIQUE,
+        retention_s         BIGINT CHECK (retention_s IS NULL OR retention_s > 0),
+        created             BIGINT NOT NULL,
+        indexed_until_ms    BIGINT NOT NULL DEFAULT 0,
+        indexed_until_bytes BIGINT NOT NULL DEFAULT 0,
+        complete            BOOLEAN NOT NULL DEFAULT FALSE,
+        CHECK ((kind = 'file') = (sha256 IS NOT NULL))
+    );
+    CREATE UNIQUE INDEX sources_by_name ON sources(kind, name) WHERE sha256 IS NULL;
+
+    CREATE TABLE clusters (
+        id         BIGSERIAL PRIMARY KEY,
+        name       TEXT,
+        not_a_face BOOLEAN NOT NULL DEFAULT FALSE,
+        created    BIGINT NOT NULL
+    );
+
+    CREATE TABLE appearances (
+        id             BIGSERIAL PRIMARY KEY,
+        source_id      BIGINT NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+        track          BIGINT NOT NULL,
+        media_start_ms BIGINT NOT NULL,
+        media_end_ms   BIGINT NOT NULL,
+        wall_start_ms  BIGINT,
+        wall_end_ms    BIGINT,
+        box_x          REAL NOT NULL,
+        box_y          REAL NOT NULL,
+        box_w          REAL NOT NULL,
+        box_h          REAL NOT NULL,
+        detector_score REAL NOT NULL,
+        thumbnail      BYTEA,
+        person_id      BIGINT REFERENCES people(id) ON DELETE CASCADE,
+        cluster_id     BIGINT REFERENCES clusters(id) ON DELETE SET NULL,
+        created        BIGINT NOT NULL,
+        expires        BIGINT,
+        CHECK (media_start_ms <= media_end_ms),
+        CHECK ((wall_start_ms IS NULL) = (wall_end_ms IS NULL)),
+        CHECK (wall_start_ms IS NULL OR wall_start_ms <= wall_end_ms)
+    );
+    CREATE INDEX appearances_by_source_time ON appearances(source_id, media_start_ms);
+    CREATE INDEX appearances_by_wall_time ON appearances(wall_start_ms);
+    CREATE INDEX appearances_by_person ON appearances(person_id);
+    CREATE INDEX appearances_by_cluster ON appearances(cluster_id);
+    CREATE INDEX appearances_by_expiry ON appearances(expires);
+
+    CREATE TABLE appearance_vectors (
+        id            BIGSERIAL PRIMARY KEY,
+        appearance_id BIGINT NOT NULL REFERENCES appearances(id) ON DELETE CASCADE,
+        embedding     BYTEA NOT NULL,
+        embedder      TEXT NOT NULL
+    );
+    CREATE INDEX appearance_vectors_by_appearance ON appearance_vectors(appearance_id);
+
+    CREATE TABLE appearance_changes (
+        seq           BIGSERIAL PRIMARY KEY,
+        rev           BIGINT NOT NULL,
+        op            TEXT NOT NULL CHECK (op IN ('add', 'remove')),
+        appearance_id BIGINT NOT NULL
+    );
+    CREATE INDEX appearance_changes_by_rev ON appearance_changes(rev);
+    "#,
 ];
 
 /// The schema version this build writes.

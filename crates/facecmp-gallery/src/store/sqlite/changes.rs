@@ -11,7 +11,8 @@ use crate::store::api::{CHANGE_LOG_KEPT, Changes, Snapshot, StoreReader};
 use crate::store::common::{change_from_row, stored_sample};
 
 /// Moves the revision on by one and returns it; every write calls it in its
-/// transaction. Now and then the oldest part of the change log goes.
+/// transaction. Now and then the oldest part of the change logs (samples'
+/// and appearances') goes.
 pub(super) fn bump(db: &Connection, path: &str) -> Result<i64> {
     let revision: i64 = db
         .query_row("UPDATE revision SET value = value + 1 WHERE id = 1 RETURNING value", [], |row| row.get(0))
@@ -20,6 +21,7 @@ pub(super) fn bump(db: &Connection, path: &str) -> Result<i64> {
         let floor = revision - CHANGE_LOG_KEPT;
         db.execute("UPDATE revision SET log_floor = max(log_floor, ?1) WHERE id = 1", [floor]).at(path)?;
         db.execute("DELETE FROM changes WHERE rev <= ?1", [floor]).at(path)?;
+        db.execute("DELETE FROM appearance_changes WHERE rev <= ?1", [floor]).at(path)?;
     }
     Ok(revision)
 }

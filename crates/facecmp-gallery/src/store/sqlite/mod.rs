@@ -28,13 +28,16 @@ use crate::crops::StoredCrop;
 use crate::enrol::Rejection;
 use crate::error::{GalleryError, Result};
 use crate::model::{
-    ApiKey, ConsoleSession, Enrolled, Event, EventQuery, Grant, Person, Role, Sample, Zone, ZonePolicy,
+    ApiKey, Appearance, AppearanceBatch, AppearanceQuery, Cluster, ConsoleSession, Enrolled, Event,
+    EventQuery, Grant, NewSource, Person, Role, Sample, Source, Zone, ZonePolicy,
 };
 use crate::store::api::{
-    DecisionRecord, EnrolCheck, GalleryStore, KeyRecord, RecordedDecision, SampleRecord, StoreReader,
+    AppearanceChange, DecisionRecord, EnrolCheck, GalleryStore, KeyRecord, RecordedDecision, SampleRecord,
+    StoreReader,
 };
 
 mod access;
+mod appearances;
 mod changes;
 mod connection;
 mod crops;
@@ -103,6 +106,12 @@ impl SqliteStore {
         transaction.commit().at(&self.path)?;
         Ok(value)
     }
+
+    /// Moves the pages `secure_delete` overwrote out of the write-ahead log
+    /// too, after a write that deleted faces.
+    fn checkpoint(&self) -> Result<()> {
+        self.db().query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).at(&self.path)
+    }
 }
 
 impl GalleryStore for SqliteStore {
@@ -154,8 +163,7 @@ impl GalleryStore for SqliteStore {
 
     fn remove_person(&self, name: &str, tombstone: &str) -> Result<()> {
         self.write(|transaction| people::remove_person(transaction, &self.path, name, tombstone))?;
-        // Move the overwritten pages out of the write-ahead log too.
-        self.db().query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).at(&self.path)
+        self.checkpoint()
     }
 
     fn samples(&self, person: Option<&str>) -> Result<Vec<Sample>> {
@@ -261,5 +269,99 @@ impl GalleryStore for SqliteStore {
 
     fn end_session(&self, token_sha256: &str) -> Result<()> {
         keys::end_session(&self.db(), &self.path, token_sha256)
+    }
+
+    // ---- footage: sources, appearances and clusters
+
+    fn upsert_source(&self, source: &NewSource, time: i64) -> Result<Source> {
+        self.write(|transaction| appearances::upsert_source(transaction, &self.path, source, time))
+    }
+
+    fn sources(&self) -> Result<Vec<Source>> {
+        appearances::sources(&self.db(), &self.path)
+    }
+
+    fn write_appearances(&self, batch: &AppearanceBatch, time: i64) -> Result<Vec<i64>> {
+        self.write(|transaction| appearances::write_appearances(transaction, &self.path, batch, time))
+    }
+
+    fn appearances(&self, query: &AppearanceQuery, now: i64) -> Result<Vec<Appearance>> {
+        appearances::appearances(&self.db(), &self.path, query, now)
+    }
+
+    fn appearances_by_id(&self, ids: &[i64], now: i64) -> Result<Vec<Appearance>> {
+        appearances::appearances_by_id(&self.db(), &self.path, ids, now)
+    }
+
+    fn appearance_ids(&self, person: Option<i64>, cluster: Option<i64>) -> Result<HashSet<i64>> {
+        appearances::appearance_ids(&self.db(), &self.path, person, cluster)
+    }
+
+    fn not_a_face_appearances(&self) -> Result<HashSet<i64>> {
+        appearances::not_a_face_appearances(&self.db(), &self.path)
+    }
+
+    fn appearance_thumbnail(&self, appearance: i64, now: i64) -> Result<Option<Vec<u8>>> {
+        appearances::appearance_thumbnail(&self.db(), &self.path, appearance, now)
+    }
+
+    fn appearance_vectors(
+        &self,
+        since: Option<i64>,
+        sink: &mut dyn FnMut(AppearanceChange) -> Result<()>,
+    ) -> Result<i64> {
+        let mut db = self.db();
+        // DEFERRED: one consistent snapshot for the revision and the rows.
+        let transaction = db.transaction().at(&self.path)?;
+        let revision = appearances::appearance_vectors(&transaction, &self.path, since, sink)?;
+        transaction.commit().at(&self.path)?;
+        Ok(revision)
+    }
+
+    fn purge_appearances(&self, now: i64) -> Result<usize> {
+        let purged =
+            self.write(|transaction| appearances::purge_appearances(transaction, &self.path, now))?;
+        if purged > 0 {
+            self.checkpoint()?;
+        }
+        Ok(purged)
+    }
+
+    fn remove_source(&self, source: i64) -> Result<usize> {
+        let removed =
+            self.write(|transaction| appearances::remove_source(transaction, &self.path, source))?;
+        self.checkpoint()?;
+        Ok(removed)
+    }
+
+    fn remove_appearances(&self, ids: &[i64]) -> Result<usize> {
+        let removed =
+            self.write(|transaction| appearances::remove_appearances(transaction, &self.path, ids))?;
+        self.checkpoint()?;
+        Ok(removed)
+    }
+
+    fn create_cluster(&self, name: Option<&str>, time: i64) -> Result<i64> {
+        self.write(|transaction| appearances::create_cluster(transaction, &self.path, name, time))
+    }
+
+    fn clusters(&self) -> Result<Vec<Cluster>> {
+        appearances::clusters(&self.db(), &self.path)
+    }
+
+    fn set_cluster(&self, appearances: &[i64], cluster: Option<i64>) -> Result<usize> {
+        self.write(|transaction| appearances::set_cluster(transaction, &self.path, appearances, cluster))
+    }
+
+    fn merge_clusters(&self, into: i64, from: &[i64]) -> Result<usize> {
+        self.write(|transaction| appearances::merge_clusters(transaction, &self.path, into, from))
+    }
+
+    fn name_cluster(&self, cluster: i64, name: Option<&str>) -> Result<()> {
+        self.write(|transaction| appearances::name_cluster(transaction, &self.path, cluster, name))
+    }
+
+    fn mark_not_a_face(&self, cluster: i64, not_a_face: bool) -> Result<()> {
+        self.write(|transaction| appearances::mark_not_a_face(transaction, &self.path, cluster, not_a_face))
     }
 }

@@ -1,11 +1,12 @@
 //! People and their samples in SQLite: listing, enrolment (with the
-//! caller's `--strict` check inside the write), bulk import, erasure and
-//! the samples' thumbnails.
+//! caller's `--strict` check inside the write), bulk import, erasure (with
+//! the appearances matched to the person) and the samples' thumbnails.
 
 use std::collections::HashMap;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::appearances::delete_appearances;
 use super::changes::{Reader, bump, log_change};
 use super::connection::AtPath;
 use crate::enrol::Rejection;
@@ -164,6 +165,10 @@ pub(super) fn import(transaction: &Connection, path: &str, samples: &[SampleReco
 /// In a write transaction; the caller checkpoints the write-ahead log after it.
 pub(super) fn remove_person(transaction: &Connection, path: &str, name: &str, tombstone: &str) -> Result<()> {
     let person_id = person_id(transaction, path, name)?;
+    let revision = bump(transaction, path)?;
+    // The appearances matched to them go, logged, before the cascade could
+    // take them unlogged (their vectors and thumbnails with them).
+    delete_appearances(transaction, path, revision, "person_id = ?2", &[person_id])?;
     // Before the samples go: a crop enrolled as one of their samples is found by its digest.
     transaction
         .execute(
@@ -182,7 +187,6 @@ pub(super) fn remove_person(transaction: &Connection, path: &str, name: &str, to
         .at(path)?;
     // Samples and grants go with the person (ON DELETE CASCADE).
     transaction.execute("DELETE FROM people WHERE id = ?1", [person_id]).at(path)?;
-    let revision = bump(transaction, path)?;
     log_change(transaction, path, revision, "remove_person", None, Some(person_id))
 }
 

@@ -152,6 +152,87 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE samples ADD COLUMN thumbnail BLOB;
     "#,
+    // 5: indexed footage (issue #22): sources, one appearance per video
+    // track with the vectors of its best faces, clusters, and the log of
+    // appearances written and deleted that the appearance index replays.
+    // AUTOINCREMENT: ids are never reused, as on PostgreSQL, so an id a
+    // client holds never comes to mean another appearance.
+    r#"
+    -- A file (identified by its content's SHA-256), a camera or a set of
+    -- photos (by kind and name), with its retention and how far it is indexed.
+    CREATE TABLE sources (
+        id                  INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind                TEXT NOT NULL CHECK (kind IN ('file', 'camera', 'photos')),
+        name                TEXT NOT NULL,
+        sha256              TEXT UNIQUE,
+        retention_s         INTEGER CHECK (retention_s IS NULL OR retention_s > 0),
+        created             INTEGER NOT NULL,
+        indexed_until_ms    INTEGER NOT NULL DEFAULT 0,
+        indexed_until_bytes INTEGER NOT NULL DEFAULT 0,
+        complete            INTEGER NOT NULL DEFAULT 0,
+        CHECK ((kind = 'file') = (sha256 IS NOT NULL))
+    ) STRICT;
+    CREATE UNIQUE INDEX sources_by_name ON sources(kind, name) WHERE sha256 IS NULL;
+
+    CREATE TABLE clusters (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        name       TEXT,
+        not_a_face INTEGER NOT NULL DEFAULT 0,
+        created    INTEGER NOT NULL
+    ) STRICT;
+
+    -- One video track: when (media time; wall time for cameras), the best
+    -- face's box, score and thumbnail, and whom it was matched to. Erasing the
+    -- person deletes it (explicitly, so that the deletion is logged; the
+    -- cascade is the backstop); `expires` follows the source's retention.
+    CREATE TABLE appearances (
+        id             INTEGER PRIMARY KEY AUTOINCREMENT,
+        source_id      INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+        track          INTEGER NOT NULL,
+        media_start_ms INTEGER NOT NULL,
+        media_end_ms   INTEGER NOT NULL,
+        wall_start_ms  INTEGER,
+        wall_end_ms    INTEGER,
+        box_x          REAL NOT NULL,
+        box_y          REAL NOT NULL,
+        box_w          REAL NOT NULL,
+        box_h          REAL NOT NULL,
+        detector_score REAL NOT NULL,
+        thumbnail      BLOB,
+        person_id      INTEGER REFERENCES people(id) ON DELETE CASCADE,
+        cluster_id     INTEGER REFERENCES clusters(id) ON DELETE SET NULL,
+        created        INTEGER NOT NULL,
+        expires        INTEGER,
+        CHECK (media_start_ms <= media_end_ms),
+        CHECK ((wall_start_ms IS NULL) = (wall_end_ms IS NULL)),
+        CHECK (wall_start_ms IS NULL OR wall_start_ms <= wall_end_ms)
+    ) STRICT;
+    CREATE INDEX appearances_by_source_time ON appearances(source_id, media_start_ms);
+    CREATE INDEX appearances_by_wall_time ON appearances(wall_start_ms);
+    CREATE INDEX appearances_by_person ON appearances(person_id);
+    CREATE INDEX appearances_by_cluster ON appearances(cluster_id);
+    CREATE INDEX appearances_by_expiry ON appearances(expires);
+
+    -- The embeddings of an appearance's best faces (little-endian f32, like
+    -- samples), one row each: its id is the vector's id in the search index.
+    CREATE TABLE appearance_vectors (
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
+        appearance_id INTEGER NOT NULL REFERENCES appearances(id) ON DELETE CASCADE,
+        embedding     BLOB NOT NULL,
+        embedder      TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX appearance_vectors_by_appearance ON appearance_vectors(appearance_id);
+
+    -- Appearances written and deleted, by revision: what an appearance index
+    -- replays. Pruned with the samples' log, below the same floor.
+    CREATE TABLE appearance_changes (
+        seq           INTEGER PRIMARY KEY,
+        rev           INTEGER NOT NULL,
+        op            TEXT NOT NULL CHECK (op IN ('add', 'remove')),
+        appearance_id INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX appearance_changes_by_rev ON appearance_changes(rev);
+    "#,
 ];
 
 /// The schema version this build writes.

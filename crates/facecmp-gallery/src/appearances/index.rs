@@ -1,0 +1,435 @@
+//! The in-memory appearance index: every stored appearance vector in exact
+//! [`SearchIndex`]es (the `i8` scan with `f32` re-scoring of
+//! `facecmp-search`), one per source, grouped by appearance as samples are
+//! grouped by person, so a search ranks appearances by their best vector.
+//!
+//! It follows the store the way the sample index does (`sync.rs`): it
+//! records the revision it reflects, and before every search compares it
+//! with the store's (one indexed read) and, if behind, replays what changed
+//! since — so a process sees every other process's writes at its next
+//! search, and there is no private copy that could go stale.
+//!
+//! Appearances have a log of their own (`appearance_changes`), not entries
+//! in the samples' change log, though both move the one revision: the two
+//! indexes replay different things, a sample index must not read through
+//! every appearance written by a hundred cameras to find one enrolment,
+//! and the samples' log keeps its released meaning (sample and person ops)
+//! unchanged for older readers. Sharing the revision keeps one counter, one
+//! notification and one cheap check for "anything changed"; both logs are
+//! pruned below the same floor, and an index further behind than that
+//! reloads everything, like the sample index.
+//!
+//! One index per source: a search within a source scans only its vectors,
+//! a source whose times cannot meet a time filter is skipped whole (and one
+//! that lies wholly inside it is scanned without a per-appearance test),
+//! and no single matrix of many gigabytes is ever regrown (each growth
+//! copies one source's). Every source's top `k` together hold the top `k`
+//! of all, so the merged answer is exact.
+//!
+//! Only what never changes after a write is kept beside the vectors (the
+//! source and the times, for filters); whom an appearance was matched to
+//! and its cluster change, so filters on them are read from the store at
+//! each search, and every result is read back from the store, which drops
+//! an appearance deleted or expired since and re-checks every filter.
+//!
+//! It is loaded on first use, not when the gallery opens: a process that
+//! only decides access never holds the footage's vectors.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use facecmp_search::{PersonMatch, SearchIndex};
+
+use super::MAX_VECTORS;
+use crate::error::{GalleryError, Result};
+use crate::model::{AppearanceFilter, FoundAppearance};
+use crate::store::{AppearanceChange, GalleryStore, IndexedAppearance};
+
+/// Below this many results plus excluded appearances, a search leaves the
+/// excluded ones out by asking for that many more and dropping them (the
+/// index's fast path); above it, by testing every appearance.
+const LARGEST_OVERFETCH: usize = 64;
+
+/// The appearance index of one gallery handle.
+pub(crate) struct AppearanceIndex {
+    dimension: usize,
+    state: RwLock<Option<Loaded>>,
+    /// One catch-up at a time: a second search waits for it rather than
+    /// reading the same changes (or, the first time, every vector) again.
+    catching_up: Mutex<()>,
+}
+
+/// The vectors and the store revision they reflect.
+struct Loaded {
+    /// Per source; in each, sample id = vector id, person id = appearance id.
+    sources: HashMap<i64, Part>,
+    spans: HashMap<i64, Span>,
+    revision: i64,
+}
+
+/// One source's vectors and the range of its appearances' times.
+struct Part {
+    index: SearchIndex,
+    bounds: Bounds,
+}
+
+/// What a filter may ask of an appearance without the store, and its vector ids.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    source: i64,
+    media: (i64, i64),
+    wall: Option<(i64, i64)>,
+    vectors: [i64; MAX_VECTORS],
+    count: u8,
+}
+
+/// The extremes of a source's appearances' times, widened by every
+/// appearance added and never narrowed: a removal leaves them wider than
+/// the truth, which only makes a search test more appearances one by one.
+#[derive(Debug, Clone, Copy)]
+struct Bounds {
+    /// Least and greatest start, least and greatest end.
+    media: [i64; 4],
+    wall: [i64; 4],
+    any_wall: bool,
+    all_wall: bool,
+}
+
+/// How much of a source a filter admits, judged by its [`Bounds`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Coverage {
+    None,
+    Some,
+    All,
+}
+
+impl Bounds {
+    const EMPTY: Bounds = Bounds {
+        media: [i64::MAX, i64::MIN, i64::MAX, i64::MIN],
+        wall: [i64::MAX, i64::MIN, i64::MAX, i64::MIN],
+        any_wall: false,
+        all_wall: true,
+    };
+
+    fn widen(&mut self, span: &Span) {
+        let widen = |range: &mut [i64; 4], (start, end): (i64, i64)| {
+            *range = [range[0].min(start), range[1].max(start), range[2].min(end), range[3].max(end)];
+        };
+        widen(&mut self.media, span.media);
+        match span.wall {
+            Some(wall) => {
+                widen(&mut self.wall, wall);
+                self.any_wall = true;
+            }
+            None => self.all_wall = false,
+        }
+    }
+
+    fn coverage(&self, filter: &AppearanceFilter) -> Coverage {
+        // Every span overlaps [from, until) when from ≤ the least end and the
+        // greatest start < until; none does when from > the greatest end or
+        // until ≤ the least start.
+        let judge = |[least_start, greatest_start, least_end, greatest_end]: [i64; 4],
+                     from: Option<i64>,
+                     until: Option<i64>| {
+            if from.is_some_and(|from| from > greatest_end) || until.is_some_and(|until| until <= least_start)
+            {
+                Coverage::None
+            } else if from.is_none_or(|from| from <= least_end)
+                && until.is_none_or(|until| greatest_start < until)
+            {
+                Coverage::All
+            } else {
+                Coverage::Some
+            }
+        };
+        let media = judge(self.media, filter.media_from_ms, filter.media_until_ms);
+        let wall = match (filter.wall_from_ms, filter.wall_until_ms) {
+            (None, None) => Coverage::All,
+            _ if !self.any_wall => Coverage::None,
+            (from, until) => match judge(self.wall, from, until) {
+                Coverage::All if !self.all_wall => Coverage::Some,
+                wall => wall,
+            },
+        };
+        match (media, wall) {
+            (Coverage::None, _) | (_, Coverage::None) => Coverage::None,
+            (Coverage::All, Coverage::All) => Coverage::All,
+            _ => Coverage::Some,
+        }
+    }
+}
+
+impl AppearanceIndex {
+    pub(crate) fn new(dimension: usize) -> AppearanceIndex {
+        AppearanceIndex { dimension, state: RwLock::new(None), catching_up: Mutex::new(()) }
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, Option<Loaded>> {
+        // Changed one appearance at a time or replaced whole: a panic cannot leave it torn.
+        self.state.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Option<Loaded>> {
+        self.state.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Appearances held, as of the last search (touches no database).
+    pub(crate) fn len(&self) -> usize {
+        self.read().as_ref().map_or(0, |loaded| loaded.spans.len())
+    }
+
+    /// Brings the index up to the store's revision, loading it the first time.
+    ///
+    /// The store is never called while the index's lock is held, so searches
+    /// go on over the previous state while a catch-up reads.
+    pub(crate) fn refresh(&self, store: &dyn GalleryStore) -> Result<()> {
+        let target = store.revision()?;
+        let _turn = self.catching_up.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        for _ in 0..8 {
+            let have = self.read().as_ref().map(|loaded| loaded.revision);
+            if have.is_some_and(|have| have >= target) {
+                return Ok(());
+            }
+            let mut fresh: Option<Loaded> = None;
+            let mut log = Vec::new();
+            let location = store.location();
+            let revision = store.appearance_vectors(have, &mut |change| {
+                match (change, &mut fresh) {
+                    (AppearanceChange::Everything { appearances, .. }, fresh) => {
+                        *fresh = Some(Loaded::with_capacity(appearances));
+                    }
+                    (change, Some(loaded)) => loaded.apply(change, location, self.dimension)?,
+                    (change, None) => log.push(change),
+                }
+                Ok(())
+            })?;
+            let mut state = self.write();
+            match (fresh, state.as_mut()) {
+                (Some(mut fresh), _) => {
+                    fresh.revision = revision;
+                    *state = Some(fresh);
+                }
+                (None, Some(loaded)) => {
+                    for change in log {
+                        loaded.apply(change, location, self.dimension)?;
+                    }
+                    loaded.revision = revision;
+                }
+                (None, None) => {
+                    return Err(GalleryError::Damaged {
+                        path: location.to_string(),
+                        detail: "the appearance feed did not start over for a first load".into(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The `top` appearances most like any of `queries` (best cosine over
+    /// their vectors, best first; ties to the lower id) among those
+    /// `filter` admits, read back from the store as they are at `now`.
+    ///
+    /// Exact: each query's top `top` in each source holds every appearance
+    /// of the combined top `top` that is best for that query there.
+    pub(crate) fn find(
+        &self,
+        store: &dyn GalleryStore,
+        queries: &[&[f32]],
+        filter: &AppearanceFilter,
+        top: usize,
+        threshold: f32,
+        now: i64,
+    ) -> Result<Vec<FoundAppearance>> {
+        if top == 0 || queries.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.refresh(store)?;
+        let only: Option<HashSet<i64>> = match filter.is_span_only() {
+            true => None,
+            false => Some(store.appearance_ids(filter.person, filter.cluster)?),
+        };
+        let excluded =
+            if filter.include_not_a_face { HashSet::new() } else { store.not_a_face_appearances()? };
+        let mut best: HashMap<i64, f32> = HashMap::new();
+        {
+            let state = self.read();
+            let Some(loaded) = state.as_ref() else { return Ok(Vec::new()) };
+            let parts = loaded
+                .sources
+                .iter()
+                .filter(|&(&source, _)| filter.source.is_none_or(|only| only == source))
+                .map(|(_, part)| (part, part.bounds.coverage(filter)))
+                .filter(|&(_, coverage)| coverage != Coverage::None);
+            for (part, coverage) in parts {
+                let admitted = |appearance: i64| {
+                    !excluded.contains(&appearance)
+                        && only.as_ref().is_none_or(|only| only.contains(&appearance))
+                        && (coverage == Coverage::All
+                            || loaded
+                                .spans
+                                .get(&appearance)
+                                .is_some_and(|span| filter.admits_span(span.source, span.media, span.wall)))
+                };
+                for query in queries {
+                    let found: Vec<PersonMatch> = if coverage == Coverage::Some || only.is_some() {
+                        part.index.search_among(query, top, &admitted)?
+                    } else if top + excluded.len() <= LARGEST_OVERFETCH {
+                        part.index.search(query, top + excluded.len())?
+                    } else {
+                        part.index.search_among(query, top, &admitted)?
+                    };
+                    for found in found.into_iter().filter(|found| !excluded.contains(&found.person)) {
+                        let similarity = best.entry(found.person).or_insert(found.similarity);
+                        *similarity = similarity.max(found.similarity);
+                    }
+                }
+            }
+        }
+        let mut ranked: Vec<(i64, f32)> = best.into_iter().collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        ranked.truncate(top);
+        let ids: Vec<i64> = ranked.iter().map(|&(id, _)| id).collect();
+        let mut rows: HashMap<i64, _> =
+            store.appearances_by_id(&ids, now)?.into_iter().map(|row| (row.id, row)).collect();
+        // Deleted or expired since the index caught up, or moved out of the filter: no answer.
+        Ok(ranked
+            .into_iter()
+            .filter_map(|(id, similarity)| {
+                let appearance = rows.remove(&id).filter(|row| filter.admits(row))?;
+                Some(FoundAppearance { appearance, similarity, matched: similarity >= threshold })
+            })
+            .collect())
+    }
+}
+
+impl Loaded {
+    fn with_capacity(appearances: usize) -> Loaded {
+        Loaded { sources: HashMap::new(), spans: HashMap::with_capacity(appearances), revision: 0 }
+    }
+
+    fn apply(&mut self, change: AppearanceChange, location: &str, dimension: usize) -> Result<()> {
+        match change {
+            AppearanceChange::Added { appearance, indexed: Some(indexed) } => {
+                // Ids are never reused, but the newest row wins if one were.
+                self.remove(appearance);
+                self.insert(indexed, location, dimension)
+            }
+            // Deleted again since; its removal follows.
+            AppearanceChange::Added { indexed: None, .. } => Ok(()),
+            AppearanceChange::Removed { appearance } => {
+                self.remove(appearance);
+                Ok(())
+            }
+            // Only ever first in a feed, where it starts a fresh index.
+            AppearanceChange::Everything { .. } => Ok(()),
+        }
+    }
+
+    fn insert(&mut self, indexed: IndexedAppearance, location: &str, dimension: usize) -> Result<()> {
+        let damaged = |detail: String| GalleryError::Damaged { path: location.to_string(), detail };
+        if indexed.vectors.len() > MAX_VECTORS {
+            let count = indexed.vectors.len();
+            return Err(damaged(format!("appearance {} has {count} vectors", indexed.appearance)));
+        }
+        if indexed.vectors.is_empty() {
+            return Ok(());
+        }
+        let mut span = Span {
+            source: indexed.source,
+            media: indexed.media,
+            wall: indexed.wall,
+            vectors: [0; MAX_VECTORS],
+            count: 0,
+        };
+        let part = self
+            .sources
+            .entry(indexed.source)
+            .or_insert_with(|| Part { index: SearchIndex::new(dimension), bounds: Bounds::EMPTY });
+        for (id, vector) in &indexed.vectors {
+            let inserted =
+                vector.len() == dimension && part.index.insert(*id, indexed.appearance, vector).is_ok();
+            if !inserted {
+                // None of its vectors stays without the others.
+                for &done in &span.vectors[..span.count as usize] {
+                    part.index.remove_sample(done);
+                }
+                return Err(damaged(format!(
+                    "vector {id} of appearance {} ({} values)",
+                    indexed.appearance,
+                    vector.len()
+                )));
+            }
+            span.vectors[span.count as usize] = *id;
+            span.count += 1;
+        }
+        part.bounds.widen(&span);
+        self.spans.insert(indexed.appearance, span);
+        Ok(())
+    }
+
+    /// O(its vectors): the index removes one vector at a time in constant
+    /// time. A source left with none goes, bounds and all.
+    fn remove(&mut self, appearance: i64) {
+        let Some(span) = self.spans.remove(&appearance) else { return };
+        let Some(part) = self.sources.get_mut(&span.source) else { return };
+        for &vector in &span.vectors[..span.count as usize] {
+            part.index.remove_sample(vector);
+        }
+        if part.index.is_empty() {
+            self.sources.remove(&span.source);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn span(media: (i64, i64), wall: Option<(i64, i64)>) -> Span {
+        Span { source: 1, media, wall, vectors: [0; MAX_VECTORS], count: 0 }
+    }
+
+    #[test]
+    fn bounds_say_when_a_source_is_wholly_in_or_out_of_a_filter() {
+        let mut bounds = Bounds::EMPTY;
+        bounds.widen(&span((1_000, 2_000), Some((10, 20))));
+        bounds.widen(&span((5_000, 9_000), Some((50, 90))));
+        let media = |from, until| AppearanceFilter {
+            media_from_ms: from,
+            media_until_ms: until,
+            ..Default::default()
+        };
+        let wall =
+            |from, until| AppearanceFilter { wall_from_ms: from, wall_until_ms: until, ..Default::default() };
+        assert_eq!(bounds.coverage(&AppearanceFilter::default()), Coverage::All);
+        assert_eq!(bounds.coverage(&media(Some(9_001), None)), Coverage::None);
+        assert_eq!(bounds.coverage(&media(None, Some(1_000))), Coverage::None);
+        assert_eq!(bounds.coverage(&media(Some(2_000), Some(5_001))), Coverage::All);
+        assert_eq!(bounds.coverage(&media(Some(2_001), None)), Coverage::Some);
+        assert_eq!(bounds.coverage(&wall(Some(0), Some(100))), Coverage::All);
+        assert_eq!(bounds.coverage(&wall(Some(30), Some(40))), Coverage::Some);
+        assert_eq!(bounds.coverage(&wall(Some(91), None)), Coverage::None);
+        // An appearance without a wall clock is never wholly inside a wall-clock range.
+        bounds.widen(&span((3_000, 3_500), None));
+        assert_eq!(bounds.coverage(&wall(Some(0), Some(100))), Coverage::Some);
+        let mut no_clock = Bounds::EMPTY;
+        no_clock.widen(&span((0, 1), None));
+        assert_eq!(no_clock.coverage(&wall(None, Some(100))), Coverage::None);
+        // Every judgement agrees with the spans themselves.
+        let spans = [
+            span((1_000, 2_000), Some((10, 20))),
+            span((5_000, 9_000), Some((50, 90))),
+            span((3_000, 3_500), None),
+        ];
+        for filter in [media(Some(2_001), None), wall(Some(30), Some(40)), media(Some(1_500), Some(3_200))] {
+            let admitted = spans.iter().filter(|s| filter.admits_span(1, s.media, s.wall)).count();
+            match bounds.coverage(&filter) {
+                Coverage::None => assert_eq!(admitted, 0, "{filter:?}"),
+                Coverage::All => assert_eq!(admitted, spans.len(), "{filter:?}"),
+                Coverage::Some => {}
+            }
+        }
+    }
+}
