@@ -1,18 +1,22 @@
-//! Faces in video: frames from the `ffmpeg` program, a face tracker, and two
-//! uses of them — searching recorded video for people (`search`) and live
-//! access control from a camera (`watch`).
+//! Faces in video: frames from the `ffmpeg` program, a face tracker, and three
+//! uses of them — searching video for people (`search`), indexing it once to
+//! be searched later (`index`), and live access control from a camera
+//! (`watch`).
 //!
 //! ```text
 //! ffmpeg ─rgb24 pipe─▶ FrameStream (reader thread; live: newest frame only,
 //!                      watchdog, reconnect) ─Sampler─▶ Analyser (detect →
-//!                      Tracker → embed best faces) ─┬─▶ search: one Appearance per track
-//!                                                   └─▶ watch: one AccessDecision per track
+//!                      Tracker → embed best faces; a cut ends every track)
+//!                        ├─▶ search: one Appearance per track, matched against targets
+//!                        ├─▶ index: one IndexedAppearance per track, in resumable batches
+//!                        └─▶ watch: one AccessDecision per appearance
 //! ```
 //!
 //! The core `facecmp` crate does the faces; the gallery decides and records
 //! access. Nothing here knows about the command line or HTTP.
 
 mod decoder;
+pub mod index;
 mod presence;
 pub mod sampler;
 pub mod scan;
@@ -23,6 +27,7 @@ pub mod stream;
 pub mod tracker;
 pub mod watch;
 
+pub use index::{IndexBatch, IndexConfig, IndexedAppearance, IndexedFace, index_source};
 pub use sampler::Sampler;
 pub use scan::{Analyser, Timings};
 pub use search::{

@@ -77,7 +77,12 @@ impl VideoSource {
         let mut args: Vec<String> =
             ["-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+info"].map(String::from).to_vec();
         let input = match &self.kind {
-            SourceKind::File(path) => path.display().to_string(),
+            SourceKind::File(path) => {
+                if options.start_at > 0.0 {
+                    args.extend(["-ss".into(), format!("{:.3}", options.start_at)]);
+                }
+                path.display().to_string()
+            }
             SourceKind::Stream(url) => {
                 if url.to_ascii_lowercase().starts_with("rtsp") {
                     // UDP transport loses packets on busy networks: smeared frames.
@@ -150,6 +155,9 @@ pub struct ReadOptions {
     pub retry_first_connection: bool,
     /// The ffmpeg program.
     pub ffmpeg: PathBuf,
+    /// Files: start reading at this many seconds (ffmpeg's exact input
+    /// seek), frames keeping their times in the file. Resumes an index.
+    pub start_at: f64,
 }
 
 impl Default for ReadOptions {
@@ -161,6 +169,7 @@ impl Default for ReadOptions {
             stall_timeout: DEFAULT_STALL_TIMEOUT,
             retry_first_connection: false,
             ffmpeg: ffmpeg_program(),
+            start_at: 0.0,
         }
     }
 }

@@ -336,7 +336,12 @@ fn run_decoder(
                 *progress.lock().expect("progress lock") = Instant::now();
                 // Fixed at the connection's first frame: its time zero.
                 let (origin, offset) = *origin.get_or_insert_with(|| {
-                    let offset = if source.is_live() { connected_at.max(*last_time) } else { 0.0 };
+                    // A file read from `start_at` keeps its times in the file.
+                    let offset = if source.is_live() {
+                        connected_at.max(*last_time)
+                    } else {
+                        options.start_at.max(0.0)
+                    };
                     (pts, offset)
                 });
                 let time = offset + (pts - origin).max(0.0);

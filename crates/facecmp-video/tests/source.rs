@@ -91,6 +91,21 @@ fn variable_frame_rate_files_are_timed_exactly_and_every_frame_arrives() {
     }
 }
 
+/// A resumed index reads a file from where it stopped, and its frames keep
+/// their times in the file.
+#[test]
+fn a_file_read_from_a_start_time_keeps_its_times() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = variable_rate_clip(dir.path(), "160x120:rate=10", 30, "N*0.1/TB");
+    let options = ReadOptions { start_at: 2.0, ..ReadOptions::default() };
+    let frames = read_all(clip.to_str().unwrap(), &options).unwrap();
+    let times: Vec<f64> = frames.iter().map(|f| f.0).collect();
+    assert_eq!(times.len(), 10, "{times:?}");
+    for (n, time) in times.iter().enumerate() {
+        assert!((time - (2.0 + n as f64 * 0.1)).abs() < 2e-3, "{times:?}");
+    }
+}
+
 #[test]
 fn large_frames_are_scaled_down_by_ffmpeg_keeping_their_shape() {
     let frames =
