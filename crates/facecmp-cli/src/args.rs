@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use facecmp::runtime::RuntimeChoice;
 use facecmp::{Config, ModelSource};
 
+pub use crate::footage_args::*;
 pub use crate::gallery_args::*;
 use crate::value_parsers::{MAX_THREADS, parse_cosine, parse_face_size, parse_rate, parse_score};
 pub use crate::video_args::*;
@@ -137,6 +138,11 @@ pub enum Command {
     Search(SearchArgs),
     /// Live access control from a camera: one decision per person in view, recorded in the gallery.
     Watch(WatchArgs),
+    /// Index footage and photos once into the gallery: every face seen, to be found later by `find`.
+    Index(IndexArgs),
+    /// Find a face (a photo, or an enrolled person) in all the indexed footage, without decoding it.
+    /// Exit status: 0 found, 1 not found, 2 error.
+    Find(FindArgs),
 }
 
 #[derive(Debug, Args)]

@@ -7,6 +7,7 @@ mod outcome;
 mod args;
 mod commands;
 mod draw;
+mod footage_args;
 mod gallery_args;
 mod mqtt_args;
 mod pipeline;
@@ -84,6 +85,7 @@ fn runs_a_loop(command: &Command) -> bool {
     matches!(
         command,
         Command::Search(_)
+            | Command::Index(_)
             | Command::Watch(_)
             | Command::Serve(_)
             | Command::Train(_)
@@ -172,5 +174,7 @@ fn run(cli: &Cli) -> Result<Outcome, CliError> {
         Command::Synth(args) => commands::train::synth(args),
         Command::Search(args) => commands::search::run(&cli.global, args),
         Command::Watch(args) => commands::watch::run(&cli.global, args),
+        Command::Index(args) => commands::index::run(&cli.global, args),
+        Command::Find(args) => commands::find::run(&cli.global, args),
     }
 }

@@ -110,7 +110,7 @@ pub struct WatchArgs {
     pub mqtt: MqttArgs,
 }
 
-fn parse_positive(text: &str) -> Result<f64, String> {
+pub fn parse_positive(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(value) if value > 0.0 && value.is_finite() => Ok(value),
         _ => Err(format!("`{text}` is not a positive number")),

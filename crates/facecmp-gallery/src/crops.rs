@@ -86,7 +86,8 @@ pub fn face_jpeg(photo: &Photo, face: usize) -> Vec<u8> {
     encode_jpeg(&warp(&photo.image, &transform, CROP_SIZE))
 }
 
-fn encode_jpeg(image: &facecmp::RgbImage) -> Vec<u8> {
+/// `image` as a JPEG of the quality every stored face uses.
+pub fn encode_jpeg(image: &facecmp::RgbImage) -> Vec<u8> {
     let mut jpeg = Vec::with_capacity(8 << 10);
     JpegEncoder::new_with_quality(&mut jpeg, JPEG_QUALITY)
         .encode_image(image)

@@ -292,6 +292,20 @@ impl Gallery {
 
     // ---- matching -----------------------------------------------------
 
+    /// The embeddings of `name`'s samples, as the search index holds them:
+    /// what "find this enrolled person" searches footage with.
+    pub fn person_vectors(&self, name: &str) -> Result<Vec<Embedding>> {
+        let person = self.person(name)?;
+        self.refresh()?;
+        let synced = self.read_index();
+        Ok(synced
+            .index
+            .samples()
+            .filter(|(_, owner, _)| *owner == person.id)
+            .filter_map(|(_, _, vector)| Embedding::from_raw(vector.to_vec()))
+            .collect())
+    }
+
     /// The `top` people most like `embedding`, best first; with `zone`, only
     /// people holding a grant for it that is valid now.
     pub fn identify(

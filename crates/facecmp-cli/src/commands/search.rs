@@ -123,7 +123,7 @@ pub fn video_error(error: impl std::fmt::Display) -> CliError {
 }
 
 /// A progress bar with ETA on a terminal; nothing otherwise (scripts, CI).
-fn progress_bar(source: &str) -> ProgressBar {
+pub fn progress_bar(source: &str) -> ProgressBar {
     if !std::io::stderr().is_terminal() {
         return ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
     }
@@ -139,7 +139,7 @@ fn progress_bar(source: &str) -> ProgressBar {
     bar
 }
 
-fn update_bar(bar: &ProgressBar, duration: Option<f64>, time: f64) {
+pub fn update_bar(bar: &ProgressBar, duration: Option<f64>, time: f64) {
     // Milliseconds of video: the ETA follows video time per wall time.
     if let Some(duration) = duration
         && bar.length().is_none()
