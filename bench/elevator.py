@@ -120,6 +120,7 @@ def score_watch(scenes, decisions):
         per_scene[scene_of(scenes, d)].append(d)
     granted = [i for i, s in enumerate(scenes) if s["kind"] == "granted"]
     latency = [d[0]["time"] - scenes[i]["start"] for i, d in enumerate(per_scene) if d]
+    allow_latency = [d[0]["time"] - scenes[i]["start"] for i, d in enumerate(per_scene) if d and d[0]["allowed"]]
     return {
         "appearances": len(scenes),
         "decided": sum(1 for d in per_scene if d),
@@ -129,6 +130,8 @@ def score_watch(scenes, decisions):
         "most_decisions_per_appearance": max(len(d) for d in per_scene),
         "latency_median_s": round(statistics.median(latency), 2) if latency else None,
         "latency_worst_s": round(max(latency), 2) if latency else None,
+        "allow_latency_median_s": round(statistics.median(allow_latency), 2) if allow_latency else None,
+        "allow_latency_worst_s": round(max(allow_latency), 2) if allow_latency else None,
         "reasons": {k: sum(1 for d in decisions if d["reason"] == k) for k in sorted({d["reason"] for d in decisions})},
         "per_scene": [
             {"scene": i, "kind": s["kind"], "start": s["start"],

@@ -445,6 +445,11 @@ impl Gallery {
         self.appearances.find(self.store.as_ref(), &queries, filter, top, threshold, now())
     }
 
+    /// The vectors of one indexed appearance, as the appearance index holds them.
+    pub(crate) fn appearance_vectors(&self, appearance: i64) -> Result<Vec<Vec<f32>>> {
+        self.appearances.vectors_of(self.store.as_ref(), appearance)
+    }
+
     /// Appearances held in memory, as of the last search (touches no database).
     pub fn indexed_appearances(&self) -> usize {
         self.appearances.len()

@@ -30,7 +30,7 @@ mod sync;
 use facecmp::{Photo, Pipeline};
 
 pub use access::{Probe, QualityPolicy};
-pub use appearances::{MAX_RETENTION_S, MAX_TOP, MIN_RETENTION_S};
+pub use appearances::{ClusteringRun, MAX_RETENTION_S, MAX_TOP, MIN_RETENTION_S};
 pub use crops::{ProbeCrop, StoredCrop};
 pub use enrol::{EnrolPolicy, NewSample, Rejection};
 pub use error::{GalleryError, IdentifyError, Result};

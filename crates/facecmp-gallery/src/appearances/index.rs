@@ -174,6 +174,19 @@ impl AppearanceIndex {
         self.state.write().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// The vectors of `appearance`, brought up to the store's revision first.
+    pub(crate) fn vectors_of(&self, store: &dyn GalleryStore, appearance: i64) -> Result<Vec<Vec<f32>>> {
+        self.refresh(store)?;
+        let state = self.read();
+        let Some(loaded) = state.as_ref() else { return Ok(Vec::new()) };
+        let Some(span) = loaded.spans.get(&appearance) else { return Ok(Vec::new()) };
+        let Some(part) = loaded.sources.get(&span.source) else { return Ok(Vec::new()) };
+        Ok(span.vectors[..span.count as usize]
+            .iter()
+            .filter_map(|&vector| part.index.vector_of(vector).map(<[f32]>::to_vec))
+            .collect())
+    }
+
     /// Appearances held, as of the last search (touches no database).
     pub(crate) fn len(&self) -> usize {
         self.read().as_ref().map_or(0, |loaded| loaded.spans.len())

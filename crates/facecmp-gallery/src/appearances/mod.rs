@@ -19,8 +19,11 @@
 //! source is deleted, or until the person it was matched to is erased,
 //! whichever comes first — with its vectors and thumbnail.
 
+mod clusters;
 mod footage;
 mod index;
+
+pub use clusters::ClusteringRun;
 
 pub(crate) use index::AppearanceIndex;
 
