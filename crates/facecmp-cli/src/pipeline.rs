@@ -2,6 +2,8 @@
 //! that `--embedder` names. Separate from main.rs so that the commands call it
 //! without importing the crate root.
 
+use std::path::Path;
+
 use crate::args::GlobalArgs;
 use crate::outcome::CliError;
 
@@ -21,6 +23,33 @@ pub fn load_models(config: facecmp::Config) -> Result<facecmp::Pipeline, CliErro
 /// whatever the command, so that no command silently ignores it.
 pub fn load_pipeline(global: &GlobalArgs, config: facecmp::Config) -> Result<facecmp::Pipeline, CliError> {
     let pipeline = load_models(config)?;
-    let Some(dir) = &global.embedder else { return Ok(pipeline) };
+    if let (Some(model), Some(card)) = (&global.embedder_onnx, &global.embedder_card) {
+        let embedder = card_embedder(&pipeline, model, card)?;
+        return Ok(pipeline.with_embedder(Box::new(embedder)));
+    }
+    let Some(dir) = global.trained_embedder() else { return Ok(pipeline) };
     Ok(pipeline.with_embedder(crate::trained_model::load_embedder(dir)?))
+}
+
+/// `--embedder-onnx MODEL --embedder-card CARD`, loaded and checked against
+/// each other now: a card that does not fit its network fails before any
+/// photo is read.
+fn card_embedder(
+    pipeline: &facecmp::Pipeline,
+    model: &Path,
+    card: &Path,
+) -> Result<facecmp::embed::CardEmbedder, CliError> {
+    let problem = |path: &Path, reason: String| CliError::EmbedderCard { path: path.to_path_buf(), reason };
+    let text = std::fs::read_to_string(card).map_err(|e| problem(card, e.to_string()))?;
+    let card_value =
+        facecmp::embed::EmbedderCard::from_toml(&text).map_err(|e| problem(card, e.to_string()))?;
+    let bytes = std::fs::read(model).map_err(|e| problem(model, e.to_string()))?;
+    let embedder = facecmp::embed::CardEmbedder::new(
+        card_value,
+        bytes,
+        pipeline.engine().clone(),
+        pipeline.config().threads,
+    );
+    embedder.load().map_err(|e| problem(card, format!("with {}: {e}", model.display())))?;
+    Ok(embedder)
 }

@@ -17,7 +17,7 @@ pub use facecmp_train::artifacts::ModelCard;
 
 /// `--embedder MODEL_DIR`'s model card (its split and calibration).
 pub fn model_card(global: &GlobalArgs) -> Result<Option<ModelCard>, CliError> {
-    Ok(global.embedder.as_deref().map(ModelCard::read).transpose()?)
+    Ok(global.trained_embedder().map(ModelCard::read).transpose()?)
 }
 
 pub fn split(card: &ModelCard) -> &Split {

@@ -14,8 +14,8 @@ use crate::outcome::CliError;
 pub enum ModelCard {}
 
 pub fn model_card(global: &GlobalArgs) -> Result<Option<ModelCard>, CliError> {
-    match global.embedder {
-        Some(_) => Err(CliError::NeedsTrainFeature("--embedder")),
+    match global.trained_embedder() {
+        Some(_) => Err(CliError::NeedsTrainFeature("--embedder MODEL_DIR")),
         None => Ok(None),
     }
 }
@@ -29,5 +29,5 @@ pub fn store_calibration(_: &Path, card: ModelCard, _: Calibration) -> Result<()
 }
 
 pub fn load_embedder(_: &Path) -> Result<Box<dyn facecmp::Embedder>, CliError> {
-    Err(CliError::NeedsTrainFeature("--embedder"))
+    Err(CliError::NeedsTrainFeature("--embedder MODEL_DIR"))
 }

@@ -1,12 +1,15 @@
 //! The crop cache: each photo decoded, its one face detected and aligned to
-//! the 112×112 template once, and the crop (or the reason it was skipped)
-//! kept under the file's sha256, so that later runs skip detection.
+//! the 112×112 template once, and the crop with the face's landmarks in the
+//! photo (or the reason it was skipped) kept under the file's sha256, so that
+//! later runs skip detection. The landmarks let an embedder with its own
+//! alignment (dlib's chip) cut its face from the photo, as it does outside
+//! evaluation.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use facecmp::align::ALIGNED_SIZE;
-use facecmp::{AlignedFace, Pipeline, RgbImage};
+use facecmp::{AlignedFace, Pipeline, Point, RgbImage};
 use serde::{Deserialize, Serialize};
 
 use crate::dataset::{Identities, Sample};
@@ -73,7 +76,13 @@ pub struct Crop {
     pub path: PathBuf,
     pub sha256: String,
     pub face: AlignedFace,
+    /// Where the face's five landmarks are in the photo at `path`; `None`
+    /// for images that already were crops.
+    pub landmarks: Option<[Point; 5]>,
 }
+
+/// A detected face as the cache keeps it.
+type Detected = (AlignedFace, Option<[Point; 5]>);
 
 /// A photo left out, and why (no face, several faces, unreadable…).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -139,18 +148,19 @@ pub fn prepare(samples: &[Sample], alignment: &Alignment<'_>) -> Result<Prepared
         };
         let sha256 = facecmp::digest::sha256_hex(&bytes);
         let outcome = match alignment {
-            Alignment::PreAligned => pre_aligned(&bytes).map(|face| (face, false)),
+            Alignment::PreAligned => pre_aligned(&bytes).map(|face| ((face, None), false)),
             Alignment::Detect { pipeline, cache, rule } => {
                 detect_cached(pipeline, cache, *rule, &sample.path, &bytes, &sha256)
             }
         };
         match outcome {
-            Ok((face, cached)) => {
+            Ok(((face, landmarks), cached)) => {
                 prepared.from_cache += usize::from(cached);
                 by_person.entry(sample.person.clone()).or_default().push(Crop {
                     path: sample.path.clone(),
                     sha256,
                     face,
+                    landmarks,
                 });
             }
             Err(reason) => prepared.skipped.push(Skipped { path: sample.path.clone(), reason }),
@@ -178,7 +188,8 @@ fn pre_aligned(bytes: &[u8]) -> Result<AlignedFace, String> {
 }
 
 /// Detects and aligns one photo, or reads the result of an earlier run from
-/// `cache/<sha256>.png` (a crop) or `cache/<sha256>.skip` (why it was skipped).
+/// `cache/<sha256>.png` (a crop) with `cache/<sha256>.landmarks.json`, or
+/// `cache/<sha256>.skip` (why it was skipped).
 fn detect_cached(
     pipeline: &Pipeline,
     cache: &Path,
@@ -186,28 +197,40 @@ fn detect_cached(
     path: &Path,
     bytes: &[u8],
     sha256: &str,
-) -> Result<(AlignedFace, bool), String> {
-    let (crop_file, skip_file) = (cache.join(format!("{sha256}.png")), cache.join(format!("{sha256}.skip")));
+) -> Result<(Detected, bool), String> {
+    let skip_file = cache.join(format!("{sha256}.skip"));
+    let (crop_file, landmarks_file) =
+        (cache.join(format!("{sha256}.png")), cache.join(format!("{sha256}.landmarks.json")));
     if let Ok(reason) = std::fs::read_to_string(&skip_file) {
         return Err(reason);
     }
-    // A cached file that is not a 112×112 image (damaged, or written by
-    // something else) is a miss: detect again and overwrite it.
-    if let Some(face) =
-        image::open(&crop_file).ok().and_then(|image| AlignedFace::from_crop(image.to_rgb8()).ok())
-    {
-        return Ok((face, true));
+    // A cached file that is not a 112×112 image or not five points (damaged,
+    // or written by an older facecmp) is a miss: detect again, overwrite it.
+    let cached_crop =
+        image::open(&crop_file).ok().and_then(|image| AlignedFace::from_crop(image.to_rgb8()).ok());
+    let cached_landmarks =
+        std::fs::read(&landmarks_file).ok().and_then(|json| serde_json::from_slice::<[Point; 5]>(&json).ok());
+    if let (Some(face), Some(landmarks)) = (cached_crop, cached_landmarks) {
+        return Ok(((face, Some(landmarks)), true));
     }
     let result = detect_one(pipeline, rule, path, bytes);
     // The cache only saves time: failing to write it is not an error.
     let _ = match &result {
-        Ok(face) => face.image().save(&crop_file).map_err(|e| e.to_string()),
+        Ok((face, landmarks)) => face.image().save(&crop_file).map_err(|e| e.to_string()).and_then(|()| {
+            let json = serde_json::to_vec(landmarks).map_err(|e| e.to_string())?;
+            std::fs::write(&landmarks_file, json).map_err(|e| e.to_string())
+        }),
         Err(reason) => std::fs::write(&skip_file, reason).map_err(|e| e.to_string()),
     };
-    result.map(|face| (face, false))
+    result.map(|(face, landmarks)| ((face, Some(landmarks)), false))
 }
 
-fn detect_one(pipeline: &Pipeline, rule: FaceRule, path: &Path, bytes: &[u8]) -> Result<AlignedFace, String> {
+fn detect_one(
+    pipeline: &Pipeline,
+    rule: FaceRule,
+    path: &Path,
+    bytes: &[u8],
+) -> Result<(AlignedFace, [Point; 5]), String> {
     let photo = pipeline.open_bytes(&path.display().to_string(), bytes).map_err(|e| strip_input(&e, path))?;
     let min_face_size = pipeline.config().min_face_size;
     let chosen = match rule {
@@ -216,7 +239,7 @@ fn detect_one(pipeline: &Pipeline, rule: FaceRule, path: &Path, bytes: &[u8]) ->
         }
         FaceRule::NearestCentre => nearest_centre(&photo, min_face_size),
     };
-    chosen.map(|index| photo.align(index))
+    chosen.map(|index| (photo.align(index), photo.faces[index].landmarks))
 }
 
 /// The face large enough to use whose box centre is nearest the image's.

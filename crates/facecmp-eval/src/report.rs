@@ -5,10 +5,10 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use facecmp::{EmbedderIdentity, Embedding, Pipeline};
+use facecmp::{EmbedderIdentity, Embedding, FaceInPhoto, Pipeline};
 use serde::{Deserialize, Serialize};
 
-use crate::crops::{Prepared, Skipped};
+use crate::crops::{Crop, Prepared, Skipped};
 use crate::dataset::{Identities, Pair};
 use crate::error::EvalError;
 use crate::metrics::{
@@ -16,19 +16,44 @@ use crate::metrics::{
 };
 
 /// Embeds every crop of `prepared` (in order, person by person) in batches,
-/// with the pipeline's embedder (SFace, or the one the caller plugged in).
+/// with the pipeline's embedder (SFace, dlib, both, or the one the caller
+/// plugged in). An embedder with its own alignment cuts its faces from the
+/// photos, as outside evaluation, where the landmarks are known.
 pub fn embed_prepared(pipeline: &Pipeline, prepared: &Prepared) -> Result<Vec<Embedding>, facecmp::Error> {
     const BATCH: usize = 32;
-    let crops: Vec<_> = prepared.people.iter().flat_map(|(_, crops)| crops).collect();
+    let crops: Vec<&Crop> = prepared.people.iter().flat_map(|(_, crops)| crops).collect();
     let bar = crate::progress::bar(crops.len() as u64, "embedding");
     let mut embeddings = Vec::with_capacity(crops.len());
     for chunk in crops.chunks(BATCH) {
-        let faces: Vec<_> = chunk.iter().map(|c| &c.face).collect();
-        embeddings.extend(pipeline.embed_aligned(&chunk[0].path.display().to_string(), &faces)?);
+        let input = chunk[0].path.display().to_string();
+        if pipeline.aligns_itself() && chunk.iter().all(|c| c.landmarks.is_some()) {
+            embeddings.extend(embed_in_photos(pipeline, chunk)?);
+        } else {
+            let faces: Vec<_> = chunk.iter().map(|c| &c.face).collect();
+            embeddings.extend(pipeline.embed_aligned(&input, &faces)?);
+        }
         bar.inc(chunk.len() as u64);
     }
     bar.finish_and_clear();
     Ok(embeddings)
+}
+
+/// Decodes the crops' photos again (detection was cached, decoding is cheap)
+/// and embeds each face where it is.
+fn embed_in_photos(pipeline: &Pipeline, crops: &[&Crop]) -> Result<Vec<Embedding>, facecmp::Error> {
+    let photos = crops
+        .iter()
+        .map(|crop| {
+            facecmp::image::load(&crop.path, pipeline.config().decode)
+                .map_err(|source| facecmp::Error::Image { input: crop.path.display().to_string(), source })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let faces: Vec<FaceInPhoto> = crops
+        .iter()
+        .zip(&photos)
+        .filter_map(|(crop, image)| Some(FaceInPhoto { image, landmarks: crop.landmarks.as_ref()? }))
+        .collect();
+    pipeline.embed_in_photos(&crops[0].path.display().to_string(), &faces)
 }
 
 /// The cosine similarity of each pair of photos (indices into `embeddings`).

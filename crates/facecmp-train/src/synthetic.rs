@@ -255,6 +255,7 @@ pub fn people(seed: u64, identities: usize, photos: usize) -> Prepared {
                     sha256: String::new(),
                     face: AlignedFace::from_crop(photo(seed, index, &person, number))
                         .expect("the generator draws SIDE×SIDE crops, SIDE being the aligned size"),
+                    landmarks: None,
                 })
                 .collect();
             (name, crops)

@@ -63,6 +63,25 @@ impl Calibration {
     }
 }
 
+/// A calibration file of `models/` (`tools/calibration/`), if it was measured
+/// on the model whose sha256 is `model_sha256`: a threshold belongs to the
+/// exact weights it was measured with.
+pub(crate) fn bundled_calibration(json: &str, model_sha256: &str) -> Option<Calibration> {
+    #[derive(Deserialize)]
+    struct CalibrationFile {
+        embedder: MeasuredOn,
+        #[serde(flatten)]
+        calibration: Calibration,
+    }
+    #[derive(Deserialize)]
+    struct MeasuredOn {
+        sha256: String,
+    }
+    let file: CalibrationFile =
+        serde_json::from_str(json).expect("the bundled calibrations are valid JSON (tested)");
+    (file.embedder.sha256 == model_sha256).then_some(file.calibration)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,6 +18,9 @@ pub struct Config {
     pub min_face_size: f32,
     /// Inference threads; 0 uses every core.
     pub threads: usize,
+    /// Which bundled network embeds faces.
+    #[serde(default)]
+    pub embedder: EmbedderChoice,
     /// Inference engine.
     pub runtime: RuntimeChoice,
     /// The ONNX Runtime library; `None` looks in the default place
@@ -33,8 +36,39 @@ impl Default for Config {
             decode: DecodeLimits::default(),
             min_face_size: 32.0,
             threads: 0,
+            embedder: EmbedderChoice::default(),
             runtime: RuntimeChoice::Auto,
             ort_library: None,
         }
+    }
+}
+
+/// The bundled embedders.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EmbedderChoice {
+    /// SFace (128-d MobileFaceNet, ArcFace alignment): fast and small.
+    #[default]
+    Sface,
+    /// dlib's face-recognition ResNet (128-d, its own 150×150 chip).
+    Dlib,
+    /// Both, one fused score ([`crate::embed::Fused`]).
+    Fused,
+}
+
+impl EmbedderChoice {
+    pub const ALL: [EmbedderChoice; 3] = [EmbedderChoice::Sface, EmbedderChoice::Dlib, EmbedderChoice::Fused];
+
+    /// The name on command lines and in configuration files.
+    pub fn name(self) -> &'static str {
+        match self {
+            EmbedderChoice::Sface => "sface",
+            EmbedderChoice::Dlib => "dlib",
+            EmbedderChoice::Fused => "fused",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<EmbedderChoice> {
+        EmbedderChoice::ALL.into_iter().find(|choice| choice.name() == name)
     }
 }

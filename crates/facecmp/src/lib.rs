@@ -30,9 +30,9 @@ pub use align::AlignedFace;
 pub use compare::{
     Comparison, DimensionMismatch, SFACE_COSINE_THRESHOLD, Threshold, ThresholdChoice, compare, cosine,
 };
-pub use config::Config;
+pub use config::{Config, EmbedderChoice};
 pub use detect::{BoundingBox, Face, Point};
-pub use embed::{Embedder, EmbedderIdentity, Embedding};
+pub use embed::{Embedder, EmbedderIdentity, Embedding, FaceInPhoto, FusedScores};
 pub use error::Error;
 pub use models::ModelSource;
 pub use pipeline::{Photo, Pipeline};

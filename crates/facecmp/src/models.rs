@@ -1,16 +1,22 @@
 //! The pretrained models: bundled into the binary, or read from a folder.
 //!
-//! Both are OpenCV Zoo models under commercially usable licences; see
-//! `models/PROVENANCE.md` for where each file comes from and its sha256.
+//! YuNet and SFace are OpenCV Zoo models (MIT, Apache-2.0), dlib's ResNet is
+//! CC0, converted to ONNX by `tools/dlib/convert.py`: all commercially
+//! usable. `models/PROVENANCE.md` says where each file comes from and its
+//! sha256.
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 pub const DETECTOR_FILE: &str = "face_detection_yunet_2023mar.onnx";
 pub const EMBEDDER_FILE: &str = "face_recognition_sface_2021dec_int8bq.onnx";
+pub const DLIB_FILE: &str = "dlib_face_recognition_resnet_model_v1.onnx";
 
 static BUNDLED_DETECTOR: &[u8] = include_bytes!("../../../models/face_detection_yunet_2023mar.onnx");
 static BUNDLED_EMBEDDER: &[u8] = include_bytes!("../../../models/face_recognition_sface_2021dec_int8bq.onnx");
+// 22 MB of float32 weights, bundled like the others: one binary that needs no
+// download is worth more than a smaller one (BENCHMARKS.md has the sizes).
+static BUNDLED_DLIB: &[u8] = include_bytes!("../../../models/dlib_face_recognition_resnet_model_v1.onnx");
 
 /// Where the model files come from.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -51,6 +57,11 @@ impl ModelSource {
 
     pub fn embedder(&self) -> Result<ModelFile, ModelFileError> {
         self.file(EMBEDDER_FILE, BUNDLED_EMBEDDER)
+    }
+
+    /// dlib's face-recognition ResNet, in ONNX.
+    pub fn dlib(&self) -> Result<ModelFile, ModelFileError> {
+        self.file(DLIB_FILE, BUNDLED_DLIB)
     }
 
     fn file(&self, name: &'static str, bundled: &'static [u8]) -> Result<ModelFile, ModelFileError> {

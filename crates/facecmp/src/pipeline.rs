@@ -7,9 +7,9 @@ use once_cell::sync::OnceCell;
 
 use crate::align::AlignedFace;
 use crate::compare::{Calibration, CalibrationError, Threshold, ThresholdChoice};
-use crate::config::Config;
+use crate::config::{Config, EmbedderChoice};
 use crate::detect::{self, Detector};
-use crate::embed::{Embedder, EmbedderIdentity, Embedding, SFace};
+use crate::embed::{DlibResNet, Embedder, EmbedderIdentity, Embedding, FaceInPhoto, Fused, SFace};
 use crate::error::Error;
 use crate::models::ModelFile;
 pub use crate::photo::Photo;
@@ -35,15 +35,8 @@ impl Pipeline {
         runtime::set_threads(config.threads);
         let (engine, fallback) = Engine::select(config.runtime, config.ort_library.as_deref())?;
         let detector_file = config.models.detector()?;
-        let embedder = SFace::new(config.models.embedder()?, engine.clone(), config.threads);
-        Ok(Pipeline {
-            detector_file,
-            detector: OnceCell::new(),
-            embedder: Box::new(embedder),
-            config,
-            engine,
-            fallback,
-        })
+        let embedder = bundled_embedder(&config, &engine)?;
+        Ok(Pipeline { detector_file, detector: OnceCell::new(), embedder, config, engine, fallback })
     }
 
     /// Loads both networks now, on two threads (they are independent), so
@@ -143,12 +136,32 @@ impl Pipeline {
         Ok(Photo { input, image, faces })
     }
 
-    /// Aligns and embeds the given faces of a photo as one batch.
+    /// Aligns and embeds the given faces of a photo as one batch (each
+    /// network aligns them its own way).
     pub fn embed(&self, photo: &Photo, faces: &[usize]) -> Result<Vec<Embedding>, Error> {
-        let aligned: Vec<AlignedFace> = faces.iter().map(|&index| photo.align(index)).collect();
-        self.embed_aligned(&photo.input, &aligned.iter().collect::<Vec<_>>())
+        let located: Vec<FaceInPhoto> = faces
+            .iter()
+            .map(|&index| FaceInPhoto { image: &photo.image, landmarks: &photo.faces[index].landmarks })
+            .collect();
+        self.embed_in_photos(&photo.input, &located)
     }
 
+    /// Embeds faces where they are in their photos.
+    pub fn embed_in_photos(&self, input: &str, faces: &[FaceInPhoto<'_>]) -> Result<Vec<Embedding>, Error> {
+        self.load_embedder()?;
+        self.embedder
+            .embed_in_photos(faces)
+            .map_err(|source| Error::Embed { input: input.to_string(), source })
+    }
+
+    /// Whether the embedder sees more of a face than the ArcFace crop holds
+    /// (see [`Embedder::aligns_itself`]): a caller that keeps only crops
+    /// should keep where the face is in its photo instead.
+    pub fn aligns_itself(&self) -> bool {
+        self.embedder.aligns_itself()
+    }
+
+    /// Embeds faces already aligned onto the 112×112 ArcFace template.
     pub fn embed_aligned(&self, input: &str, faces: &[&AlignedFace]) -> Result<Vec<Embedding>, Error> {
         // A model that fails to load is facecmp's fault, not the photo's.
         self.load_embedder()?;
@@ -167,4 +180,15 @@ impl Pipeline {
         let embedding = self.embed(photo, &[index])?.swap_remove(0);
         Ok((index, embedding))
     }
+}
+
+/// The bundled embedder the configuration names, loaded on first use.
+fn bundled_embedder(config: &Config, engine: &Engine) -> Result<Box<dyn Embedder>, Error> {
+    let sface = || Ok::<_, Error>(SFace::new(config.models.embedder()?, engine.clone(), config.threads));
+    let dlib = || Ok::<_, Error>(DlibResNet::new(config.models.dlib()?, engine.clone(), config.threads));
+    Ok(match config.embedder {
+        EmbedderChoice::Sface => Box::new(sface()?),
+        EmbedderChoice::Dlib => Box::new(dlib()?),
+        EmbedderChoice::Fused => Box::new(Fused::new(sface()?, dlib()?)),
+    })
 }

@@ -6,30 +6,12 @@ use std::path::{Path, PathBuf};
 
 use facecmp::detect::{self, Detector, DetectorConfig};
 use facecmp::embed::SFace;
-use facecmp::runtime::{Engine, RuntimeChoice};
+use facecmp::runtime::Engine;
 use facecmp::{Config, FaceChoice, ModelSource, Pipeline};
 use serde_json::Value;
 
-/// tract always; ONNX Runtime when its library is installed. CI sets
-/// FACECMP_REQUIRE_ORT=1 so that a missing library fails instead of skipping.
-fn engines() -> Vec<Engine> {
-    let mut engines = vec![Engine::Tract];
-    match Engine::select(RuntimeChoice::Ort, None) {
-        Ok((engine, _)) => engines.push(engine),
-        Err(reason) if std::env::var_os("FACECMP_REQUIRE_ORT").is_some() => {
-            panic!("FACECMP_REQUIRE_ORT is set but ONNX Runtime is unusable: {reason}")
-        }
-        Err(reason) => eprintln!("skipping ONNX Runtime: {reason}"),
-    }
-    engines
-}
-
-fn runtime_choice(engine: &Engine) -> RuntimeChoice {
-    match engine {
-        Engine::Tract => RuntimeChoice::Tract,
-        _ => RuntimeChoice::Ort,
-    }
-}
+mod engines;
+use engines::{engines, runtime_choice};
 
 fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data").join(name)

@@ -13,6 +13,11 @@ struct ComparisonJson {
     similarity: f32,
     threshold: f32,
     same: bool,
+    /// The embedder that scored (`sface`, `dlib-resnet-v1`, `fused-sface-dlib`, …).
+    embedder: String,
+    /// With `--embedder fused`: each network's own cosine behind the fused one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scores: Option<facecmp::FusedScores>,
     a: ChosenFaceJson,
     b: ChosenFaceJson,
 }
@@ -32,11 +37,14 @@ pub fn run(global: &GlobalArgs, args: &CompareArgs) -> Result<Outcome, CliError>
     let (face_a, embedding_a) = pipeline.embed_one(&a, choice(args.face_a))?;
     let (face_b, embedding_b) = pipeline.embed_one(&b, choice(args.face_b))?;
     let comparison = facecmp::compare(&embedding_a, &embedding_b, threshold).map_err(Error::from)?;
+    let scores = facecmp::FusedScores::of_embedder(pipeline.embedder(), &embedding_a, &embedding_b);
     if args.json {
         print_json(&ComparisonJson {
             similarity: comparison.similarity,
             threshold: comparison.threshold,
             same: comparison.same,
+            embedder: pipeline.embedder().name.clone(),
+            scores,
             a: ChosenFaceJson::new(&a, face_a),
             b: ChosenFaceJson::new(&b, face_b),
         })?;
@@ -45,8 +53,10 @@ pub fn run(global: &GlobalArgs, args: &CompareArgs) -> Result<Outcome, CliError>
         outln!("B  {}", describe_choice(&b, face_b, args.face_b.is_some(), "--face-b"));
         let (relation, verdict) =
             if comparison.same { ("≥", "same person") } else { ("<", "different people") };
+        let parts =
+            scores.map(|s| format!(" (SFace {:.4}, dlib {:.4})", s.sface, s.dlib)).unwrap_or_default();
         outln!(
-            "similarity {:.4} {relation} threshold {:.3}: {verdict}",
+            "similarity {:.4}{parts} {relation} threshold {:.3}: {verdict}",
             comparison.similarity,
             comparison.threshold
         );

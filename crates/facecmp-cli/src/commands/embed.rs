@@ -16,6 +16,9 @@ struct EmbeddingJson<'a> {
     #[serde(flatten)]
     face: FaceJson,
     embedder: &'a str,
+    /// The embedder's identity (its weights' sha256; for `fused`, of both
+    /// and the weight): what a calibration or a gallery is pinned to.
+    embedder_sha256: &'a str,
     embedding: &'a [f32],
 }
 
@@ -47,6 +50,7 @@ fn embed_one(pipeline: &Pipeline, path: &Path, all_faces: bool) -> Result<(), Cl
             file: &photo.input,
             face: FaceJson::new(index, &photo.faces[index]),
             embedder: &pipeline.embedder().name,
+            embedder_sha256: &pipeline.embedder().sha256,
             embedding: embedding.as_slice(),
         })?;
     }

@@ -55,10 +55,17 @@ pub fn run(global: &GlobalArgs, args: &EvalArgs) -> Result<Outcome, CliError> {
             }
             error => error.into(),
         })?;
-        // clap requires --embedder with --calibrate, and --embedder loads a card.
-        if let (Some(dir), Some(card)) = (&global.embedder, card) {
-            trained::store_calibration(dir, card, calibration)?;
-        }
+        // --calibrate stores into a trained model's card; the bundled
+        // embedders' tables are measured by tools/calibration/.
+        let (Some(dir), Some(card)) = (global.trained_embedder(), card) else {
+            return Err(CliError::InvalidOption {
+                option: "--embedder",
+                value: global.embedder.as_ref().map(ToString::to_string).unwrap_or_default(),
+                expected: "a trained model's folder with --calibrate (the bundled embedders' tables come from \
+                           tools/calibration/)",
+            });
+        };
+        trained::store_calibration(dir, card, calibration)?;
     }
     Ok(Outcome::Yes)
 }

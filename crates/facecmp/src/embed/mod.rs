@@ -1,21 +1,33 @@
-//! Embedding: an aligned face becomes a unit vector; faces of one person
-//! land close together. SFace is the bundled embedder; a trained network is
-//! another implementation of the same [`Embedder`] trait.
+//! Embedding: a face becomes a unit vector; faces of one person land close
+//! together. SFace is the default embedder, dlib's ResNet a second,
+//! independent one, and [`Fused`] both at once; a trained network is another
+//! implementation of the same [`Embedder`] trait.
 //!
-//! Every network that embeds faces has its own file here (`sface.rs`: SFace)
-//! behind that trait; this module holds what they share: the trait, the
+//! Every network that embeds faces has its own file here (`sface.rs`,
+//! `dlib.rs`; `fusion.rs` combines them) behind that trait; this module holds what they share: the trait, the
 //! [`Embedding`] they produce, the [`EmbedderIdentity`] that keeps vectors of
 //! different networks apart, the cosine they are compared with, and the
 //! batch helpers ([`rgb_batch`], [`split_embeddings`]) for ONNX networks.
 
 use serde::{Deserialize, Serialize};
 
+mod card;
+mod dlib;
+mod fusion;
 mod sface;
 
+pub use card::{CardEmbedder, CardError, ChannelOrder, EmbedderCard};
+pub use dlib::{
+    DLIB_CHIP_SIZE, DLIB_DIMENSION, DLIB_TEMPLATE, DlibResNet, dlib_chip, dlib_chip_from_aligned,
+};
+pub use fusion::{FUSED_DIMENSION, FUSED_NAME, Fused, FusedScores, SFACE_WEIGHT};
 pub use sface::{FACES_PER_RUN, SFACE_COSINE_THRESHOLD, SFACE_DIMENSION, SFace, bundled_sface_calibration};
 
-use crate::align::{ALIGNED_SIZE, AlignedFace};
+use ::image::RgbImage;
+
+use crate::align::{ALIGNED_SIZE, AlignedFace, align};
 use crate::calibration::Calibration;
+use crate::detect::Point;
 use crate::runtime::{NchwTensor, RuntimeError};
 
 /// An L2-normalised face embedding: finite, unit length. Deserialising one
@@ -108,13 +120,36 @@ pub enum EmbedError {
     BadOutput { model: String, got: usize, faces: usize, dimension: usize },
     #[error("the {model} network returned an embedding without direction (zero or NaN)")]
     Degenerate { model: String },
+    #[error(transparent)]
+    Card(#[from] CardError),
 }
 
-/// Anything that embeds aligned faces.
+/// A face where it was found: its photo and its five landmarks there. Each
+/// network aligns it onto its own template ([`Embedder::embed_in_photos`]).
+#[derive(Debug, Clone, Copy)]
+pub struct FaceInPhoto<'a> {
+    pub image: &'a RgbImage,
+    pub landmarks: &'a [Point; 5],
+}
+
+/// Anything that embeds faces.
 pub trait Embedder: Send + Sync {
     fn identity(&self) -> &EmbedderIdentity;
-    /// Embeds a batch of faces, one embedding per face, in order.
+    /// Embeds a batch of faces already aligned onto the 112×112 ArcFace
+    /// template, one embedding per face, in order.
     fn embed(&self, faces: &[&AlignedFace]) -> Result<Vec<Embedding>, EmbedError>;
+    /// Embeds faces in their photos. A network with its own alignment (dlib's
+    /// 150×150 chip) cuts it from the photo; the others see the ArcFace crop.
+    fn embed_in_photos(&self, faces: &[FaceInPhoto<'_>]) -> Result<Vec<Embedding>, EmbedError> {
+        let aligned: Vec<AlignedFace> = faces.iter().map(|face| align(face.image, face.landmarks)).collect();
+        self.embed(&aligned.iter().collect::<Vec<_>>())
+    }
+    /// Whether [`Embedder::embed_in_photos`] sees more than the ArcFace crop
+    /// (dlib's chip reaches further down the chin): its embeddings of faces
+    /// that exist only as crops are then not quite those of the photo.
+    fn aligns_itself(&self) -> bool {
+        false
+    }
     /// Thresholds measured for target false-accept rates, if any.
     fn calibration(&self) -> Option<&Calibration> {
         None
@@ -132,11 +167,19 @@ pub trait Embedder: Send + Sync {
 
 /// Packs aligned crops into an NCHW RGB batch of 0..255 floats.
 pub fn rgb_batch(faces: &[&AlignedFace]) -> NchwTensor {
-    let side = ALIGNED_SIZE as usize;
+    let images: Vec<&RgbImage> = faces.iter().map(|face| face.image()).collect();
+    rgb_images(&images, ALIGNED_SIZE)
+}
+
+/// Packs `side`×`side` images (each must be that size) into an NCHW RGB
+/// batch of 0..255 floats.
+pub fn rgb_images(images: &[&RgbImage], side: u32) -> NchwTensor {
+    let side = side as usize;
     let plane = side * side;
-    let mut batch = NchwTensor::zeros([faces.len(), 3, side, side]);
-    for (face, chunk) in faces.iter().zip(batch.data.chunks_exact_mut(3 * plane)) {
-        for (i, pixel) in face.image().pixels().enumerate() {
+    let mut batch = NchwTensor::zeros([images.len(), 3, side, side]);
+    for (image, chunk) in images.iter().zip(batch.data.chunks_exact_mut(3 * plane)) {
+        debug_assert_eq!(image.dimensions(), (side as u32, side as u32));
+        for (i, pixel) in image.pixels().enumerate() {
             for (channel, value) in pixel.0.iter().enumerate() {
                 chunk[channel * plane + i] = f32::from(*value);
             }

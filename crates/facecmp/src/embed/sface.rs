@@ -4,14 +4,12 @@
 
 use std::sync::OnceLock;
 
-use once_cell::sync::OnceCell;
-use serde::Deserialize;
-
 use super::{EmbedError, Embedder, EmbedderIdentity, Embedding, rgb_batch, split_embeddings};
 use crate::align::{ALIGNED_SIZE, AlignedFace};
-use crate::calibration::Calibration;
+use crate::calibration::{Calibration, bundled_calibration};
 use crate::models::ModelFile;
 use crate::runtime::{Dim, Engine, Network, NetworkSpec, RuntimeError};
+use once_cell::sync::OnceCell;
 
 /// OpenCV's published same-person threshold for SFace cosine similarity,
 /// used until `facecmp eval` calibrates one for a target false-accept rate.
@@ -78,20 +76,7 @@ impl SFace {
 /// The FAR calibration measured for the bundled SFace file by
 /// `tools/calibration/`; it applies only to the exact file it was measured on.
 pub fn bundled_sface_calibration(model_sha256: &str) -> Option<Calibration> {
-    #[derive(Deserialize)]
-    struct CalibrationFile {
-        embedder: MeasuredOn,
-        #[serde(flatten)]
-        calibration: Calibration,
-    }
-    #[derive(Deserialize)]
-    struct MeasuredOn {
-        sha256: String,
-    }
-    let file: CalibrationFile =
-        serde_json::from_str(include_str!("../../../../models/sface-calibration.json"))
-            .expect("the bundled calibration is valid JSON (tested)");
-    (file.embedder.sha256 == model_sha256).then_some(file.calibration)
+    bundled_calibration(include_str!("../../../../models/sface-calibration.json"), model_sha256)
 }
 
 impl Embedder for SFace {

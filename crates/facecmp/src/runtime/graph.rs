@@ -48,6 +48,16 @@ pub fn prepare(onnx_bytes: &[u8], spec: &NetworkSpec, weights: Weights) -> Tract
     Ok(model)
 }
 
+/// The name of an ONNX file's first output (what a model card that names
+/// none embeds with).
+pub fn first_output_name(onnx_bytes: &[u8]) -> TractResult<String> {
+    let model = tract_onnx::onnx().proto_model_for_read(&mut &onnx_bytes[..])?;
+    let Some(output) = model.graph.as_ref().and_then(|graph| graph.output.first()) else {
+        bail!("the ONNX file declares no output")
+    };
+    Ok(output.name.clone())
+}
+
 /// A copy of a prepared graph with its input fixed to `shape`.
 pub fn with_input_shape(model: &ModelProto, shape: [usize; 4]) -> ModelProto {
     let mut model = model.clone();

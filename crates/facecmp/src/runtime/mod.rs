@@ -19,6 +19,12 @@ use serde::{Deserialize, Serialize};
 
 pub use fold::{FoldReport, fold_constant_weights};
 pub use graph::{Weights, prepare};
+
+/// The name of an ONNX file's first output.
+pub fn first_output_name(onnx_bytes: &[u8]) -> Result<String, RuntimeError> {
+    graph::first_output_name(onnx_bytes)
+        .map_err(|error| RuntimeError::Load { model: "the embedder".into(), reason: error.to_string() })
+}
 pub use tract::TractNetwork;
 
 /// A dense f32 image batch in NCHW layout.
