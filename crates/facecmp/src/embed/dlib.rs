@@ -21,8 +21,8 @@ pub const DLIB_DIMENSION: usize = 128;
 /// Side of dlib's face chip.
 pub const DLIB_CHIP_SIZE: u32 = 150;
 const DLIB_NAME: &str = "dlib-resnet-v1";
-/// The most faces one run takes: the ResNet's activations at 150×150 are
-/// about 4.5 MiB a face, so 8 keep a crowd's batch small at full speed.
+/// The most faces one run takes, as for SFace: a crowd photo is embedded in
+/// runs of 8, so the network's intermediate tensors stay bounded.
 const FACES_PER_RUN: usize = 8;
 
 /// Where YuNet's five landmarks (right eye, left eye, nose tip, right and
