@@ -3,11 +3,13 @@
 //! independent one, and [`Fused`] both at once; a trained network is another
 //! implementation of the same [`Embedder`] trait.
 //!
-//! Every network that embeds faces has its own file here (`sface.rs`,
-//! `dlib.rs`; `fusion.rs` combines them) behind that trait; this module holds what they share: the trait, the
-//! [`Embedding`] they produce, the [`EmbedderIdentity`] that keeps vectors of
-//! different networks apart, the cosine they are compared with, and the
-//! batch helpers ([`rgb_batch`], [`split_embeddings`]) for ONNX networks.
+//! Every network that embeds faces has its own file here behind that trait
+//! (`sface.rs`, `dlib.rs`, `card.rs` for a user's network described by a
+//! model card; `fusion.rs` combines SFace and dlib). This module holds what
+//! they share: the trait, the [`Embedding`] they produce, the
+//! [`EmbedderIdentity`] that keeps vectors of different networks apart, the
+//! cosine they are compared with, and the batch helpers ([`rgb_batch`],
+//! [`rgb_images`], [`split_embeddings`]) for ONNX networks.
 
 use serde::{Deserialize, Serialize};
 
