@@ -38,7 +38,7 @@ fn training_commands_and_trained_models_name_the_missing_feature() {
         ("train", vec!["train", obama.to_str().unwrap(), "--out", out.to_str().unwrap()]),
         ("synth", vec!["synth", out.to_str().unwrap()]),
         (
-            "--embedder",
+            "--embedder MODEL_DIR",
             vec![
                 "compare",
                 "--embedder",
@@ -47,7 +47,10 @@ fn training_commands_and_trained_models_name_the_missing_feature() {
                 obama2.to_str().unwrap(),
             ],
         ),
-        ("--embedder", vec!["eval", "--embedder", model.to_str().unwrap(), root.path().to_str().unwrap()]),
+        (
+            "--embedder MODEL_DIR",
+            vec!["eval", "--embedder", model.to_str().unwrap(), root.path().to_str().unwrap()],
+        ),
     ];
     for (what, args) in cases {
         let output = facecmp(&args);
