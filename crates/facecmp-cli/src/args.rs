@@ -123,6 +123,26 @@ impl GlobalArgs {
         config.detector.max_input_side = self.detection_size;
         config
     }
+
+    /// The configuration for work on the gallery at `db`: when no embedder
+    /// is named, the gallery's own (if it is a bundled one), so that a
+    /// gallery made with `--embedder fused` needs no flag afterwards. A
+    /// gallery that cannot be read is left for opening it to report.
+    pub fn config_for_gallery(&self, db: Option<&facecmp_gallery::GalleryLocation>) -> Config {
+        let mut config = self.config();
+        if !self.names_embedder()
+            && let Some(db) = db
+            && let Ok(Some(choice)) = facecmp_gallery::Gallery::bundled_embedder_of(db)
+        {
+            config.embedder = choice;
+        }
+        config
+    }
+
+    /// Whether the command line names an embedder (bundled, trained or card).
+    pub fn names_embedder(&self) -> bool {
+        self.embedder.is_some() || self.embedder_onnx.is_some()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -196,6 +216,9 @@ pub enum Command {
     /// Find a face (a photo, or an enrolled person) in all the indexed footage, without decoding it.
     /// Exit status: 0 found, 1 not found, 2 error.
     Find(FindArgs),
+    /// The unknown people of the indexed footage, grouped into candidate people: list them,
+    /// name one (its best faces are enrolled), merge two, or mark one as not a face.
+    Clusters(ClustersArgs),
 }
 
 #[derive(Debug, Args)]

@@ -137,3 +137,28 @@ mod tests {
         assert!(parse_retention("soon").is_err());
     }
 }
+
+/// `facecmp clusters`: the unknown people of the indexed footage.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("action").args(["name", "merge", "not_a_face"])))]
+pub struct ClustersArgs {
+    #[command(flatten)]
+    pub db: DbArg,
+    /// Name cluster ID after PERSON: its best faces are enrolled as PERSON's
+    /// samples (each through the enrolment review).
+    #[arg(long, num_args = 2, value_names = ["ID", "PERSON"])]
+    pub name: Option<Vec<String>>,
+    /// Merge the clusters FROM... into INTO.
+    #[arg(long, num_args = 2.., value_names = ["INTO", "FROM"])]
+    pub merge: Option<Vec<i64>>,
+    /// Mark cluster ID as not a face: its appearances leave searches and listings.
+    #[arg(long, value_name = "ID")]
+    pub not_a_face: Option<i64>,
+    /// Cluster with this false-accept rate's threshold, stricter than
+    /// matching: a false match here joins two strangers for good.
+    #[arg(long, value_name = "FAR", default_value_t = 1e-4, value_parser = crate::value_parsers::parse_rate)]
+    pub far: f64,
+    /// One JSON object per cluster.
+    #[arg(long)]
+    pub json: bool,
+}

@@ -48,6 +48,26 @@ pub enum GalleryCommand {
         #[arg(value_name = "DB")]
         db: GalleryLocation,
     },
+    /// What a gallery holds and is pinned to, and what moving it to another
+    /// embedder would take (loads no model).
+    Info {
+        #[arg(value_name = "DB")]
+        db: GalleryLocation,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Copy a gallery into a new one for the embedder that `--embedder`
+    /// names: each sample's kept face thumbnail is embedded again; zones and
+    /// grants are copied. The old gallery is not changed.
+    Migrate {
+        #[arg(value_name = "DB")]
+        db: GalleryLocation,
+        /// The new gallery (an SQLite file or an empty PostgreSQL database).
+        #[arg(long, value_name = "NEW_DB")]
+        to: GalleryLocation,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]

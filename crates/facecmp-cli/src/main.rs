@@ -156,7 +156,7 @@ fn run(cli: &Cli) -> Result<Outcome, CliError> {
         Command::Detect(args) => commands::detect::run(&cli.global, args),
         Command::Embed(args) => commands::embed::run(&cli.global, args),
         Command::Doctor(args) => commands::doctor::run(&cli.global, args),
-        Command::Gallery(command) => commands::gallery::init(&cli.global, command),
+        Command::Gallery(command) => commands::gallery_move::run(&cli.global, command),
         Command::Enroll(args) => commands::gallery::enroll(&cli.global, args),
         Command::People(args) => commands::gallery::people(args),
         Command::Remove(args) => commands::gallery::remove(args),
@@ -176,5 +176,6 @@ fn run(cli: &Cli) -> Result<Outcome, CliError> {
         Command::Watch(args) => commands::watch::run(&cli.global, args),
         Command::Index(args) => commands::index::run(&cli.global, args),
         Command::Find(args) => commands::find::run(&cli.global, args),
+        Command::Clusters(args) => commands::clusters::run(&cli.global, args),
     }
 }

@@ -43,6 +43,8 @@ pub enum CliError {
     Gallery(#[from] facecmp_gallery::GalleryError),
     #[error(transparent)]
     Identify(#[from] facecmp_gallery::IdentifyError),
+    #[error(transparent)]
+    Migrate(#[from] facecmp_gallery::migrate::MigrateError),
     #[error("{0}{hint}", hint = calibration_hint(.0))]
     Calibration(#[from] facecmp::compare::CalibrationError),
     #[error("cannot write to standard output: {0}")]
@@ -59,6 +61,9 @@ pub enum CliError {
     #[cfg(not(feature = "train"))]
     #[error("`{0}` needs the `train` feature: this facecmp was built without training (no burn)")]
     NeedsTrainFeature(&'static str),
+    /// A command line that cannot be run as written, and what to write.
+    #[error("{0}")]
+    Usage(String),
     #[error("{option} {value}: expected {expected}")]
     InvalidOption { option: &'static str, value: String, expected: &'static str },
     /// `--embedder-onnx` / `--embedder-card`: the file named and what is wrong.

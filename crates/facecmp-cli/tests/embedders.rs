@@ -120,3 +120,56 @@ fn a_card_that_does_not_fit_its_network_is_refused_with_status_2() {
     let missing = facecmp(&["--embedder-onnx", &model, "embed", &photo]);
     assert_eq!(missing.status.code(), Some(2), "--embedder-onnx needs its card");
 }
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let output = facecmp(args);
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    (output.status.code().unwrap(), text(&output.stdout), text(&output.stderr))
+}
+
+fn info(db: &str) -> Value {
+    let (status, stdout, stderr) = run(&["gallery", "info", db, "--json"]);
+    assert_eq!(status, 0, "{stderr}");
+    serde_json::from_str(&stdout).unwrap()
+}
+
+#[test]
+fn a_gallery_keeps_its_embedder_and_moves_to_another_from_its_thumbnails() {
+    let dir = tempfile::tempdir().unwrap();
+    let sface = dir.path().join("sface.db").display().to_string();
+    let fused = dir.path().join("fused.db").display().to_string();
+    let photo = |name: &str| repo(&format!("tests/data/{name}"));
+    assert_eq!(run(&["gallery", "init", &sface]).0, 0);
+    let (status, _, stderr) =
+        run(&["enroll", "--db", &sface, "--name", "Obama", "--zone", "5", &photo("obama.jpg")]);
+    assert_eq!(status, 0, "{stderr}");
+
+    // Moving needs the embedder named; then every sample moves, with its zone and grant.
+    assert_eq!(run(&["gallery", "migrate", &sface, "--to", &fused]).0, 2);
+    let (status, stdout, stderr) =
+        run(&["--embedder", "fused", "gallery", "migrate", &sface, "--to", &fused, "--json"]);
+    assert_eq!(status, 0, "{stdout} {stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!((report["samples_moved"].as_u64(), report["grants"].as_u64()), (Some(1), Some(1)), "{report}");
+    assert_eq!(report["samples_left"], serde_json::json!([]));
+
+    let (old, new) = (info(&sface), info(&fused));
+    assert_eq!((old["bundled"].as_str(), new["bundled"].as_str()), (Some("sface"), Some("fused")));
+    assert_eq!(new["embedder"]["dimension"], 256);
+    assert_eq!(
+        (new["people"].as_u64(), new["samples"].as_u64(), new["grants"].as_u64()),
+        (Some(1), Some(1), Some(1))
+    );
+
+    // With no --embedder, each gallery decides with its own embedder.
+    for db in [&sface, &fused] {
+        let (allowed, stdout, stderr) = run(&["access", "--db", db, "--zone", "5", &photo("obama2.jpg")]);
+        assert_eq!(allowed, 0, "{db}: {stdout} {stderr}");
+        assert_eq!(run(&["access", "--db", db, "--zone", "5", &photo("biden.jpg")]).0, 1, "{db}");
+    }
+    // A named embedder that is not the gallery's is refused, naming both.
+    let (status, _, stderr) =
+        run(&["--embedder", "sface", "access", "--db", &fused, "--zone", "5", &photo("obama2.jpg")]);
+    assert_eq!(status, 2, "{stderr}");
+    assert!(stderr.contains("fused-sface-dlib") && stderr.contains("sface-2021dec-int8bq"), "{stderr}");
+}

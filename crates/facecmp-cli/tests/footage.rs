@@ -165,3 +165,55 @@ fn unusable_sources_and_queries_exit_2_naming_them() {
     assert_eq!(found.len(), 1);
     assert!(found[0]["source"].as_str().unwrap().ends_with("obama2.jpg"), "{found:?}");
 }
+
+/// The clusters of `db`, as `facecmp clusters --json` lists them (after clustering).
+fn clusters(db: &str) -> Vec<Value> {
+    json_lines(&ok(&["clusters", "--db", db, "--json"]))
+}
+
+#[test]
+fn unknown_people_are_clustered_into_the_right_people_and_a_named_cluster_is_enrolled() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = make_clip(dir.path(), &LIFT, LIFT_SECONDS);
+    let db = dir.path().join("nobody.db").display().to_string();
+    ok(&["gallery", "init", &db]);
+    ok(&["index", "--db", &db, clip.to_str().unwrap()]);
+
+    // Obama's two scenes (0–3 s, 10–13 s) are one candidate person, Biden's (5–8 s) another.
+    let found = clusters(&db);
+    assert_eq!(found.len(), 2, "{found:?}");
+    let starts = |cluster: &Value| {
+        (
+            cluster["first_seen"]["media_start_ms"].as_i64().unwrap(),
+            cluster["last_seen"]["media_start_ms"].as_i64().unwrap(),
+        )
+    };
+    let (obama, biden) = (&found[0], &found[1]);
+    assert_eq!(
+        (obama["appearances"].as_u64(), biden["appearances"].as_u64()),
+        (Some(2), Some(1)),
+        "{found:?}"
+    );
+    let (first, last) = starts(obama);
+    assert!(first < 1000 && (10_000..11_000).contains(&last), "{obama}");
+    assert!((5_000..6_000).contains(&starts(biden).0), "{biden}");
+    assert_eq!(clusters(&db).len(), 2, "clustering again changes nothing");
+
+    // Naming the cluster enrols its faces: Obama can then be found by name, in both scenes.
+    let id = obama["id"].as_i64().unwrap().to_string();
+    let named = ok(&["clusters", "--db", &db, "--name", &id, "Obama"]);
+    assert!(stdout(&named).contains("is Obama: 2 of 2 faces enrolled"), "{}", stdout(&named));
+    let by_name = json_lines(&ok(&["find", "--db", &db, "--json", "--person", "Obama"]));
+    assert_eq!(by_name.len(), 2, "{by_name:?}");
+    assert_eq!(clusters(&db)[0]["name"], "Obama");
+
+    // Merging moves the appearances; a cluster that is not a face leaves the search.
+    let biden_id = biden["id"].as_i64().unwrap().to_string();
+    ok(&["clusters", "--db", &db, "--not-a-face", &biden_id]);
+    let biden_found = json_lines(&facecmp(&["find", "--db", &db, "--json", "--face", &data("biden.jpg")]));
+    assert!(biden_found.is_empty(), "{biden_found:?}");
+    ok(&["clusters", "--db", &db, "--merge", &id, &biden_id]);
+    let merged = clusters(&db);
+    assert_eq!(merged.len(), 1, "{merged:?}");
+    assert_eq!(merged[0]["appearances"], 3);
+}

@@ -20,6 +20,12 @@ pub struct EnrolPolicy {
     pub strict: Option<f32>,
 }
 
+/// The review a stored face thumbnail passes when it is enrolled (moving a
+/// gallery, naming a cluster). In a 160-pixel crop a face is smaller than in
+/// the photo it was cut from, so only the detector's own floor applies; the
+/// thumbnail's face was already found in that photo.
+pub const THUMBNAIL_QUALITY: QualityPolicy = QualityPolicy { min_face_size: 32.0, min_score: 0.6 };
+
 impl Default for EnrolPolicy {
     fn default() -> Self {
         // Stricter than the access check: a reference photo should be the best one available.

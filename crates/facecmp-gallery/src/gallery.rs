@@ -18,7 +18,7 @@
 use std::ops::Deref;
 use std::sync::Arc;
 
-use facecmp::{EmbedderIdentity, Embedding};
+use facecmp::{EmbedderChoice, EmbedderIdentity, Embedding};
 use facecmp_search::{PersonMatch, SearchIndex};
 
 use crate::access::Probe;
@@ -86,6 +86,13 @@ impl Gallery {
             GalleryLocation::Sqlite(path) => SqliteStore::embedder_of(&path),
             GalleryLocation::Postgres(url) => open_postgres(&url)?.embedder(),
         }
+    }
+
+    /// The bundled embedder a gallery was made with; None for a trained or
+    /// card model's gallery. Commands that name no embedder use this one, so
+    /// that each gallery keeps working whatever the default embedder is.
+    pub fn bundled_embedder_of(location: impl Into<GalleryLocation>) -> Result<Option<EmbedderChoice>> {
+        Ok(EmbedderChoice::of_identity(&Self::embedder_of(location)?))
     }
 
     /// A gallery over any store, refusing one pinned to another embedder;

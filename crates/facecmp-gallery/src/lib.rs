@@ -21,6 +21,7 @@ pub mod error;
 pub mod gallery;
 mod ids;
 pub mod keys;
+pub mod migrate;
 pub mod model;
 pub mod names;
 pub mod sessions;

@@ -71,4 +71,20 @@ impl EmbedderChoice {
     pub fn from_name(name: &str) -> Option<EmbedderChoice> {
         EmbedderChoice::ALL.into_iter().find(|choice| choice.name() == name)
     }
+
+    /// The bundled embedder whose vectors carry this identity's name (as a
+    /// gallery records it), if any: what lets a gallery choose its own
+    /// embedder when the user names none.
+    pub fn of_identity(identity: &crate::embed::EmbedderIdentity) -> Option<EmbedderChoice> {
+        EmbedderChoice::ALL.into_iter().find(|choice| choice.identity_name() == identity.name)
+    }
+
+    /// The name the embedder's identity (and so every gallery) records.
+    pub fn identity_name(self) -> &'static str {
+        match self {
+            EmbedderChoice::Sface => crate::embed::SFACE_NAME,
+            EmbedderChoice::Dlib => crate::embed::DLIB_NAME,
+            EmbedderChoice::Fused => crate::embed::FUSED_NAME,
+        }
+    }
 }

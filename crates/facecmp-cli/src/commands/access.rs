@@ -32,7 +32,7 @@ struct FaceCandidatesJson {
 
 /// Ranks the enrolled people for every usable face, largest face first.
 pub fn identify(global: &GlobalArgs, args: &IdentifyArgs) -> Result<Outcome, CliError> {
-    let pipeline = load_pipeline(global, global.config())?;
+    let pipeline = load_pipeline(global, global.config_for_gallery(Some(&args.db.db)))?;
     let gallery = open_for(&pipeline, &args.db)?;
     let threshold = resolve_threshold(&pipeline, &args.threshold)?;
     let photo = pipeline.open(&args.image)?;
@@ -72,7 +72,7 @@ fn print_identifications(report: &IdentifyJson) -> Result<(), CliError> {
 /// Decides and records one access request. Exit 0 only when the decision is
 /// "allow" and it has been written to the audit trail.
 pub fn access(global: &GlobalArgs, args: &AccessArgs) -> Result<Outcome, CliError> {
-    let config = global.config();
+    let config = global.config_for_gallery(Some(&args.db.db));
     let quality = QualityPolicy { min_face_size: config.min_face_size, ..QualityPolicy::default() };
     let pipeline = load_pipeline(global, config)?;
     let gallery = open_for(&pipeline, &args.db)?;

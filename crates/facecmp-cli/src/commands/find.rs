@@ -34,7 +34,7 @@ struct FoundLine<'a> {
 }
 
 pub fn run(global: &GlobalArgs, args: &FindArgs) -> Result<Outcome, CliError> {
-    let pipeline = load_pipeline(global, global.config())?;
+    let pipeline = load_pipeline(global, global.config_for_gallery(Some(&args.db.db)))?;
     let gallery = Gallery::open(&args.db.db, pipeline.embedder())?;
     let threshold = resolve_threshold(&pipeline, &args.threshold)?;
     let queries = queries(&pipeline, &gallery, args)?;

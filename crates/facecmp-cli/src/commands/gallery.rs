@@ -8,17 +8,18 @@ use std::time::{Duration, UNIX_EPOCH};
 use facecmp::Pipeline;
 use facecmp::compare::DEFAULT_FAR;
 use facecmp_gallery::crops::describe_retention;
-use facecmp_gallery::{Decision, EnrolPolicy, EventQuery, Gallery, Rejection, ZonePolicy, prepare_sample};
+use facecmp_gallery::{
+    Decision, EnrolPolicy, EventQuery, Gallery, GalleryLocation, Rejection, ZonePolicy, prepare_sample,
+};
 use serde::Serialize;
 
-use crate::args::{DbArg, DecisionFilter, EnrollArgs, EventsArgs, GalleryCommand, GlobalArgs, GrantArgs};
+use crate::args::{DbArg, DecisionFilter, EnrollArgs, EventsArgs, GlobalArgs, GrantArgs};
 use crate::args::{ListArgs, RemoveArgs, RevokeArgs, ZoneArgs};
 use crate::outcome::{CliError, Outcome};
 use crate::pipeline::load_pipeline;
 use crate::report::{plural, print_json};
 
-pub fn init(global: &GlobalArgs, command: &GalleryCommand) -> Result<Outcome, CliError> {
-    let GalleryCommand::Init { db } = command;
+pub fn init(global: &GlobalArgs, db: &GalleryLocation) -> Result<Outcome, CliError> {
     let pipeline = load_pipeline(global, global.config())?;
     let gallery = Gallery::create(db, pipeline.embedder())?;
     outln!("created {} for embedder {}", gallery.path(), gallery.embedder().name);
@@ -34,8 +35,12 @@ pub fn open_for(pipeline: &Pipeline, db: &DbArg) -> Result<Gallery, CliError> {
 /// Opens a gallery for work that embeds nothing (listing, grants, erasure),
 /// without loading any model.
 pub fn open_admin(db: &DbArg) -> Result<Gallery, CliError> {
-    let embedder = Gallery::embedder_of(&db.db)?;
-    Ok(Gallery::open(&db.db, &embedder)?)
+    open_admin_at(&db.db)
+}
+
+pub fn open_admin_at(db: &GalleryLocation) -> Result<Gallery, CliError> {
+    let embedder = Gallery::embedder_of(db)?;
+    Ok(Gallery::open(db, &embedder)?)
 }
 
 #[derive(Serialize)]
@@ -56,7 +61,7 @@ enum EnrolOutcome<'a> {
 /// Enrols each photo in turn. Each accepted photo is on disk before its
 /// line is printed, so a line on stdout is a durable acknowledgement.
 pub fn enroll(global: &GlobalArgs, args: &EnrollArgs) -> Result<Outcome, CliError> {
-    let pipeline = load_pipeline(global, global.config())?;
+    let pipeline = load_pipeline(global, global.config_for_gallery(Some(&args.db.db)))?;
     let gallery = open_for(&pipeline, &args.db)?;
     let mut policy = EnrolPolicy::default();
     policy.quality.min_face_size = policy.quality.min_face_size.max(global.min_face_size);

@@ -59,7 +59,7 @@ struct Indexer<'a> {
 }
 
 pub fn run(global: &GlobalArgs, args: &IndexArgs) -> Result<Outcome, CliError> {
-    let pipeline = load_pipeline(global, global.config())?;
+    let pipeline = load_pipeline(global, global.config_for_gallery(Some(&args.db.db)))?;
     let gallery = Gallery::open(&args.db.db, pipeline.embedder())?;
     let threshold = resolve_threshold(&pipeline, &args.threshold)?;
     let indexer = Indexer { pipeline: &pipeline, gallery: &gallery, threshold, json: args.json };

@@ -1,4 +1,5 @@
 pub mod access;
+pub mod clusters;
 pub mod compare;
 pub mod detect;
 pub mod doctor;
@@ -6,6 +7,7 @@ pub mod embed;
 pub mod eval;
 pub mod find;
 pub mod gallery;
+pub mod gallery_move;
 pub mod index;
 pub mod keys;
 pub mod search;

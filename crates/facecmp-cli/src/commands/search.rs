@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use facecmp::{FaceChoice, Pipeline};
-use facecmp_gallery::Gallery;
+use facecmp_gallery::{Gallery, GalleryLocation};
 use facecmp_video::{
     Appearance, FrameStream, GalleryPeople, ReadOptions, ReferenceFaces, SearchConfig, Targets, Timings,
     TrackerConfig, VideoSource, search_source,
@@ -24,7 +24,9 @@ use crate::report::print_json;
 pub const CONTACT_SHEET_FONT: &[u8] = facecmp_eval::plots::FONT;
 
 pub fn run(global: &GlobalArgs, args: &SearchArgs) -> Result<Outcome, CliError> {
-    let pipeline = load_pipeline(global, global.config())?;
+    // Only a gallery search opens the gallery, and only then is its embedder the default.
+    let db = args.faces.is_empty().then(|| args.db.as_ref().map(GalleryLocation::from)).flatten();
+    let pipeline = load_pipeline(global, global.config_for_gallery(db.as_ref()))?;
     let threshold = resolve_threshold(&pipeline, &args.threshold)?;
     let gallery = open_gallery(&pipeline, args)?;
     let targets = targets(&pipeline, gallery.as_ref(), args)?;

@@ -19,7 +19,7 @@ pub fn run(global: &GlobalArgs, args: &ServeArgs) -> Result<Outcome, CliError> {
     // A bad --mqtt URL fails before the models load.
     let mqtt = args.mqtt.config()?;
     facecmp_server::init_logging();
-    let config = global.config();
+    let config = global.config_for_gallery(Some(&args.db.db));
     let quality = QualityPolicy { min_face_size: config.min_face_size, ..QualityPolicy::default() };
     let pipeline = load_pipeline(global, config)?;
     // Models load on first use; a service loads them now, so that its first

@@ -21,7 +21,7 @@ use crate::value_parsers::CameraSpec;
 
 pub fn run(global: &GlobalArgs, args: &WatchArgs) -> Result<Outcome, CliError> {
     let mqtt = args.mqtt.config()?;
-    let config = global.config();
+    let config = global.config_for_gallery(Some(&args.db.db));
     let quality = QualityPolicy { min_face_size: config.min_face_size, ..QualityPolicy::default() };
     let pipeline = Arc::new(load_pipeline(global, config)?);
     let gallery = Arc::new(open_for(&pipeline, &args.db)?);

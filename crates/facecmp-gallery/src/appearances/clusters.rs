@@ -10,16 +10,37 @@
 //! whispers (dlib) or HDBSCAN (Immich) over everything, it costs one search
 //! per new appearance and leaves clusters an operator named or merged alone.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
-use facecmp::Embedding;
+use facecmp::{Embedding, Pipeline};
+use serde::Serialize;
 
+use crate::enrol::{EnrolPolicy, THUMBNAIL_QUALITY};
 use crate::error::Result;
 use crate::gallery::Gallery;
-use crate::model::{Appearance, AppearanceFilter, AppearanceQuery};
+use crate::model::{Appearance, AppearanceFilter, AppearanceQuery, Cluster, Enrolled};
+use crate::{IdentifyError, Rejection, prepare_sample};
 
 /// Neighbours looked at for each new appearance.
 const NEIGHBOURS: usize = 20;
+
+/// How many of a cluster's faces naming it enrols: the best ones, as a
+/// person is enrolled from a few good photos.
+pub const FACES_ENROLLED_PER_CLUSTER: usize = 3;
+
+/// A cluster as an operator reviews it: who, how often, when, where.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClusterSummary {
+    #[serde(flatten)]
+    pub cluster: Cluster,
+    /// The earliest and the latest of its appearances (by when they were
+    /// seen: wall time for cameras, else when they were indexed).
+    pub first_seen: Option<Appearance>,
+    pub last_seen: Option<Appearance>,
+    pub sources: Vec<String>,
+    /// Its best faces, best first: what naming it enrols.
+    pub best: Vec<i64>,
+}
 
 /// What one clustering pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -74,16 +95,91 @@ impl Gallery {
         Ok(run)
     }
 
-    /// Appearances matched to nobody and in no cluster, oldest first.
-    fn unclustered_unknown(&self) -> Result<Vec<Appearance>> {
+    /// Every cluster with what an operator needs to judge it, largest first
+    /// (clusters marked "not a face" included: they say so).
+    pub fn cluster_summaries(&self) -> Result<Vec<ClusterSummary>> {
+        let mut members: HashMap<i64, Vec<Appearance>> = HashMap::new();
+        let filter = AppearanceFilter { include_not_a_face: true, ..AppearanceFilter::default() };
+        for appearance in self.all_appearances(filter)? {
+            if let Some(cluster) = appearance.cluster {
+                members.entry(cluster).or_default().push(appearance);
+            }
+        }
+        let mut summaries: Vec<ClusterSummary> = self
+            .clusters()?
+            .into_iter()
+            .map(|cluster| summarise(cluster.clone(), members.remove(&cluster.id).unwrap_or_default()))
+            .collect();
+        summaries.sort_by(|a, b| {
+            b.cluster.appearances.cmp(&a.cluster.appearances).then(a.cluster.id.cmp(&b.cluster.id))
+        });
+        Ok(summaries)
+    }
+
+    /// Names a cluster after a person and enrols its best faces (their
+    /// thumbnails) as that person's samples, each through the ordinary
+    /// review: a thumbnail the review refuses is reported, not enrolled.
+    pub fn enrol_cluster(
+        &self,
+        pipeline: &Pipeline,
+        cluster: i64,
+        person: &str,
+    ) -> std::result::Result<Vec<std::result::Result<Enrolled, Rejection>>, IdentifyError> {
+        let summary = self
+            .cluster_summaries()?
+            .into_iter()
+            .find(|summary| summary.cluster.id == cluster)
+            .ok_or(crate::GalleryError::NoSuchCluster(cluster))?;
+        let policy = EnrolPolicy { quality: THUMBNAIL_QUALITY, strict: None };
+        let mut outcomes = Vec::new();
+        for appearance in summary.best {
+            let Some(jpeg) = self.appearance_thumbnail(appearance)? else { continue };
+            let input = format!("appearance {appearance}");
+            let outcome = match prepare_sample(pipeline, &input, &jpeg, &policy)? {
+                Ok(sample) => self.enrol(person, None, &sample, None)?,
+                Err(rejection) => Err(rejection),
+            };
+            outcomes.push(outcome);
+        }
+        self.name_cluster(cluster, Some(person))?;
+        Ok(outcomes)
+    }
+
+    fn all_appearances(&self, filter: AppearanceFilter) -> Result<Vec<Appearance>> {
         let mut found = Vec::new();
         let mut after = None;
         loop {
-            let query = AppearanceQuery { filter: AppearanceFilter::default(), after, limit: 1000 };
+            let query = AppearanceQuery { filter: filter.clone(), after, limit: 1000 };
             let page = self.appearances(&query)?;
             let Some(last) = page.last() else { return Ok(found) };
             after = Some(last.id);
-            found.extend(page.into_iter().filter(|a| a.person.is_none() && a.cluster.is_none()));
+            found.extend(page);
         }
     }
+
+    /// Appearances matched to nobody and in no cluster, oldest first.
+    fn unclustered_unknown(&self) -> Result<Vec<Appearance>> {
+        let all = self.all_appearances(AppearanceFilter::default())?;
+        Ok(all.into_iter().filter(|a| a.person.is_none() && a.cluster.is_none()).collect())
+    }
+}
+
+fn summarise(cluster: Cluster, mut members: Vec<Appearance>) -> ClusterSummary {
+    let seen = |a: &Appearance| a.wall_start_ms.unwrap_or(a.created * 1000);
+    members.sort_by_key(seen);
+    let sources: BTreeSet<String> = members.iter().map(|a| a.source_name.clone()).collect();
+    let mut best: Vec<&Appearance> = members.iter().filter(|a| a.has_thumbnail).collect();
+    // The detector's confidence on a larger face: the face most like a reference photo.
+    best.sort_by(|a, b| face_quality(b).total_cmp(&face_quality(a)));
+    ClusterSummary {
+        first_seen: members.first().cloned(),
+        last_seen: members.last().cloned(),
+        sources: sources.into_iter().collect(),
+        best: best.iter().take(FACES_ENROLLED_PER_CLUSTER).map(|a| a.id).collect(),
+        cluster,
+    }
+}
+
+fn face_quality(appearance: &Appearance) -> f32 {
+    appearance.detector_score * appearance.face.w.min(appearance.face.h)
 }

@@ -23,7 +23,7 @@ mod clusters;
 mod footage;
 mod index;
 
-pub use clusters::ClusteringRun;
+pub use clusters::{ClusterSummary, ClusteringRun, FACES_ENROLLED_PER_CLUSTER};
 
 pub(crate) use index::AppearanceIndex;
 

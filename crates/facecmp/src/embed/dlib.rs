@@ -20,7 +20,7 @@ use crate::runtime::{Dim, Engine, Network, NetworkSpec, RuntimeError};
 pub const DLIB_DIMENSION: usize = 128;
 /// Side of dlib's face chip.
 pub const DLIB_CHIP_SIZE: u32 = 150;
-const DLIB_NAME: &str = "dlib-resnet-v1";
+pub(crate) const DLIB_NAME: &str = "dlib-resnet-v1";
 /// The most faces one run takes, as for SFace: a crowd photo is embedded in
 /// runs of 8, so the network's intermediate tensors stay bounded.
 const FACES_PER_RUN: usize = 8;

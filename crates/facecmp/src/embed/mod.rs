@@ -19,10 +19,12 @@ mod fusion;
 mod sface;
 
 pub use card::{CardEmbedder, CardError, ChannelOrder, EmbedderCard};
+pub(crate) use dlib::DLIB_NAME;
 pub use dlib::{
     DLIB_CHIP_SIZE, DLIB_DIMENSION, DLIB_TEMPLATE, DlibResNet, dlib_chip, dlib_chip_from_aligned,
 };
 pub use fusion::{FUSED_DIMENSION, FUSED_NAME, Fused, FusedScores, SFACE_WEIGHT};
+pub(crate) use sface::SFACE_NAME;
 pub use sface::{FACES_PER_RUN, SFACE_COSINE_THRESHOLD, SFACE_DIMENSION, SFace, bundled_sface_calibration};
 
 use ::image::RgbImage;

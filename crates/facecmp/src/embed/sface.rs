@@ -31,7 +31,7 @@ pub struct SFace {
 }
 
 pub const SFACE_DIMENSION: usize = 128;
-const SFACE_NAME: &str = "sface-2021dec-int8bq";
+pub(crate) const SFACE_NAME: &str = "sface-2021dec-int8bq";
 /// The most faces SFace runs on at once. A batch amortises each run's fixed
 /// cost up to about 8 faces, while the network's intermediate tensors grow
 /// with it: ONNX Runtime, 2 threads, 25.7 ms a face at 4, 22.7 ms at 8 and
