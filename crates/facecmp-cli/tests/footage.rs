@@ -198,6 +198,8 @@ fn unknown_people_are_clustered_into_the_right_people_and_a_named_cluster_is_enr
     assert!(first < 1000 && (10_000..11_000).contains(&last), "{obama}");
     assert!((5_000..6_000).contains(&starts(biden).0), "{biden}");
     assert_eq!(clusters(&db).len(), 2, "clustering again changes nothing");
+    let info: Value = serde_json::from_str(&stdout(&ok(&["gallery", "info", &db, "--json"]))).unwrap();
+    assert_eq!(info["indexed_appearances"], 3, "{info}");
 
     // Naming the cluster enrols its faces: Obama can then be found by name, in both scenes.
     let id = obama["id"].as_i64().unwrap().to_string();

@@ -457,6 +457,13 @@ impl Gallery {
         self.appearances.vectors_of(self.store.as_ref(), appearance)
     }
 
+    /// Appearances in the index now: the in-memory index is first brought
+    /// up to the store's revision (loaded, on a handle that never searched).
+    pub fn appearance_count(&self) -> Result<usize> {
+        self.appearances.refresh(self.store.as_ref())?;
+        Ok(self.appearances.len())
+    }
+
     /// Appearances held in memory, as of the last search (touches no database).
     pub fn indexed_appearances(&self) -> usize {
         self.appearances.len()

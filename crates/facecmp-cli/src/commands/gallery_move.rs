@@ -49,7 +49,7 @@ fn info(db: &GalleryLocation, json: bool) -> Result<Outcome, CliError> {
         movable_samples: movable_samples(&samples),
         zones: gallery.zones()?.len(),
         grants: gallery.grants(None, None)?.len(),
-        indexed_appearances: gallery.indexed_appearances(),
+        indexed_appearances: gallery.appearance_count()?,
     };
     if json {
         print_json(&report)?;

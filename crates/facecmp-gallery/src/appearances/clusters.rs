@@ -116,9 +116,10 @@ impl Gallery {
         Ok(summaries)
     }
 
-    /// Names a cluster after a person and enrols its best faces (their
-    /// thumbnails) as that person's samples, each through the ordinary
-    /// review: a thumbnail the review refuses is reported, not enrolled.
+    /// Enrols a cluster's best faces (their thumbnails) as `person`'s
+    /// samples, each through the ordinary review (a thumbnail the review
+    /// refuses is reported, not enrolled), and names the cluster after them
+    /// when one was accepted.
     pub fn enrol_cluster(
         &self,
         pipeline: &Pipeline,
@@ -141,7 +142,10 @@ impl Gallery {
             };
             outcomes.push(outcome);
         }
-        self.name_cluster(cluster, Some(person))?;
+        // A cluster is named after a person only once that person exists.
+        if outcomes.iter().any(Result::is_ok) {
+            self.name_cluster(cluster, Some(person))?;
+        }
         Ok(outcomes)
     }
 
