@@ -14,7 +14,7 @@ use serde_json::Value;
 
 #[path = "support/clips.rs"]
 mod clips;
-use clips::{Scene, data, facecmp, gallery_granting, make_clip, status, stderr, stdout};
+use clips::{LIFT, LIFT_SECONDS, Scene, data, facecmp, gallery_granting, make_clip, status, stderr, stdout};
 
 /// A running `facecmp serve` whose log is collected as it is written.
 struct Served {
@@ -335,4 +335,55 @@ fn cameras_with_unusable_or_shared_names_are_refused_at_start_up() {
         assert!(stderr(&output).contains("camera"), "{cameras:?}: {}", stderr(&output));
         assert!(started.elapsed() < Duration::from_secs(30), "refused before any model loads");
     }
+}
+
+fn create_key(db: &str, role: &str) -> String {
+    let created = facecmp(&["keys", "create", "--db", db, "--role", role, "--name", role]);
+    assert_eq!(status(&created), 0, "{}", stderr(&created));
+    stdout(&created).trim().to_string()
+}
+
+fn status_of(served: &Served, path: &str, key: Option<&str>) -> u16 {
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let mut request = agent.get(format!("http://{}{path}", served.address));
+    if let Some(key) = key {
+        request = request.header("Authorization", format!("Bearer {key}"));
+    }
+    request.call().unwrap().status().as_u16()
+}
+
+#[test]
+fn indexed_footage_is_found_over_http_by_admins_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = make_clip(dir.path(), &LIFT, LIFT_SECONDS);
+    let db = gallery_granting(dir.path(), "lift");
+    let indexed = facecmp(&["index", "--db", &db, clip.to_str().unwrap()]);
+    assert_eq!(status(&indexed), 0, "{}", stderr(&indexed));
+    let (admin, camera) = (create_key(&db, "admin"), create_key(&db, "camera"));
+    let served = serve_gallery(std::path::Path::new(&db), 1024, &[]);
+
+    // Obama's two scenes, 0–3 s and 10–13 s, each above the server's threshold.
+    let found = get_json(&served, "/v1/appearances?person=Obama", &admin);
+    let appearances = found["appearances"].as_array().unwrap();
+    let mut starts: Vec<i64> =
+        appearances.iter().map(|f| f["appearance"]["media_start_ms"].as_i64().unwrap()).collect();
+    starts.sort();
+    assert_eq!(starts.len(), 2, "{found}");
+    assert!(starts[0] < 1000 && (10_000..11_000).contains(&starts[1]), "{found}");
+    let threshold = found["threshold"].as_f64().unwrap();
+    assert!(
+        appearances.iter().all(|f| f["matched"] == true && f["similarity"].as_f64().unwrap() >= threshold)
+    );
+    let later = get_json(&served, "/v1/appearances?person=Obama&from_ms=5000", &admin);
+    assert_eq!(later["appearances"].as_array().unwrap().len(), 1, "{later}");
+    // Everyone in the clip is enrolled: no cluster of unknown people.
+    assert_eq!(get_json(&served, "/v1/clusters", &admin), serde_json::json!([]));
+
+    // Surveillance data: admins only; bad queries are refused.
+    assert_eq!(status_of(&served, "/v1/appearances?person=Obama", Some(&camera)), 403);
+    assert_eq!(status_of(&served, "/v1/clusters", Some(&camera)), 403);
+    assert_eq!(status_of(&served, "/v1/appearances?person=Obama", None), 401);
+    assert_eq!(status_of(&served, "/v1/appearances?person=Nobody", Some(&admin)), 404);
+    assert_eq!(status_of(&served, "/v1/appearances?person=Obama&limit=0", Some(&admin)), 400);
+    assert_eq!(status_of(&served, "/v1/appearances", Some(&admin)), 400);
 }

@@ -11,6 +11,7 @@ pub mod console;
 pub mod decisions;
 pub mod error;
 mod extract;
+mod footage;
 pub mod health;
 pub mod housekeeping;
 pub mod image;

@@ -39,6 +39,8 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/v1/grants", get(list_grants))
         .route("/v1/grants/{zone}/{person}", put(grant).delete(revoke))
         .route("/v1/events", get(list_events))
+        .route("/v1/appearances", get(crate::footage::find_appearances))
+        .route("/v1/clusters", get(crate::footage::list_clusters))
         .fallback(no_such_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))
@@ -62,7 +64,7 @@ async fn method_not_allowed() -> ApiError {
 
 /// Runs quick blocking work (SQLite) off the async threads, without
 /// queueing behind image analysis.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     job: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(job).await.map_err(|error| ApiError::Internal(error.to_string()))?
