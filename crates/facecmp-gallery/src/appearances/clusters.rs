@@ -34,7 +34,8 @@ pub struct ClusterSummary {
     #[serde(flatten)]
     pub cluster: Cluster,
     /// The earliest and the latest of its appearances (by when they were
-    /// seen: wall time for cameras, else when they were indexed).
+    /// seen: wall time for cameras, else when they were indexed, then their
+    /// time in the source).
     pub first_seen: Option<Appearance>,
     pub last_seen: Option<Appearance>,
     pub sources: Vec<String>,
@@ -169,8 +170,9 @@ impl Gallery {
 }
 
 fn summarise(cluster: Cluster, mut members: Vec<Appearance>) -> ClusterSummary {
-    let seen = |a: &Appearance| a.wall_start_ms.unwrap_or(a.created * 1000);
-    members.sort_by_key(seen);
+    // Files have no wall clock: their appearances are ordered by when the
+    // file was indexed, then by where they are in it.
+    members.sort_by_key(|a| (a.wall_start_ms.unwrap_or(a.created * 1000), a.source, a.media_start_ms));
     let sources: BTreeSet<String> = members.iter().map(|a| a.source_name.clone()).collect();
     let mut best: Vec<&Appearance> = members.iter().filter(|a| a.has_thumbnail).collect();
     // The detector's confidence on a larger face: the face most like a reference photo.
