@@ -67,7 +67,7 @@ pub fn migrate(
     for person in source.people()? {
         report.people += 1;
         for sample in source.samples(Some(&person.name))? {
-            match move_sample(source, target, pipeline, &policy, &person.external_id, &sample)? {
+            match move_sample(source, target, pipeline, &policy, person.external_id.as_deref(), &sample)? {
                 Ok(()) => report.samples_moved += 1,
                 Err(reason) => report.samples_left.push(SampleLeft {
                     person: person.name.clone(),
@@ -99,7 +99,7 @@ fn move_sample(
     target: &Gallery,
     pipeline: &Pipeline,
     policy: &EnrolPolicy,
-    external_id: &Option<String>,
+    external_id: Option<&str>,
     sample: &Sample,
 ) -> Result<std::result::Result<(), String>> {
     let Some(jpeg) = source.sample_thumbnail(&sample.person, sample.id)? else {
@@ -110,7 +110,7 @@ fn move_sample(
         Ok(prepared) => prepared,
         Err(rejection) => return Ok(Err(describe(&rejection))),
     };
-    Ok(match target.enrol(&sample.person, external_id.as_deref(), &prepared, None)? {
+    Ok(match target.enrol(&sample.person, external_id, &prepared, None)? {
         Ok(_) => Ok(()),
         Err(rejection) => Err(describe(&rejection)),
     })

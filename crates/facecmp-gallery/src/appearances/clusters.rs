@@ -127,11 +127,18 @@ impl Gallery {
         cluster: i64,
         person: &str,
     ) -> std::result::Result<Vec<std::result::Result<Enrolled, Rejection>>, IdentifyError> {
-        let summary = self
-            .cluster_summaries()?
+        // Only this cluster's appearances are read, not the whole index.
+        let record = self
+            .clusters()?
             .into_iter()
-            .find(|summary| summary.cluster.id == cluster)
+            .find(|c| c.id == cluster)
             .ok_or(crate::GalleryError::NoSuchCluster(cluster))?;
+        let filter = AppearanceFilter {
+            cluster: Some(cluster),
+            include_not_a_face: true,
+            ..AppearanceFilter::default()
+        };
+        let summary = summarise(record, self.all_appearances(filter)?);
         let policy = EnrolPolicy { quality: THUMBNAIL_QUALITY, strict: None };
         let mut outcomes = Vec::new();
         for appearance in summary.best {
