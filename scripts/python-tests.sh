@@ -8,7 +8,11 @@
 #
 # Needs: python3 with venv (Debian: apt-get install python3-venv), a Rust
 # toolchain, and PyPI for maturin, pytest and numpy. The wheel is built into
-# the workspace's target/ (as cargo builds); the gallery tests run the CLI at
+# the workspace's target/ with the dev profile (dependencies optimised, as
+# in every build here), so after `cargo test --workspace` it compiles only
+# PyO3 and the module itself: crates/facecmp-py/Cargo.toml asks for the test
+# build's features (tools/structure/wheel_features.py checks that it still
+# does). `pip install facecmp` builds the release profile. The gallery tests run the CLI at
 # $FACECMP_BIN, else target/debug/facecmp, which is built if it is missing
 # (CI's `cargo test --workspace` has already built it).
 set -euo pipefail
@@ -29,8 +33,8 @@ venv_python=$work/venv/bin/python
 "$venv_python" -m pip install --quiet --disable-pip-version-check 'maturin>=1.16,<2' pytest numpy
 "$venv_python" -m maturin --version
 
-echo "== wheel (maturin build --release)"
-"$venv_python" -m maturin build --release -m crates/facecmp-py/Cargo.toml -o "$work/dist"
+echo "== wheel (maturin build --profile dev)"
+"$venv_python" -m maturin build --profile dev -m crates/facecmp-py/Cargo.toml -o "$work/dist"
 wheels=("$work"/dist/facecmp-*.whl)
 [[ -f ${wheels[0]} && ${#wheels[@]} == 1 ]] || {
   echo "python-tests.sh: expected one wheel in $work/dist, found: ${wheels[*]}" >&2
