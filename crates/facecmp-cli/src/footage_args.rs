@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{ArgGroup, Args};
 
 use crate::gallery_args::{DbArg, ThresholdArgs};
-use crate::value_parsers::parse_source_name;
+use crate::value_parsers::{parse_retention, parse_source_name};
 use crate::video_args::VideoArgs;
 
 #[derive(Debug, Args)]
@@ -105,15 +105,6 @@ fn media_seconds(text: &str) -> Option<f64> {
     (text.split(':').count() <= 3).then_some(seconds)
 }
 
-fn parse_retention(text: &str) -> Result<Duration, String> {
-    let duration = humantime::parse_duration(text).map_err(|e| format!("{text:?}: {e} (e.g. 30d, 12h)"))?;
-    let (least, most) = (facecmp_gallery::MIN_RETENTION_S, facecmp_gallery::MAX_RETENTION_S);
-    if duration.as_secs() < least as u64 || duration.as_secs() > most as u64 {
-        return Err(format!("a retention from {least} s to {} days", most / 86_400));
-    }
-    Ok(duration)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,14 +118,6 @@ mod tests {
         for bad in ["", "-1", "1:2:3:4", "yesterday", "nan"] {
             assert!(parse_find_time(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn retention_is_bounded() {
-        assert_eq!(parse_retention("30d"), Ok(Duration::from_secs(30 * 86_400)));
-        assert!(parse_retention("1s").is_err());
-        assert!(parse_retention("2years").is_err());
-        assert!(parse_retention("soon").is_err());
     }
 }
 

@@ -7,7 +7,9 @@ use clap::{Args, Subcommand, ValueEnum};
 use facecmp_gallery::GalleryLocation;
 
 use crate::mqtt_args::MqttArgs;
-use crate::value_parsers::{CameraSpec, MAX_THREADS, parse_camera, parse_cosine, parse_rate};
+use crate::value_parsers::{
+    CameraSpec, MAX_THREADS, parse_camera, parse_cosine, parse_rate, parse_retention, parse_source_name,
+};
 
 /// The gallery every gallery command works on.
 #[derive(Debug, Args)]
@@ -150,7 +152,7 @@ pub struct ZoneArgs {
     /// `24h`; 1 minute to 365 days), to review in the console; `off` (the
     /// default) keeps none. Crops are biometric data: erasing a person
     /// deletes theirs, and turning this off deletes the zone's.
-    #[arg(long, value_name = "DURATION", value_parser = parse_retention)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_crop_retention)]
     pub keep_probe_crops: Option<Retention>,
 }
 
@@ -158,7 +160,7 @@ pub struct ZoneArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Retention(pub Option<i64>);
 
-fn parse_retention(text: &str) -> Result<Retention, String> {
+fn parse_crop_retention(text: &str) -> Result<Retention, String> {
     if text.eq_ignore_ascii_case("off") {
         return Ok(Retention(None));
     }
@@ -275,6 +277,15 @@ pub struct ServeArgs {
     /// as the source of the camera's decisions; a file is played at its own rate.
     #[arg(long = "camera", value_name = "NAME=SOURCE@ZONE", value_parser = parse_camera)]
     pub cameras: Vec<CameraSpec>,
+    /// Index this camera too (repeatable; the NAME of a --camera): every
+    /// face it sees is kept as an appearance, for `facecmp find` and
+    /// `GET /v1/appearances`. Off unless asked for: it is surveillance data.
+    #[arg(long = "index", value_name = "CAMERA", value_parser = parse_source_name)]
+    pub indexed_cameras: Vec<String>,
+    /// Keep each appearance of an indexed camera this long after it was
+    /// seen (e.g. 30d, 12h); default: until the source is removed.
+    #[arg(long, value_name = "DURATION", value_parser = parse_retention, requires = "indexed_cameras")]
+    pub index_retention: Option<std::time::Duration>,
     #[command(flatten)]
     pub mqtt: MqttArgs,
 }

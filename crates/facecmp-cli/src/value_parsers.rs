@@ -83,6 +83,16 @@ pub fn parse_source_name(name: &str) -> Result<String, String> {
     Ok(name.to_string())
 }
 
+/// How long indexed appearances are kept: a minute to a year.
+pub fn parse_retention(text: &str) -> Result<std::time::Duration, String> {
+    let duration = humantime::parse_duration(text).map_err(|e| format!("{text:?}: {e} (e.g. 30d, 12h)"))?;
+    let (least, most) = (facecmp_gallery::MIN_RETENTION_S, facecmp_gallery::MAX_RETENTION_S);
+    if duration.as_secs() < least as u64 || duration.as_secs() > most as u64 {
+        return Err(format!("a retention from {least} s to {} days", most / 86_400));
+    }
+    Ok(duration)
+}
+
 /// Refuses two cameras of one name: their decisions could not be told apart.
 pub fn check_camera_names(cameras: &[CameraSpec]) -> Result<(), String> {
     for (i, camera) in cameras.iter().enumerate() {
@@ -94,6 +104,14 @@ pub fn check_camera_names(cameras: &[CameraSpec]) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Every `--index CAMERA` must name one of the `--camera`s.
+pub fn check_indexed_cameras(cameras: &[CameraSpec], indexed: &[String]) -> Result<(), String> {
+    match indexed.iter().find(|name| !cameras.iter().any(|camera| &camera.name == *name)) {
+        Some(name) => Err(format!("--index {name:?}: no --camera is named so")),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -113,6 +131,21 @@ mod tests {
         assert!(parse_camera("lift\n=clip.mp4@5").is_err());
         assert!(parse_camera(&format!("{}=clip.mp4@5", "x".repeat(201))).is_err());
         assert!(parse_camera("lift=clip.mp4@5\u{1b}").is_err());
+    }
+
+    #[test]
+    fn retention_is_bounded() {
+        assert_eq!(parse_retention("30d"), Ok(std::time::Duration::from_secs(30 * 86_400)));
+        assert!(parse_retention("1s").is_err());
+        assert!(parse_retention("2years").is_err());
+        assert!(parse_retention("soon").is_err());
+    }
+
+    #[test]
+    fn only_a_named_camera_is_indexed() {
+        let cameras = [parse_camera("lift=a.mp4@5").unwrap()];
+        assert!(check_indexed_cameras(&cameras, &["lift".into()]).is_ok());
+        assert!(check_indexed_cameras(&cameras, &["door".into()]).is_err());
     }
 
     #[test]

@@ -278,6 +278,9 @@ fn a_camera_in_the_service_records_its_decisions_under_its_name() {
     assert_eq!(allow["has_probe_crop"], true, "the zone keeps crops: {allow}");
     let elsewhere = get_json(&served, "/v1/events?source=door", &admin);
     assert_eq!(elsewhere["events"].as_array().unwrap().len(), 0, "{elsewhere}");
+    // Indexing is off unless asked for: the camera decided, and kept no appearance.
+    let indexed = get_json(&served, "/v1/appearances?person=Obama&all=true", &admin);
+    assert_eq!(indexed["appearances"], serde_json::json!([]), "{indexed}");
 
     let streamed = std::iter::from_fn(|| stream.recv_timeout(Duration::from_secs(30)).ok())
         .find(|event| event["decision"] == "allow")
@@ -386,4 +389,53 @@ fn indexed_footage_is_found_over_http_by_admins_only() {
     assert_eq!(status_of(&served, "/v1/appearances?person=Nobody", Some(&admin)), 404);
     assert_eq!(status_of(&served, "/v1/appearances?person=Obama&limit=0", Some(&admin)), 400);
     assert_eq!(status_of(&served, "/v1/appearances", Some(&admin)), 400);
+}
+
+#[test]
+fn a_camera_the_service_indexes_is_found_with_its_wall_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = make_clip(dir.path(), &LIFT, LIFT_SECONDS);
+    let db = gallery_granting(dir.path(), "5");
+    let camera = format!("lift={}@5", clip.display());
+    // Only a --camera can be indexed.
+    let refused =
+        facecmp(&["serve", "--db", &db, "--listen", "127.0.0.1:0", "--camera", &camera, "--index", "door"]);
+    assert_eq!(status(&refused), 2, "{}", stderr(&refused));
+    assert!(stderr(&refused).contains("--index \"door\""), "{}", stderr(&refused));
+
+    let admin = create_key(&db, "admin");
+    let started_ms =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let flags = ["--camera", camera.as_str(), "--index", "lift", "--index-retention", "1h"];
+    let served = serve_gallery(std::path::Path::new(&db), 1024, &flags);
+    // The file plays at its own rate: Obama's scenes end at 3 s and 13 s,
+    // each written when its track ends.
+    let started = Instant::now();
+    let found = loop {
+        let found = get_json(&served, "/v1/appearances?person=Obama", &admin);
+        if found["appearances"].as_array().unwrap().len() >= 2 {
+            break found;
+        }
+        let log = served.log.lock().unwrap().clone();
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "Obama not indexed twice within 90 s: {found}\n{log}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let now_ms =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    for found in found["appearances"].as_array().unwrap() {
+        let appearance = &found["appearance"];
+        assert_eq!(appearance["source_name"], "lift", "the camera's name: {appearance}");
+        let (start, end) =
+            (appearance["wall_start_ms"].as_i64().unwrap(), appearance["wall_end_ms"].as_i64().unwrap());
+        assert!(
+            started_ms <= start && start <= end && end <= now_ms,
+            "wall clock {start}–{end}: {appearance}"
+        );
+        assert!(appearance["expires"].as_i64().unwrap() <= end / 1000 + 3_600, "kept an hour: {appearance}");
+    }
+    let log = served.log.lock().unwrap().clone();
+    assert!(log.contains("indexing the camera"), "{log}");
 }

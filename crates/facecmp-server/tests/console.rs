@@ -16,6 +16,15 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
+use facecmp::{Config, Pipeline};
+use facecmp_gallery::{
+    Appearance, AppearanceFilter, AppearanceQuery, EnrolPolicy, Gallery, NewSource, SourceKind,
+    prepare_sample,
+};
+use facecmp_video::{
+    AppearanceWriter, FrameStream, IndexBatch, IndexConfig, ReadOptions, VideoSource, index_source,
+    photo_appearances,
+};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 use server::Server;
@@ -764,4 +773,276 @@ fn probe_crops_in_the_console() {
     assert_eq!(post_form(&server, "/zones", &cookie, "name=lobby&probe_crops_retention_s=").0, 303);
     assert_eq!(get(&crop_path, Some(&cookie)).status().as_u16(), 404);
     assert_eq!(post_form(&server, &enrol_path, &cookie, "name=Obama").0, 404);
+}
+
+/// A 4 s WebM (which every Chromium plays): Obama (obama2.jpg) for 2 s,
+/// then a cut to Biden, each photo padded onto a 640×480 frame.
+fn two_people_clip(tools: &Tools, dir: &Path) -> PathBuf {
+    let clip = dir.join("lobby.webm");
+    let fit =
+        "scale=640:480:force_original_aspect_ratio=decrease,pad=640:480:(ow-iw)/2:(oh-ih)/2,setsar=1,fps=10";
+    let status = Command::new(&tools.ffmpeg)
+        .args(["-v", "error", "-y", "-loop", "1", "-t", "2", "-i"])
+        .arg(data("obama2.jpg"))
+        .args(["-loop", "1", "-t", "2", "-i"])
+        .arg(data("biden.jpg"))
+        .arg("-filter_complex")
+        .arg(format!("[0]{fit}[a];[1]{fit}[b];[a][b]concat=n=2:v=1[v]"))
+        .args(["-map", "[v]", "-c:v", "libvpx", "-deadline", "realtime", "-b:v", "1M"])
+        .arg(&clip)
+        .status()
+        .expect("ffmpeg runs");
+    assert!(status.success(), "ffmpeg could not make {}", clip.display());
+    clip
+}
+
+/// What `facecmp index` does, through the libraries, into the server's
+/// gallery: Obama enrolled, then the clip and `bald_guys.jpg` (24 faces of
+/// four people nobody enrolled) indexed. Returns the clip's source id and
+/// its two appearances, Obama's and Biden's.
+fn index_footage(server: &Server, clip: &Path) -> (i64, Appearance, Appearance) {
+    let pipeline = Pipeline::load(Config::default()).unwrap();
+    let gallery = Gallery::open(server.dir.path().join("gallery.db"), pipeline.embedder()).unwrap();
+    let photo = std::fs::read(data("obama.jpg")).unwrap();
+    let sample = prepare_sample(&pipeline, "obama.jpg", &photo, &EnrolPolicy::default()).unwrap().unwrap();
+    gallery.enrol("Obama", None, &sample, None).unwrap().unwrap();
+    let file_source = |path: &Path| {
+        let name = path.display().to_string();
+        let sha256 = Some(facecmp::digest::sha256_file(path).unwrap());
+        gallery.upsert_source(&NewSource { kind: SourceKind::File, name, sha256, retention_s: None }).unwrap()
+    };
+    let writer = |source| AppearanceWriter {
+        pipeline: &pipeline,
+        gallery: &gallery,
+        threshold: 0.3642,
+        source,
+        live: false,
+    };
+
+    let clip_writer = writer(file_source(clip));
+    let read = ReadOptions { sample_fps: 5.0, ..ReadOptions::default() };
+    let mut stream = FrameStream::open(&VideoSource::parse(&clip.display().to_string()), &read).unwrap();
+    let commit = |batch: IndexBatch| clip_writer.write(&batch).map(drop).map_err(|e| e.to_string());
+    index_source(&pipeline, &mut stream, &IndexConfig::default(), commit, |_, _| {}, || true).unwrap();
+
+    let group = data("bald_guys.jpg");
+    let batch = photo_appearances(&pipeline, &pipeline.open(&group).unwrap()).unwrap();
+    writer(file_source(&group)).write(&batch).unwrap();
+
+    let in_clip = AppearanceQuery {
+        filter: AppearanceFilter { source: Some(clip_writer.source.id), ..AppearanceFilter::default() },
+        ..AppearanceQuery::default()
+    };
+    let appearances = gallery.appearances(&in_clip).unwrap();
+    assert_eq!(appearances.len(), 2, "Obama, then Biden: {appearances:?}");
+    assert!(appearances[0].person.is_some() && appearances[1].person.is_none(), "{appearances:?}");
+    (clip_writer.source.id, appearances[0].clone(), appearances[1].clone())
+}
+
+/// How many rows `css` matches.
+async fn count(console: &Console<'_>, css: &str) -> usize {
+    console.browser.find_all(Locator::Css(css)).await.unwrap().len()
+}
+
+/// Waits until every image `css` matches has loaded (its natural width is
+/// not 0), and returns how many there are.
+async fn loaded_images(console: &Console<'_>, css: &str) -> usize {
+    let start = Instant::now();
+    loop {
+        let widths: Value = console
+            .browser
+            .execute(
+                "return Array.from(document.querySelectorAll(arguments[0]), i => i.complete ? i.naturalWidth : 0);",
+                vec![json!(css)],
+            )
+            .await
+            .unwrap();
+        let widths: Vec<u64> = serde_json::from_value(widths).unwrap();
+        if !widths.is_empty() && widths.iter().all(|&w| w > 0) {
+            return widths.len();
+        }
+        assert!(start.elapsed() < Duration::from_secs(5), "images {css}: widths {widths:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[test]
+fn find_and_clusters_in_a_real_browser() {
+    let Some(tools) = tools() else {
+        let message = "the console's browser test needs chromium, chromium-driver and ffmpeg";
+        assert!(std::env::var_os("CI").is_none(), "{message}: missing under CI");
+        eprintln!("SKIPPED: {message}");
+        return;
+    };
+    let server = start_server();
+    let dir = tempfile::tempdir().unwrap();
+    let clip = two_people_clip(&tools, dir.path());
+    let (clip_source, obama, biden) = index_footage(&server, &clip);
+    let camera = fake_camera_video(&tools, dir.path());
+    let (_driver, driver_url) = start_chromedriver(&tools);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let browser = open_browser(&tools, &driver_url, &camera).await;
+        let screenshots = std::env::var_os("FACECMP_SCREENSHOTS")
+            .map(|dir| Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(dir));
+        let console = Console { browser: &browser, server: &server, screenshots };
+        find_flows(&console, clip_source, &obama, &biden).await;
+        clusters_flows(&console, &biden).await;
+        let _ = browser.close().await;
+    });
+
+    // The recording is served to a session only, in byte ranges (seeking).
+    let path = format!("/sources/{clip_source}/file");
+    let anonymous = plain_agent().get(&format!("http://{}{path}", server.address)).call().unwrap();
+    assert!(anonymous.status().is_redirection(), "no session: {}", anonymous.status());
+    let cookie = login_cookie(&server, &server.admin).unwrap();
+    let ranged = plain_agent()
+        .get(&format!("http://{}{path}", server.address))
+        .header("Cookie", &cookie)
+        .header("Range", "bytes=0-99")
+        .call()
+        .unwrap();
+    assert_eq!(ranged.status().as_u16(), 206);
+    assert_eq!(ranged.headers()["content-type"], "video/webm");
+    assert_eq!(ranged.headers()["content-length"], "100");
+    let camera_key = plain_agent()
+        .get(&format!("http://{}{path}", server.address))
+        .header("Authorization", format!("Bearer {}", server.camera))
+        .call()
+        .unwrap();
+    assert!(camera_key.status().is_redirection(), "a camera key is no session: {}", camera_key.status());
+}
+
+async fn find_flows(console: &Console<'_>, clip_source: i64, obama: &Appearance, biden: &Appearance) {
+    console.login(&console.server.admin).await;
+    console.wait_for_path("/live").await;
+
+    // By name: Obama's appearance in the clip, with its face and times, and nothing of the strangers.
+    console.visit("/find").await;
+    console
+        .browser
+        .find(Locator::Css("#find-person-name"))
+        .await
+        .unwrap()
+        .select_by_value("Obama")
+        .await
+        .unwrap();
+    console.click("#find-person button[type=submit]").await;
+    let heading =
+        console.wait_for_text("#find-results h2", "appearance(s) of Obama", Duration::from_secs(10)).await;
+    assert!(heading.starts_with("1 "), "{heading}");
+    let row = console.text("#find-results tr.appearance").await;
+    assert!(row.contains("lobby.webm") && row.contains("0:00."), "{row}");
+    assert_eq!(loaded_images(console, "#find-results img.face").await, 1);
+    console.assert_no_csp_violation("/find?person=Obama").await;
+    console.screenshot("find").await;
+
+    // Play: the recording starts at the appearance, in the browser.
+    console.click("#find-results tr.appearance a").await;
+    console.wait_for_text("main", "lobby.webm", Duration::from_secs(5)).await;
+    let start = Instant::now();
+    loop {
+        let state: Value = console
+            .browser
+            .execute("const v = document.getElementById('play-video'); return [v.readyState, v.error && v.error.code];", vec![])
+            .await
+            .unwrap();
+        assert_eq!(state[1], Value::Null, "the video failed to load");
+        if state[0].as_u64().unwrap() >= 1 {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "the video never loaded");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let src: Value =
+        console.browser.execute("return document.getElementById('play-video').src;", vec![]).await.unwrap();
+    let seconds = |ms: i64| ms as f64 / 1000.0;
+    let fragment = format!("#t={:.1},{:.1}", seconds(obama.media_start_ms), seconds(obama.media_end_ms));
+    assert!(src.as_str().unwrap().ends_with(&format!("/sources/{clip_source}/file{fragment}")), "{src}");
+    console.assert_no_csp_violation("the play page").await;
+
+    // By photo: Biden's face finds his appearance (he is enrolled nowhere).
+    console.visit("/find").await;
+    console
+        .browser
+        .find(Locator::Css("#find-photo-file"))
+        .await
+        .unwrap()
+        .send_keys(data("biden.jpg").to_str().unwrap())
+        .await
+        .unwrap();
+    console.click("#find-photo button[type=submit]").await;
+    console.wait_for_text("#find-results h2", "of the face in the photo", Duration::from_secs(20)).await;
+    let found = console.text(&format!("#find-results tr[data-appearance=\"{}\"]", biden.id)).await;
+    assert!(found.contains("0:02."), "{found}");
+    // A photo without a face is refused, with the reason.
+    console.visit("/find").await;
+    console
+        .browser
+        .find(Locator::Css("#find-photo-file"))
+        .await
+        .unwrap()
+        .send_keys(data("no_face.png").to_str().unwrap())
+        .await
+        .unwrap();
+    console.click("#find-photo button[type=submit]").await;
+    console.wait_for_text("#find-error", "no face", Duration::from_secs(20)).await;
+}
+
+async fn clusters_flows(console: &Console<'_>, biden: &Appearance) {
+    console.visit("/clusters").await;
+    assert!(console.text("#cluster-list").await.contains("No clusters yet"));
+    console.click("#clusters-group").await;
+    console.wait_for_text("#clusters-notice", "grouped", Duration::from_secs(30)).await;
+    let clusters = count(console, "#cluster-list tr.cluster").await;
+    assert!(clusters >= 5, "Biden and the four bald actors: {clusters} clusters");
+    assert!(loaded_images(console, "#cluster-list img.face").await >= clusters);
+    console.assert_no_csp_violation("/clusters").await;
+    console.screenshot("clusters").await;
+
+    // Which cluster is Biden's, as the store says.
+    let gallery_path = console.server.dir.path().join("gallery.db");
+    let pipeline = Pipeline::load(Config::default()).unwrap();
+    let gallery = Gallery::open(gallery_path, pipeline.embedder()).unwrap();
+    let cluster_of = |id: i64| gallery.appearance(id).unwrap().unwrap().cluster.unwrap();
+    let biden_cluster = cluster_of(biden.id);
+
+    // Two clusters merged: one row fewer, the sum of their appearances.
+    let rows: Vec<(i64, usize)> = gallery
+        .cluster_summaries()
+        .unwrap()
+        .iter()
+        .filter(|s| s.cluster.id != biden_cluster)
+        .map(|s| (s.cluster.id, s.cluster.appearances))
+        .collect();
+    let ((into, a), (from, b)) = (rows[0], rows[1]);
+    console
+        .browser
+        .find(Locator::Css(&format!("#merge-{from}")))
+        .await
+        .unwrap()
+        .select_by_value(&into.to_string())
+        .await
+        .unwrap();
+    console.click(&format!("#cluster-{from} .merge-cluster button")).await;
+    console.wait_for_text("#clusters-notice", "Merged", Duration::from_secs(10)).await;
+    assert_eq!(count(console, "#cluster-list tr.cluster").await, clusters - 1);
+    let merged: Value = console
+        .browser
+        .execute(&format!("return document.getElementById('cluster-{into}').dataset.appearances;"), vec![])
+        .await
+        .unwrap();
+    assert_eq!(merged, json!((a + b).to_string()));
+
+    // Not a face: marked, and it says so.
+    console.click(&format!("#cluster-{into} button.not-a-face")).await;
+    console.wait_for_text(&format!("#cluster-{into}"), "not a face", Duration::from_secs(10)).await;
+
+    // Named: Biden's best face is enrolled through the review, and he is a person now.
+    console.fill(&format!("#name-{biden_cluster}"), "Biden").await;
+    console.click(&format!("#cluster-{biden_cluster} .name-cluster button")).await;
+    console.wait_for_path("/people/Biden").await;
+    console.wait_for_text("main", "Enrolled", Duration::from_secs(10)).await;
+    console.visit("/clusters").await;
+    assert!(console.text(&format!("#cluster-{biden_cluster}")).await.contains("Biden"));
 }

@@ -6,11 +6,11 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use facecmp::{Embedding, Face, Pipeline};
+use facecmp::{Embedding, Face, Photo, Pipeline};
 use image::RgbImage;
 
 use crate::sampler::Sampler;
-use crate::scan::{Analyser, Timings};
+use crate::scan::{Analyser, Timings, crop_face};
 use crate::search::SearchError;
 use crate::stream::FrameStream;
 use crate::tracker::{Track, TrackerConfig};
@@ -114,7 +114,13 @@ pub fn index_source(
         }
         clock = Clock { media: frame.time, wall: frame.wall_time };
         let analysed = analyser.analyse(frame, |_| false)?;
-        batch.appearances.extend(analysed.update.ended.iter().filter_map(|t| appearance(t, config, clock)));
+        batch.appearances.extend(
+            analysed
+                .update
+                .ended
+                .iter()
+                .filter_map(|t| appearance(t, &config.tracker, config.skip_ended_before, clock)),
+        );
         if clock.media - last_commit >= config.commit_every {
             batch.resume_at = resume_point(analyser.tracker.tracks(), clock.media);
             batch.read_to = clock.media;
@@ -126,7 +132,9 @@ pub fn index_source(
     // a finished source hands them out.
     if ran_to_end {
         let open = analyser.tracker.finish();
-        batch.appearances.extend(open.iter().filter_map(|t| appearance(t, config, clock)));
+        batch.appearances.extend(
+            open.iter().filter_map(|t| appearance(t, &config.tracker, config.skip_ended_before, clock)),
+        );
         batch.resume_at = clock.media;
         batch.finished = true;
     } else {
@@ -137,11 +145,37 @@ pub fn index_source(
     Ok(analyser.timings)
 }
 
+/// A photo as a source: each face large enough to track (the pipeline's
+/// `min_face_size`) is an appearance at time 0, its own best face.
+pub fn photo_appearances(pipeline: &Pipeline, photo: &Photo) -> Result<IndexBatch, facecmp::Error> {
+    let faces: Vec<usize> = (0..photo.faces.len())
+        .filter(|&i| photo.faces[i].size() >= pipeline.config().min_face_size)
+        .collect();
+    let embeddings = pipeline.embed(photo, &faces)?;
+    let appearances = faces
+        .iter()
+        .zip(embeddings)
+        .map(|(&index, embedding)| {
+            let face = photo.faces[index];
+            let best = IndexedFace { time: 0.0, face, embedding, crop: Some(crop_face(&photo.image, &face)) };
+            IndexedAppearance {
+                track: index as u64,
+                start: 0.0,
+                end: 0.0,
+                wall_start: 0.0,
+                wall_end: 0.0,
+                faces: vec![best],
+            }
+        })
+        .collect();
+    Ok(IndexBatch { appearances, resume_at: 0.0, read_to: 0.0, finished: true })
+}
+
 /// The media time of the latest analysed frame and when it arrived.
 #[derive(Debug, Clone, Copy)]
-struct Clock {
-    media: f64,
-    wall: SystemTime,
+pub(crate) struct Clock {
+    pub media: f64,
+    pub wall: SystemTime,
 }
 
 impl Default for Clock {
@@ -168,13 +202,16 @@ fn resume_point(open: &[Track], now: f64) -> f64 {
     open.iter().map(|t| t.first_seen).fold(now, f64::min)
 }
 
-/// A finished track as an appearance, if it was confirmed and embedded
-/// and not handed out by an earlier run.
-fn appearance(track: &Track, config: &IndexConfig, clock: Clock) -> Option<IndexedAppearance> {
-    if !track.is_confirmed(&config.tracker)
-        || track.best.is_empty()
-        || track.last_seen <= config.skip_ended_before
-    {
+/// A finished track as an appearance, if it was confirmed (by `tracker`'s
+/// rule) and embedded, and did not end by `skip_ended_before` (handed out
+/// by an earlier run).
+pub(crate) fn appearance(
+    track: &Track,
+    tracker: &TrackerConfig,
+    skip_ended_before: f64,
+    clock: Clock,
+) -> Option<IndexedAppearance> {
+    if !track.is_confirmed(tracker) || track.best.is_empty() || track.last_seen <= skip_ended_before {
         return None;
     }
     let faces = track

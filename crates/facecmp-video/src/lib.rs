@@ -17,6 +17,7 @@
 
 mod decoder;
 pub mod index;
+pub mod index_writer;
 mod presence;
 pub mod sampler;
 pub mod scan;
@@ -27,7 +28,8 @@ pub mod stream;
 pub mod tracker;
 pub mod watch;
 
-pub use index::{IndexBatch, IndexConfig, IndexedAppearance, IndexedFace, index_source};
+pub use index::{IndexBatch, IndexConfig, IndexedAppearance, IndexedFace, index_source, photo_appearances};
+pub use index_writer::{AppearanceWriter, WrittenAppearance};
 pub use sampler::Sampler;
 pub use scan::{Analyser, Timings};
 pub use search::{

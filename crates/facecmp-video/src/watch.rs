@@ -12,7 +12,9 @@
 //! second decision ([`Presences`]); after someone else was in view, or a
 //! cut, their next appearance is decided again.
 //! The gallery applies the grants and writes every decision to the audit
-//! trail; nothing here opens a door on its own.
+//! trail; nothing here opens a door on its own. A watcher told to
+//! ([`Watcher::index_into`]) also indexes what it sees, as `facecmp index`
+//! would: each confirmed track becomes an appearance when it ends.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -21,12 +23,14 @@ use facecmp::{Embedding, Pipeline};
 use facecmp_gallery::{AccessContext, AccessDecision, Gallery, Probe, ProbeCrop, QualityPolicy, Reason};
 use serde::Serialize;
 
+use crate::index::{Clock, IndexBatch, appearance};
+use crate::index_writer::AppearanceWriter;
 use crate::presence::Presences;
 use crate::sampler::Sampler;
 use crate::scan::{Analysed, Analyser, Timings};
 use crate::search::SearchError;
 use crate::stream::FrameStream;
-use crate::tracker::TrackerConfig;
+use crate::tracker::{Track, TrackerConfig};
 
 #[derive(Debug, Clone)]
 pub struct WatchConfig {
@@ -116,6 +120,7 @@ pub struct Watcher<'a> {
     allow_multiple_faces: bool,
     tracks: HashMap<u64, TrackState>,
     presences: Presences,
+    index: Option<AppearanceWriter<'a>>,
 }
 
 impl<'a> Watcher<'a> {
@@ -135,7 +140,16 @@ impl<'a> Watcher<'a> {
             allow_multiple_faces,
             tracks: HashMap::new(),
             presences: Presences::default(),
+            index: None,
         })
+    }
+
+    /// Also indexes the camera: every track confirmed as `facecmp index`
+    /// confirms one is written by `writer` when it ends (leaves, is cut
+    /// away, or the watch stops).
+    pub fn index_into(mut self, writer: AppearanceWriter<'a>) -> Watcher<'a> {
+        self.index = Some(writer);
+        self
     }
 
     /// Watches until the source ends (files) or `keep_going` (given the
@@ -169,15 +183,43 @@ impl<'a> Watcher<'a> {
             for decision in self.judge(&source, &analysed)? {
                 on_decision(&decision);
             }
+            self.index_ended(
+                &analysed.update.ended,
+                Clock { media: analysed.time, wall: analysed.wall_time },
+            );
         }
         // The source ended (or the watch was stopped) with people in view:
         // whoever was not decided yet is denied now, not forgotten.
-        for track in analyser.tracker.finish() {
+        let open = analyser.tracker.finish();
+        for track in &open {
             if let Some(decision) = self.deny_unfinished(&source, track.id, latest, latest_wall)? {
                 on_decision(&decision);
             }
         }
+        self.index_ended(&open, Clock { media: latest, wall: latest_wall });
         Ok(analyser.timings)
+    }
+
+    /// Writes the confirmed tracks of `ended` to the index, when this
+    /// watcher keeps one. A failed write is logged, not fatal: the door's
+    /// decisions matter more than the footage index.
+    fn index_ended(&self, ended: &[Track], clock: Clock) {
+        let Some(writer) = &self.index else { return };
+        // The index's own rule (two sightings), not the watch's (one), so a
+        // camera indexes what `facecmp index` would find in its recording.
+        let confirmation = TrackerConfig::default();
+        let appearances: Vec<_> =
+            ended.iter().filter_map(|t| appearance(t, &confirmation, f64::NEG_INFINITY, clock)).collect();
+        if appearances.is_empty() {
+            return;
+        }
+        let batch = IndexBatch { appearances, resume_at: clock.media, read_to: clock.media, finished: false };
+        match writer.write(&batch) {
+            Ok(written) => tracing::debug!(source = %writer.source.name, count = written.len(), "indexed"),
+            Err(error) => {
+                tracing::warn!(source = %writer.source.name, %error, "appearances could not be indexed")
+            }
+        }
     }
 
     /// The decisions one analysed frame brings.

@@ -11,11 +11,8 @@ use std::cell::Cell;
 use std::path::{Path, PathBuf};
 
 use facecmp::Pipeline;
-use facecmp_gallery::{
-    AppearanceBatch, AppearanceFilter, AppearanceQuery, FaceBox, FaceVector, Gallery, NewAppearance,
-    NewSource, Source, SourceKind,
-};
-use facecmp_video::{FrameStream, IndexBatch, IndexConfig, IndexedAppearance, VideoSource, index_source};
+use facecmp_gallery::{AppearanceFilter, AppearanceQuery, Gallery, NewSource, Source, SourceKind};
+use facecmp_video::{AppearanceWriter, FrameStream, IndexBatch, IndexConfig, VideoSource, index_source};
 use serde::Serialize;
 
 use crate::args::GlobalArgs;
@@ -61,6 +58,8 @@ struct Indexer<'a> {
 pub fn run(global: &GlobalArgs, args: &IndexArgs) -> Result<Outcome, CliError> {
     let pipeline = load_pipeline(global, global.config_for_gallery(Some(&args.db.db)))?;
     let gallery = Gallery::open(&args.db.db, pipeline.embedder())?;
+    // Expired appearances go now: `index` may run where no service purges on a timer.
+    gallery.purge_expired_appearances()?;
     let threshold = resolve_threshold(&pipeline, &args.threshold)?;
     let indexer = Indexer { pipeline: &pipeline, gallery: &gallery, threshold, json: args.json };
     let retention_s = args.retention.map(|d| d.as_secs() as i64);
@@ -188,29 +187,8 @@ impl Indexer<'_> {
     fn photo(&self, path: &Path, retention_s: Option<i64>) -> Result<usize, CliError> {
         let Some(source) = self.file_source(path, retention_s)? else { return Ok(0) };
         let photo = self.pipeline.open(path)?;
-        let faces: Vec<usize> = (0..photo.faces.len())
-            .filter(|&i| photo.faces[i].size() >= self.pipeline.config().min_face_size)
-            .collect();
-        let embeddings = self.pipeline.embed(&photo, &faces)?;
-        let mut appearances = Vec::with_capacity(faces.len());
-        for (&face, embedding) in faces.iter().zip(embeddings) {
-            let found = &photo.faces[face];
-            appearances.push(IndexedAppearance {
-                track: face as u64,
-                start: 0.0,
-                end: 0.0,
-                wall_start: 0.0,
-                wall_end: 0.0,
-                faces: vec![facecmp_video::IndexedFace {
-                    time: 0.0,
-                    face: *found,
-                    embedding,
-                    crop: Some(facecmp_video::scan::crop_face(&photo.image, found)),
-                }],
-            });
-        }
-        let count = appearances.len();
-        let batch = IndexBatch { appearances, resume_at: 0.0, read_to: 0.0, finished: true };
+        let batch = facecmp_video::photo_appearances(self.pipeline, &photo)?;
+        let count = batch.appearances.len();
         self.write(&source, batch, false)?;
         Ok(count)
     }
@@ -251,76 +229,27 @@ impl Indexer<'_> {
 
     /// Writes one batch, each appearance matched against the enrolled people.
     fn write(&self, source: &Source, batch: IndexBatch, live: bool) -> Result<(), CliError> {
-        let mut rows = Vec::with_capacity(batch.appearances.len());
-        let mut people = Vec::with_capacity(batch.appearances.len());
-        for appearance in &batch.appearances {
-            let person = self.match_person(appearance)?;
-            rows.push(self.row(appearance, person.as_ref().map(|p| p.1), live));
-            people.push(person.map(|p| p.0));
-        }
-        let ms = |seconds: f64| (seconds * 1000.0).round() as i64;
-        let ids = self.gallery.write_appearances(&AppearanceBatch {
-            source: source.id,
-            appearances: rows,
-            indexed_until_ms: ms(batch.resume_at),
-            indexed_until_bytes: 0,
-            complete: batch.finished,
-        })?;
+        let writer = AppearanceWriter {
+            pipeline: self.pipeline,
+            gallery: self.gallery,
+            threshold: self.threshold,
+            source: source.clone(),
+            live,
+        };
+        let written = writer.write(&batch)?;
         if self.json {
-            for ((appearance, id), person) in batch.appearances.iter().zip(ids).zip(&people) {
+            for (appearance, stored) in batch.appearances.iter().zip(&written) {
                 print_json(&IndexedLine {
                     source: &source.name,
-                    appearance: id,
+                    appearance: stored.id,
                     start: appearance.start,
                     end: appearance.end,
                     track: appearance.track,
                     faces: appearance.faces.len(),
-                    person: person.as_deref(),
+                    person: stored.person.as_deref(),
                 })?;
             }
         }
         Ok(())
-    }
-
-    /// The enrolled person the appearance's best face is, if any: erasing
-    /// that person then erases the appearance too.
-    fn match_person(&self, appearance: &IndexedAppearance) -> Result<Option<(String, i64)>, CliError> {
-        let Some(best) = appearance.faces.first() else { return Ok(None) };
-        let found = self.gallery.identify(&best.embedding, 1, None, self.threshold)?;
-        let Some(matched) = found.into_iter().find(|f| f.matched) else { return Ok(None) };
-        let id = self.gallery.person(&matched.person)?.id;
-        Ok(Some((matched.person, id)))
-    }
-
-    fn row(&self, appearance: &IndexedAppearance, person: Option<i64>, live: bool) -> NewAppearance {
-        let best = &appearance.faces[0];
-        let ms = |seconds: f64| (seconds * 1000.0).round() as i64;
-        let embedder = &self.pipeline.embedder().sha256;
-        NewAppearance {
-            track: appearance.track as i64,
-            media_start_ms: ms(appearance.start),
-            media_end_ms: ms(appearance.end),
-            wall_start_ms: live.then(|| ms(appearance.wall_start)),
-            wall_end_ms: live.then(|| ms(appearance.wall_end)),
-            face: FaceBox {
-                x: best.face.bbox.x,
-                y: best.face.bbox.y,
-                w: best.face.bbox.width,
-                h: best.face.bbox.height,
-            },
-            detector_score: best.face.score,
-            vectors: appearance
-                .faces
-                .iter()
-                .take(facecmp_gallery::appearances::MAX_VECTORS)
-                .map(|f| FaceVector {
-                    vector: f.embedding.as_slice().to_vec(),
-                    embedder_sha256: embedder.clone(),
-                })
-                .collect(),
-            thumbnail_jpeg: best.crop.as_ref().map(facecmp_gallery::crops::encode_jpeg),
-            person,
-            cluster: None,
-        }
     }
 }

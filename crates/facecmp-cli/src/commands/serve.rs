@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use facecmp_gallery::QualityPolicy;
+use facecmp_gallery::{Gallery, NewSource, QualityPolicy, Source, SourceKind};
 use facecmp_server::health::CameraBoard;
 use facecmp_server::{ConnectionLimits, ServerConfig};
 
@@ -12,10 +12,11 @@ use crate::commands::watch::spawn_camera;
 use crate::mqtt_args::start_mqtt;
 use crate::outcome::{CliError, Outcome};
 use crate::pipeline::load_pipeline;
-use crate::value_parsers::check_camera_names;
+use crate::value_parsers::{CameraSpec, check_camera_names, check_indexed_cameras};
 
 pub fn run(global: &GlobalArgs, args: &ServeArgs) -> Result<Outcome, CliError> {
     check_camera_names(&args.cameras).map_err(CliError::Video)?;
+    check_indexed_cameras(&args.cameras, &args.indexed_cameras).map_err(CliError::Usage)?;
     // A bad --mqtt URL fails before the models load.
     let mqtt = args.mqtt.config()?;
     facecmp_server::init_logging();
@@ -63,6 +64,7 @@ pub fn run(global: &GlobalArgs, args: &ServeArgs) -> Result<Outcome, CliError> {
         );
         let (pipeline, gallery) = (Arc::new(pipeline), Arc::new(gallery));
         for camera in &args.cameras {
+            let index = index_source(&gallery, camera, args)?;
             spawn_camera(
                 camera.clone(),
                 pipeline.clone(),
@@ -70,6 +72,7 @@ pub fn run(global: &GlobalArgs, args: &ServeArgs) -> Result<Outcome, CliError> {
                 threshold,
                 quality,
                 cameras.clone(),
+                index,
             )
             .map_err(service_error)?;
         }
@@ -84,6 +87,27 @@ pub fn run(global: &GlobalArgs, args: &ServeArgs) -> Result<Outcome, CliError> {
     // past the grace period the operator chose.
     runtime.shutdown_timeout(std::time::Duration::from_millis(100));
     Ok(Outcome::Yes)
+}
+
+/// The index's source for a camera given to `--index`, created now so that
+/// a gallery that refuses it stops the start, not the camera's first track.
+fn index_source(
+    gallery: &Gallery,
+    camera: &CameraSpec,
+    args: &ServeArgs,
+) -> Result<Option<Source>, CliError> {
+    if !args.indexed_cameras.contains(&camera.name) {
+        return Ok(None);
+    }
+    let new = NewSource {
+        kind: SourceKind::Camera,
+        name: camera.name.clone(),
+        sha256: None,
+        retention_s: args.index_retention.map(|d| d.as_secs() as i64),
+    };
+    let source = gallery.upsert_source(&new)?;
+    tracing::info!(camera = %camera.name, retention_s = source.retention_s, "indexing the camera");
+    Ok(Some(source))
 }
 
 fn tokio_runtime() -> std::io::Result<tokio::runtime::Runtime> {

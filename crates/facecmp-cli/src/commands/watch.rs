@@ -5,9 +5,11 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use facecmp::Pipeline;
-use facecmp_gallery::{Gallery, QualityPolicy};
+use facecmp_gallery::{Gallery, QualityPolicy, Source};
 use facecmp_server::health::CameraBoard;
-use facecmp_video::{FrameStream, ReadOptions, VideoSource, WatchConfig, WatchDecision, Watcher};
+use facecmp_video::{
+    AppearanceWriter, FrameStream, ReadOptions, VideoSource, WatchConfig, WatchDecision, Watcher,
+};
 
 use crate::args::{GlobalArgs, WatchArgs};
 use crate::commands::access::resolve_threshold;
@@ -129,7 +131,8 @@ fn run_on_allow(command: &str, d: &WatchDecision) -> Option<std::process::Child>
 
 /// Runs one camera's watch loop on its own thread until the process ends:
 /// decisions go to the audit trail (and from there to the event stream)
-/// and to the log; the camera is reconnected whenever it drops.
+/// and to the log, and with `index` every confirmed track to that source
+/// of the footage index; the camera is reconnected whenever it drops.
 pub fn spawn_camera(
     camera: CameraSpec,
     pipeline: std::sync::Arc<Pipeline>,
@@ -137,6 +140,7 @@ pub fn spawn_camera(
     threshold: f32,
     quality: QualityPolicy,
     board: CameraBoard,
+    index: Option<Source>,
 ) -> std::io::Result<()> {
     std::thread::Builder::new().name(format!("camera {}", camera.name)).spawn(move || {
         let mut config = WatchConfig::new(&camera.zone, threshold);
@@ -154,6 +158,16 @@ pub fn spawn_camera(
         loop {
             let result = FrameStream::open(&source, &read).map_err(video_error).and_then(|mut stream| {
                 let mut watcher = Watcher::new(&pipeline, &gallery, config.clone()).map_err(video_error)?;
+                if let Some(source) = &index {
+                    let writer = AppearanceWriter {
+                        pipeline: &pipeline,
+                        gallery: &gallery,
+                        threshold,
+                        source: source.clone(),
+                        live: true,
+                    };
+                    watcher = watcher.index_into(writer);
+                }
                 watcher
                     .run(
                         &mut stream,

@@ -48,9 +48,11 @@ impl IntoResponse for PageError {
 impl From<GalleryError> for PageError {
     fn from(error: GalleryError) -> PageError {
         match error {
-            GalleryError::NoSuchPerson(_) | GalleryError::NoSuchZone(_) | GalleryError::NoSuchKey(_) => {
-                PageError::NotFound(error.to_string())
-            }
+            GalleryError::NoSuchPerson(_)
+            | GalleryError::NoSuchZone(_)
+            | GalleryError::NoSuchKey(_)
+            | GalleryError::NoSuchCluster(_)
+            | GalleryError::NoSuchSource(_) => PageError::NotFound(error.to_string()),
             GalleryError::Invalid(message) => PageError::BadRequest(message),
             GalleryError::EmptyWindow { .. } => PageError::BadRequest(error.to_string()),
             other => PageError::Internal(other.to_string()),

@@ -15,10 +15,12 @@
 //!   origin, no inline code, no eval, no framing (`security_headers`).
 
 mod assets;
+mod clusters;
 mod compare;
 mod crops;
 mod error;
 mod events;
+mod footage;
 mod keys;
 mod live;
 mod people;
@@ -125,6 +127,15 @@ pub fn router(app: AppState, config: ConsoleConfig) -> Router {
         .route("/zones/grants", post(zones::grant))
         .route("/zones/grants/revoke", post(zones::revoke))
         .route("/compare", get(compare::page).post(compare::compare))
+        .route("/find", get(footage::page).post(footage::by_photo))
+        .route("/appearances/{id}/thumbnail", get(footage::thumbnail))
+        .route("/appearances/{id}/play", get(footage::play))
+        .route("/sources/{id}/file", get(footage::file))
+        .route("/clusters", get(clusters::page))
+        .route("/clusters/group", post(clusters::group))
+        .route("/clusters/{id}/name", post(clusters::name))
+        .route("/clusters/{id}/merge", post(clusters::merge))
+        .route("/clusters/{id}/not-a-face", post(clusters::not_a_face))
         .route("/keys", get(keys::page).post(keys::create))
         .route("/keys/{id}/revoke", post(keys::revoke))
         .route("/assets/{file}", get(assets::serve))
