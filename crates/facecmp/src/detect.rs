@@ -19,10 +19,12 @@ const INPUT_MULTIPLE: usize = 32;
 pub fn network_spec() -> NetworkSpec {
     NetworkSpec {
         input: [Dim::Fixed(1), Dim::Fixed(3), Dim::Variable("H"), Dim::Variable("W")],
-        outputs: vec![
+        outputs: [
             "cls_8", "cls_16", "cls_32", "obj_8", "obj_16", "obj_32", "bbox_8", "bbox_16", "bbox_32",
             "kps_8", "kps_16", "kps_32",
-        ],
+        ]
+        .map(Into::into)
+        .to_vec(),
         // Photo sizes vary; each size is planned when first seen.
         warm_shape: None,
     }

@@ -140,7 +140,7 @@ impl EmbedderCard {
 pub struct CardEmbedder {
     card: EmbedderCard,
     model: Vec<u8>,
-    output: OnceLock<&'static str>,
+    output: OnceLock<String>,
     engine: Engine,
     threads: usize,
     network: OnceCell<Box<dyn Network>>,
@@ -174,14 +174,13 @@ impl CardEmbedder {
         let side = self.card.input_size as usize;
         Ok(NetworkSpec {
             input: [Dim::Variable("N"), Dim::Fixed(3), Dim::Fixed(side), Dim::Fixed(side)],
-            outputs: vec![self.output_name()?],
+            outputs: vec![self.output_name()?.to_string().into()],
             warm_shape: None,
         })
     }
 
-    /// The output the card names, or the network's first. Engines take
-    /// output names for the life of the process; a card is read once.
-    fn output_name(&self) -> Result<&'static str, RuntimeError> {
+    /// The output the card names, or the network's first.
+    fn output_name(&self) -> Result<&str, RuntimeError> {
         if let Some(name) = self.output.get() {
             return Ok(name);
         }
@@ -189,7 +188,7 @@ impl CardEmbedder {
             Some(name) => name.clone(),
             None => crate::runtime::first_output_name(&self.model)?,
         };
-        Ok(self.output.get_or_init(|| Box::leak(name.into_boxed_str())))
+        Ok(self.output.get_or_init(|| name))
     }
 
     /// Loads the network and runs one blank face through it: a card that

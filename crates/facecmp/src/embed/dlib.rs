@@ -8,14 +8,15 @@
 use std::sync::OnceLock;
 
 use ::image::RgbImage;
-use once_cell::sync::OnceCell;
 
-use super::{EmbedError, Embedder, EmbedderIdentity, Embedding, FaceInPhoto, rgb_images, split_embeddings};
+use super::{
+    EmbedError, Embedder, EmbedderIdentity, Embedding, FaceInPhoto, LazyNetwork, rgb_images, split_embeddings,
+};
 use crate::align::{AlignedFace, Similarity, TEMPLATE, warp};
 use crate::calibration::{Calibration, bundled_calibration};
 use crate::detect::Point;
 use crate::models::ModelFile;
-use crate::runtime::{Dim, Engine, Network, NetworkSpec, RuntimeError};
+use crate::runtime::{Dim, Engine, NetworkSpec, RuntimeError};
 
 pub const DLIB_DIMENSION: usize = 128;
 /// Side of dlib's face chip.
@@ -54,10 +55,7 @@ pub fn dlib_chip_from_aligned(face: &AlignedFace) -> RgbImage {
 
 /// The dlib ResNet, loaded on first use like SFace.
 pub struct DlibResNet {
-    model: ModelFile,
-    engine: Engine,
-    threads: usize,
-    network: OnceCell<Box<dyn Network>>,
+    network: LazyNetwork,
     identity: OnceLock<EmbedderIdentity>,
     calibration: OnceLock<Option<Calibration>>,
 }
@@ -70,27 +68,17 @@ impl DlibResNet {
         let side = DLIB_CHIP_SIZE as usize;
         NetworkSpec {
             input: [Dim::Variable("N"), Dim::Fixed(3), Dim::Fixed(side), Dim::Fixed(side)],
-            outputs: vec!["descriptor"],
+            outputs: vec!["descriptor".into()],
             warm_shape: Some([1, 3, side, side]),
         }
     }
 
     pub fn new(model: ModelFile, engine: Engine, threads: usize) -> Self {
         Self {
-            model,
-            engine,
-            threads,
-            network: OnceCell::new(),
+            network: LazyNetwork::new("dlib ResNet", model, engine, threads, Self::network_spec()),
             identity: OnceLock::new(),
             calibration: OnceLock::new(),
         }
-    }
-
-    fn load(&self) -> Result<&dyn Network, RuntimeError> {
-        let network = self.network.get_or_try_init(|| {
-            self.engine.load("dlib ResNet", &self.model.bytes, &Self::network_spec(), self.threads)
-        })?;
-        Ok(network.as_ref())
     }
 
     /// Embeds ready 150×150 chips (the reference test feeds dlib's own).
@@ -98,7 +86,7 @@ impl DlibResNet {
         if chips.is_empty() {
             return Ok(Vec::new());
         }
-        let network = self.load()?;
+        let network = self.network.get()?;
         let mut values = Vec::with_capacity(chips.len() * DLIB_DIMENSION);
         for run in chips.chunks(FACES_PER_RUN) {
             values.extend(network.run(rgb_images(run, DLIB_CHIP_SIZE))?.swap_remove(0).data);
@@ -111,7 +99,7 @@ impl Embedder for DlibResNet {
     fn identity(&self) -> &EmbedderIdentity {
         self.identity.get_or_init(|| EmbedderIdentity {
             name: DLIB_NAME.into(),
-            sha256: self.model.sha256(),
+            sha256: self.network.model().sha256(),
             dimension: DLIB_DIMENSION,
             preprocessing: "yunet-5pt-dlib150-pad0.25-rgb-0..255".into(),
         })
@@ -143,6 +131,6 @@ impl Embedder for DlibResNet {
     }
 
     fn preload(&self) -> Result<(), RuntimeError> {
-        self.load().map(|_| ())
+        self.network.get().map(|_| ())
     }
 }

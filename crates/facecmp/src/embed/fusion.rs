@@ -121,18 +121,12 @@ impl Embedder for Fused {
         Fused::fuse(self.sface.embed_in_photos(faces)?, self.dlib.embed_in_photos(faces)?)
     }
 
+    /// One network after the other: a load is a process's moment of peak
+    /// memory (the engine parses the graph beside the weights it copies),
+    /// and two at once add their peaks (BENCHMARKS.md, "Embedders").
     fn preload(&self) -> Result<(), RuntimeError> {
-        let (sface, dlib) = std::thread::scope(|scope| {
-            let sface = scope.spawn(|| self.sface.preload());
-            (sface.join(), self.dlib.preload())
-        });
-        sface.unwrap_or_else(|_| {
-            Err(RuntimeError::Load {
-                model: "SFace".into(),
-                reason: "the engine panicked while loading it".into(),
-            })
-        })?;
-        dlib
+        self.sface.preload()?;
+        self.dlib.preload()
     }
 }
 

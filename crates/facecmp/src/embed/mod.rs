@@ -8,9 +8,11 @@
 //! model card; `fusion.rs` combines SFace and dlib). This module holds what
 //! they share: the trait, the [`Embedding`] they produce, the
 //! [`EmbedderIdentity`] that keeps vectors of different networks apart, the
-//! cosine they are compared with, and the batch helpers ([`rgb_batch`],
-//! [`rgb_images`], [`split_embeddings`]) for ONNX networks.
+//! cosine they are compared with, the network loaded on first use
+//! ([`LazyNetwork`]) and the batch helpers ([`rgb_batch`], [`rgb_images`],
+//! [`split_embeddings`]) for ONNX networks.
 
+use once_cell::sync::OnceCell;
 use serde::{Deserialize, Serialize};
 
 mod card;
@@ -32,7 +34,46 @@ use ::image::RgbImage;
 use crate::align::{ALIGNED_SIZE, AlignedFace, align};
 use crate::calibration::Calibration;
 use crate::detect::Point;
-use crate::runtime::{NchwTensor, RuntimeError};
+use crate::models::ModelFile;
+use crate::runtime::{Engine, NchwTensor, Network, NetworkSpec, RuntimeError};
+
+/// A network loaded on first use, once: commands that never embed
+/// (`facecmp detect`) never pay for its weights, and a service loads it up
+/// front ([`Embedder::preload`]).
+pub struct LazyNetwork {
+    label: &'static str,
+    model: ModelFile,
+    engine: Engine,
+    threads: usize,
+    spec: NetworkSpec,
+    network: OnceCell<Box<dyn Network>>,
+}
+
+impl LazyNetwork {
+    /// `model`, to be run on `engine` with `threads` threads (0: every
+    /// core) as `spec` says; `label` names it in errors.
+    pub fn new(
+        label: &'static str,
+        model: ModelFile,
+        engine: Engine,
+        threads: usize,
+        spec: NetworkSpec,
+    ) -> Self {
+        LazyNetwork { label, model, engine, threads, spec, network: OnceCell::new() }
+    }
+
+    /// The network, loaded and optimised now if it is not loaded yet.
+    pub fn get(&self) -> Result<&dyn Network, RuntimeError> {
+        let network = self
+            .network
+            .get_or_try_init(|| self.engine.load(self.label, &self.model.bytes, &self.spec, self.threads))?;
+        Ok(network.as_ref())
+    }
+
+    pub fn model(&self) -> &ModelFile {
+        &self.model
+    }
+}
 
 /// An L2-normalised face embedding: finite, unit length. Deserialising one
 /// goes through the same check and normalisation as [`Embedding::from_raw`].

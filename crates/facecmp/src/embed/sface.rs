@@ -4,12 +4,11 @@
 
 use std::sync::OnceLock;
 
-use super::{EmbedError, Embedder, EmbedderIdentity, Embedding, rgb_batch, split_embeddings};
+use super::{EmbedError, Embedder, EmbedderIdentity, Embedding, LazyNetwork, rgb_batch, split_embeddings};
 use crate::align::{ALIGNED_SIZE, AlignedFace};
 use crate::calibration::{Calibration, bundled_calibration};
 use crate::models::ModelFile;
 use crate::runtime::{Dim, Engine, Network, NetworkSpec, RuntimeError};
-use once_cell::sync::OnceCell;
 
 /// OpenCV's published same-person threshold for SFace cosine similarity,
 /// used until `facecmp eval` calibrates one for a target false-accept rate.
@@ -22,10 +21,7 @@ pub const SFACE_COSINE_THRESHOLD: f32 = 0.363;
 /// (`facecmp detect`) never pay for its 10 M weights; its identity (the
 /// file's sha256) and calibration are likewise worked out when first asked.
 pub struct SFace {
-    model: ModelFile,
-    engine: Engine,
-    threads: usize,
-    network: OnceCell<Box<dyn Network>>,
+    network: LazyNetwork,
     identity: OnceLock<EmbedderIdentity>,
     calibration: OnceLock<Option<Calibration>>,
 }
@@ -46,7 +42,7 @@ impl SFace {
         let side = ALIGNED_SIZE as usize;
         NetworkSpec {
             input: [Dim::Variable("N"), Dim::Fixed(3), Dim::Fixed(side), Dim::Fixed(side)],
-            outputs: vec!["fc1"],
+            outputs: vec!["fc1".into()],
             warm_shape: Some([1, 3, side, side]),
         }
     }
@@ -55,10 +51,7 @@ impl SFace {
     /// (0: every core) once it is first needed.
     pub fn new(model: ModelFile, engine: Engine, threads: usize) -> Self {
         Self {
-            model,
-            engine,
-            threads,
-            network: OnceCell::new(),
+            network: LazyNetwork::new("SFace", model, engine, threads, Self::network_spec()),
             identity: OnceLock::new(),
             calibration: OnceLock::new(),
         }
@@ -66,10 +59,7 @@ impl SFace {
 
     /// Loads and optimises the network now, if it is not loaded yet.
     pub fn load(&self) -> Result<&dyn Network, RuntimeError> {
-        let network = self.network.get_or_try_init(|| {
-            self.engine.load("SFace", &self.model.bytes, &Self::network_spec(), self.threads)
-        })?;
-        Ok(network.as_ref())
+        self.network.get()
     }
 }
 
@@ -83,7 +73,7 @@ impl Embedder for SFace {
     fn identity(&self) -> &EmbedderIdentity {
         self.identity.get_or_init(|| EmbedderIdentity {
             name: SFACE_NAME.into(),
-            sha256: self.model.sha256(),
+            sha256: self.network.model().sha256(),
             dimension: SFACE_DIMENSION,
             preprocessing: "yunet-5pt-arcface112-rgb-0..255".into(),
         })

@@ -59,7 +59,8 @@ pub enum Dim {
 #[derive(Debug, Clone)]
 pub struct NetworkSpec {
     pub input: [Dim; 4],
-    pub outputs: Vec<&'static str>,
+    /// The bundled networks' names are static; a model card's is read at run time.
+    pub outputs: Vec<std::borrow::Cow<'static, str>>,
     /// A shape worth preparing at load time, so the first call is not slower
     /// than the rest (SFace: one face).
     pub warm_shape: Option<[usize; 4]>,

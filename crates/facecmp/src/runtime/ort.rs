@@ -12,7 +12,7 @@ use ort::session::builder::GraphOptimizationLevel;
 use ort::value::Tensor;
 use prost::Message;
 
-use super::graph::{Weights, prepare};
+use super::graph::{Weights, prepare, runs_as_declared};
 use super::matmul_nbits::use_matmul_nbits;
 use super::{NchwTensor, Network, NetworkSpec, OutputTensor, RuntimeError};
 
@@ -113,7 +113,7 @@ fn library_version(path: &Path) -> Option<String> {
 
 pub struct OrtNetwork {
     name: String,
-    outputs: Vec<&'static str>,
+    outputs: Vec<String>,
     // `Session::run` takes `&mut self`; ONNX Runtime parallelises inside a
     // run with its own intra-op threads, so calls are simply serialised.
     session: Mutex<Session>,
@@ -137,11 +137,16 @@ impl OrtNetwork {
             return Err(failed("ONNX Runtime is not loaded".into()));
         };
         // Encoded in a block of its own: the parsed graph is gone before
-        // ONNX Runtime makes its copies.
-        let graph = {
+        // ONNX Runtime makes its copies. A graph that needs no preparation
+        // goes as it is.
+        let prepared;
+        let graph: &[u8] = if runs_as_declared(onnx_bytes, spec) {
+            onnx_bytes
+        } else {
             let mut model = prepare(onnx_bytes, spec, Weights::Keep).map_err(|e| failed(format!("{e:#}")))?;
             use_matmul_nbits(&mut model);
-            model.encode_to_vec()
+            prepared = model.encode_to_vec();
+            &prepared
         };
         let session = Session::builder(&loaded.environment)
             .and_then(|b| b.with_optimization_level(GraphOptimizationLevel::Level3).map_err(Into::into))
@@ -164,9 +169,10 @@ impl OrtNetwork {
             // nodes for QDQ fusion and dequantises SFace's 10 M weights on
             // every run; with it, it folds them once at load.
             .and_then(|b| b.with_config_entry("session.disable_quant_qdq", "1").map_err(Into::into))
-            .and_then(|mut b| b.commit_from_memory(&graph))
+            .and_then(|mut b| b.commit_from_memory(graph))
             .map_err(|e| failed(e.to_string()))?;
-        Ok(Self { name: name.to_string(), outputs: spec.outputs.clone(), session: Mutex::new(session) })
+        let outputs = spec.outputs.iter().map(|name| name.to_string()).collect();
+        Ok(Self { name: name.to_string(), outputs, session: Mutex::new(session) })
     }
 }
 
@@ -179,8 +185,9 @@ impl Network for OrtNetwork {
         let outputs = session.run(ort::inputs![tensor]).map_err(|e| failed(e.to_string()))?;
         self.outputs
             .iter()
-            .map(|&name| {
-                let value = outputs.get(name).ok_or_else(|| failed(format!("no output named {name}")))?;
+            .map(|name| {
+                let value =
+                    outputs.get(name.as_str()).ok_or_else(|| failed(format!("no output named {name}")))?;
                 let (shape, data) = value.try_extract_tensor::<f32>().map_err(|e| failed(e.to_string()))?;
                 Ok(OutputTensor { shape: shape.iter().map(|&d| d as usize).collect(), data: data.to_vec() })
             })

@@ -32,7 +32,7 @@ pub struct TractNetwork {
     /// batches run one face at a time, always 1×3×112×112), so that the
     /// fp32 weights are not held twice.
     graph: Option<ModelProto>,
-    outputs: Vec<&'static str>,
+    outputs: Vec<String>,
     /// Optimised plans by concrete input shape, most recently used last.
     plans: Mutex<Vec<([usize; 4], Plan)>>,
 }
@@ -51,7 +51,7 @@ impl TractNetwork {
         let mut network = Self {
             name: name.to_string(),
             graph: None,
-            outputs: spec.outputs.clone(),
+            outputs: spec.outputs.iter().map(|name| name.to_string()).collect(),
             plans: Mutex::new(Vec::new()),
         };
         if let Some(shape) = single_item_shape(spec) {
@@ -106,7 +106,7 @@ fn single_item_shape(spec: &NetworkSpec) -> Option<[usize; 4]> {
 /// Optimises a graph whose input shape is fixed into a runnable plan. The
 /// protobuf is dropped as soon as tract has parsed it, so that its weights
 /// are not held alongside tract's own copy while the plan is optimised.
-fn build_plan(graph: ModelProto, outputs: &[&str]) -> TractResult<Plan> {
+fn build_plan(graph: ModelProto, outputs: &[String]) -> TractResult<Plan> {
     let model = tract_onnx::onnx().model_for_proto_model(&graph)?;
     drop(graph);
     model.with_outputs_by_name(outputs)?.into_optimized()?.into_runnable()
