@@ -22,6 +22,7 @@
 mod clusters;
 mod footage;
 mod index;
+mod time_order;
 
 pub use clusters::{ClusterSummary, ClusteringRun, FACES_ENROLLED_PER_CLUSTER};
 
