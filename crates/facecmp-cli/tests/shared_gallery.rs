@@ -2,11 +2,14 @@
 //! `facecmp enroll` and `facecmp remove`, run as separate processes, change
 //! in its SQLite file; two `facecmp serve` nodes share one PostgreSQL
 //! database, survive a node killed mid-burst and a database stopped
-//! mid-burst. Real binary, real models, real HTTP on loopback, a real
+//! mid-burst; two `facecmp index` processes write one PostgreSQL gallery
+//! while a server answers `find` from it. Real binary, real models, real HTTP on loopback, a real
 //! PostgreSQL server (skipped with a message where none is installed,
 //! except in CI).
 #![allow(clippy::unwrap_used)] // a test or a measurement: a panic is its failure report
 
+#[path = "support/clips.rs"]
+mod clips;
 #[path = "../../facecmp-gallery/tests/support/postgres.rs"]
 mod postgres_harness;
 
@@ -313,4 +316,75 @@ fn two_nodes_share_one_postgres_gallery_and_fail_closed() {
     let (status, ready) = b.call("GET", "/readyz", "", None).unwrap();
     assert_eq!((status, &ready["ready"]), (200, &Value::Bool(true)), "{ready}");
     assert!(ready["revision"].as_i64().is_some_and(|revision| revision > 0), "{ready}");
+}
+
+#[test]
+fn two_indexers_write_one_postgres_gallery_while_a_server_finds_in_it() {
+    let Some(cluster) = postgres_harness::Cluster::start() else { return };
+    let database = cluster.database();
+    let url = database.url.clone();
+    let init = Command::new(env!("CARGO_BIN_EXE_facecmp")).args(["gallery", "init", &url]).output().unwrap();
+    if String::from_utf8_lossy(&init.stderr).contains("without PostgreSQL support") {
+        eprintln!("skipped: this facecmp was built without feature `postgres`");
+        return;
+    }
+    assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
+    facecmp(&url, &["enroll", "--name", "Obama", data("obama.jpg").to_str().unwrap()]);
+    let admin = create_key(&url, "admin", &[]);
+    // Two recordings of other content (a second longer): two sources.
+    let dir = tempfile::tempdir().unwrap();
+    let lobby = clips::make_shots(dir.path(), "lobby.mp4", &clips::LIFT, clips::LIFT_SECONDS, &[]);
+    let garage = clips::make_shots(dir.path(), "garage.mp4", &clips::LIFT, clips::LIFT_SECONDS + 1.0, &[]);
+    let node = Node::start(&url);
+
+    let indexer = |clip: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_facecmp"))
+            .args(["index", "--db", &url, "--json", clip.to_str().unwrap()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("facecmp index starts")
+    };
+    let (first, second) = (indexer(&lobby), indexer(&garage));
+    // The server answers find the whole time the two write.
+    let done = Arc::new(AtomicBool::new(false));
+    let answers = {
+        let (done, address, admin) = (done.clone(), node.address.clone(), admin.clone());
+        std::thread::spawn(move || {
+            let mut answers = Vec::new();
+            while !done.load(Ordering::Relaxed) {
+                let found = call(&address, "GET", "/v1/appearances?person=Obama", &admin, None);
+                answers.push(
+                    found.map(|(status, body)| (status, body["appearances"].as_array().map_or(0, Vec::len))),
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            answers
+        })
+    };
+    let outputs = [first.wait_with_output().unwrap(), second.wait_with_output().unwrap()];
+    done.store(true, Ordering::Relaxed);
+    let answers = answers.join().unwrap();
+    for output in &outputs {
+        assert!(output.status.success(), "facecmp index: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    assert!(!answers.is_empty() && answers.iter().all(|a| matches!(a, Some((200, _)))), "{answers:?}");
+
+    // Each indexer wrote its clip's appearances once: Obama twice in each.
+    let lines: usize = outputs.iter().map(|o| String::from_utf8_lossy(&o.stdout).lines().count()).sum();
+    assert_eq!(cluster.sql(&database, "SELECT COUNT(*) FROM appearances").trim(), lines.to_string());
+    let repeated = "SELECT COUNT(*) FROM (SELECT source_id, track FROM appearances GROUP BY 1, 2 HAVING COUNT(*) > 1) AS r";
+    assert_eq!(cluster.sql(&database, repeated).trim(), "0");
+    let (status, found) = node.call("GET", "/v1/appearances?person=Obama", &admin, None).unwrap();
+    assert_eq!(status, 200, "{found}");
+    let mut sources: Vec<&str> = found["appearances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["appearance"]["source_name"].as_str().unwrap())
+        .collect();
+    sources.sort();
+    assert_eq!(sources.len(), 4, "{found}");
+    assert!(sources[0].ends_with("garage.mp4") && sources[1].ends_with("garage.mp4"), "{sources:?}");
+    assert!(sources[2].ends_with("lobby.mp4") && sources[3].ends_with("lobby.mp4"), "{sources:?}");
 }

@@ -52,6 +52,9 @@ pub struct ClusteringRun {
     pub joined: usize,
     /// Clusters created.
     pub created: usize,
+    /// Unknown appearances still in no cluster: those a bounded run
+    /// ([`Gallery::cluster_some_unknown_appearances`]) did not reach.
+    pub left: usize,
 }
 
 impl Gallery {
@@ -61,8 +64,17 @@ impl Gallery {
     /// than the one used for matching (the FAR 1e-4 threshold): a false
     /// match here joins two strangers for good.
     pub fn cluster_unknown_appearances(&self, threshold: f32) -> Result<ClusteringRun> {
-        let mut run = ClusteringRun::default();
-        for appearance in self.unclustered_unknown()? {
+        self.cluster_some_unknown_appearances(threshold, usize::MAX)
+    }
+
+    /// [`Gallery::cluster_unknown_appearances`] for the oldest `at_most` of
+    /// them: one search each, so a service whose workers also decide access
+    /// groups a backlog in bounded steps.
+    pub fn cluster_some_unknown_appearances(&self, threshold: f32, at_most: usize) -> Result<ClusteringRun> {
+        let unclustered = self.unclustered_unknown()?;
+        let mut run =
+            ClusteringRun { left: unclustered.len().saturating_sub(at_most), ..ClusteringRun::default() };
+        for appearance in unclustered.into_iter().take(at_most) {
             run.considered += 1;
             let vectors: Vec<Embedding> =
                 self.appearance_vectors(appearance.id)?.into_iter().filter_map(Embedding::from_raw).collect();

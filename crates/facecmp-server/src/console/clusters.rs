@@ -24,6 +24,11 @@ use super::{Console, Layout, path_segment, times};
 /// (as `facecmp clusters --far`'s default).
 const CLUSTERING_FAR: f64 = 1e-4;
 
+/// Unknown appearances one click groups at most: each costs a search on a
+/// worker that access decisions share (a larger backlog: click again, or
+/// `facecmp clusters`).
+const GROUPED_PER_CLICK: usize = 500;
+
 #[derive(Template)]
 #[template(path = "clusters.html")]
 struct ClustersPage {
@@ -79,18 +84,29 @@ fn seen(appearance: &Appearance) -> String {
 #[derive(Deserialize, Default)]
 pub(crate) struct ClustersQuery {
     notice: Option<String>,
+    /// After grouping: how many were grouped, and how many are left.
+    grouped: Option<usize>,
+    left: Option<usize>,
 }
 
-/// What the redirect after an action says (a fixed set: nothing a client
-/// typed is echoed from the query string).
-fn notice_text(code: &str) -> Option<&'static str> {
-    match code {
-        "grouped" => Some("New unknown appearances were grouped into clusters."),
-        "merged" => Some("Merged."),
-        "not-a-face" => Some("Marked: its appearances leave searches and listings."),
-        "a-face" => Some("Unmarked: its appearances are shown again."),
-        _ => None,
-    }
+/// What the redirect after an action says: fixed sentences and numbers,
+/// nothing a client typed is echoed from the query string.
+fn notice_text(query: &ClustersQuery) -> Option<String> {
+    let text = match query.notice.as_deref()? {
+        "grouped" => {
+            let (grouped, left) = (query.grouped.unwrap_or(0), query.left.unwrap_or(0));
+            let rest = match left {
+                0 => String::new(),
+                left => format!(" {left} are left: group again, or run `facecmp clusters`."),
+            };
+            format!("{grouped} new unknown appearance(s) grouped into clusters.{rest}")
+        }
+        "merged" => "Merged.".into(),
+        "not-a-face" => "Marked: its appearances leave searches and listings.".into(),
+        "a-face" => "Unmarked: its appearances are shown again.".into(),
+        _ => return None,
+    };
+    Some(text)
 }
 
 /// `GET /clusters`: every cluster, largest first.
@@ -99,8 +115,7 @@ pub(crate) async fn page(
     operator: Operator,
     Query(query): Query<ClustersQuery>,
 ) -> Result<Response, PageError> {
-    let notice = query.notice.as_deref().and_then(notice_text).map(str::to_string);
-    clusters_page(&console, &operator, StatusCode::OK, notice).await
+    clusters_page(&console, &operator, StatusCode::OK, notice_text(&query)).await
 }
 
 async fn clusters_page(
@@ -116,8 +131,8 @@ async fn clusters_page(
     render(status, &ClustersPage { layout, clusters, notice })
 }
 
-/// `POST /clusters/group`: puts the unknown appearances indexed since the
-/// last grouping into clusters.
+/// `POST /clusters/group`: puts the oldest unknown appearances indexed
+/// since the last grouping into clusters, [`GROUPED_PER_CLICK`] at most.
 pub(crate) async fn group(State(console): State<Console>, _: Operator) -> Result<Response, PageError> {
     // An embedder without calibrated thresholds (a trained one) cannot say
     // which faces are one person strictly enough to group them.
@@ -128,13 +143,14 @@ pub(crate) async fn group(State(console): State<Console>, _: Operator) -> Result
         .map_err(|error| PageError::BadRequest(format!("faces cannot be grouped: {error}")))?
         .value;
     let gallery = console.app.gallery.clone();
-    console
+    let run = console
         .app
         .workers
-        .run(move || Ok(gallery.cluster_unknown_appearances(threshold)?))
+        .run(move || Ok(gallery.cluster_some_unknown_appearances(threshold, GROUPED_PER_CLICK)?))
         .await
         .map_err(|error| PageError::Internal(error.to_string()))?;
-    Ok(Redirect::to("/clusters?notice=grouped").into_response())
+    let to = format!("/clusters?notice=grouped&grouped={}&left={}", run.considered, run.left);
+    Ok(Redirect::to(&to).into_response())
 }
 
 #[derive(Deserialize)]
@@ -171,9 +187,10 @@ pub(crate) async fn name(
         .iter()
         .filter_map(|outcome| outcome.as_ref().err().map(|rejection| rejection.to_string()))
         .collect();
-    let notice = match reasons.is_empty() {
-        true => format!("Cluster {cluster} has no face thumbnail to enrol."),
-        false => format!("Cluster {cluster} was not enrolled: {}.", reasons.join("; ")),
+    let notice = if reasons.is_empty() {
+        format!("Cluster {cluster} has no face thumbnail to enrol.")
+    } else {
+        format!("Cluster {cluster} was not enrolled: {}.", reasons.join("; "))
     };
     clusters_page(&console, &operator, StatusCode::UNPROCESSABLE_ENTITY, Some(notice)).await
 }
