@@ -214,17 +214,27 @@ fn burst(
     })
 }
 
+/// A fresh database made a gallery by `facecmp gallery init`; `None`
+/// (skipped) when this facecmp was built without PostgreSQL.
+fn new_gallery(cluster: &postgres_harness::Cluster) -> Option<postgres_harness::Database> {
+    let database = cluster.database();
+    let init = Command::new(env!("CARGO_BIN_EXE_facecmp"))
+        .args(["gallery", "init", &database.url])
+        .output()
+        .unwrap();
+    if String::from_utf8_lossy(&init.stderr).contains("without PostgreSQL support") {
+        eprintln!("skipped: this facecmp was built without feature `postgres`");
+        return None;
+    }
+    assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
+    Some(database)
+}
+
 #[test]
 fn two_nodes_share_one_postgres_gallery_and_fail_closed() {
     let Some(cluster) = postgres_harness::Cluster::start() else { return };
-    let database = cluster.database();
+    let Some(database) = new_gallery(&cluster) else { return };
     let url = database.url.clone();
-    let init = Command::new(env!("CARGO_BIN_EXE_facecmp")).args(["gallery", "init", &url]).output().unwrap();
-    if String::from_utf8_lossy(&init.stderr).contains("without PostgreSQL support") {
-        eprintln!("skipped: this facecmp was built without feature `postgres`");
-        return;
-    }
-    assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
     facecmp(&url, &["zone", "5"]);
     let camera = create_key(&url, "camera", &[]);
     let admin = create_key(&url, "admin", &[]);
@@ -321,14 +331,8 @@ fn two_nodes_share_one_postgres_gallery_and_fail_closed() {
 #[test]
 fn two_indexers_write_one_postgres_gallery_while_a_server_finds_in_it() {
     let Some(cluster) = postgres_harness::Cluster::start() else { return };
-    let database = cluster.database();
+    let Some(database) = new_gallery(&cluster) else { return };
     let url = database.url.clone();
-    let init = Command::new(env!("CARGO_BIN_EXE_facecmp")).args(["gallery", "init", &url]).output().unwrap();
-    if String::from_utf8_lossy(&init.stderr).contains("without PostgreSQL support") {
-        eprintln!("skipped: this facecmp was built without feature `postgres`");
-        return;
-    }
-    assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
     facecmp(&url, &["enroll", "--name", "Obama", data("obama.jpg").to_str().unwrap()]);
     let admin = create_key(&url, "admin", &[]);
     // Two recordings of other content (a second longer): two sources.

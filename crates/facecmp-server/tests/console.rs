@@ -962,31 +962,21 @@ async fn find_flows(console: &Console<'_>, clip_source: i64, obama: &Appearance,
     console.assert_no_csp_violation("the play page").await;
 
     // By photo: Biden's face finds his appearance (he is enrolled nowhere).
-    console.visit("/find").await;
-    console
-        .browser
-        .find(Locator::Css("#find-photo-file"))
-        .await
-        .unwrap()
-        .send_keys(data("biden.jpg").to_str().unwrap())
-        .await
-        .unwrap();
-    console.click("#find-photo button[type=submit]").await;
+    find_by_photo(console, "biden.jpg").await;
     console.wait_for_text("#find-results h2", "of the face in the photo", Duration::from_secs(20)).await;
     let found = console.text(&format!("#find-results tr[data-appearance=\"{}\"]", biden.id)).await;
     assert!(found.contains("0:02."), "{found}");
     // A photo without a face is refused, with the reason.
-    console.visit("/find").await;
-    console
-        .browser
-        .find(Locator::Css("#find-photo-file"))
-        .await
-        .unwrap()
-        .send_keys(data("no_face.png").to_str().unwrap())
-        .await
-        .unwrap();
-    console.click("#find-photo button[type=submit]").await;
+    find_by_photo(console, "no_face.png").await;
     console.wait_for_text("#find-error", "no face", Duration::from_secs(20)).await;
+}
+
+/// Uploads `photo` on the Find page and submits it.
+async fn find_by_photo(console: &Console<'_>, photo: &str) {
+    console.visit("/find").await;
+    let field = console.browser.find(Locator::Css("#find-photo-file")).await.unwrap();
+    field.send_keys(data(photo).to_str().unwrap()).await.unwrap();
+    console.click("#find-photo button[type=submit]").await;
 }
 
 async fn clusters_flows(console: &Console<'_>, biden: &Appearance) {

@@ -129,6 +129,18 @@ impl Header {
     }
 }
 
+/// File extensions of the photo formats decoded here: what a walk over a
+/// folder of footage treats as photos (`facecmp index`), and what the
+/// console shows as a picture rather than plays.
+pub const PHOTO_EXTENSIONS: [&str; 7] = ["jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff"];
+
+/// Whether `path` is named like a photo ([`PHOTO_EXTENSIONS`], any case).
+pub fn has_photo_extension(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| PHOTO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
 /// Reads and decodes an image file. Only regular files are read (a FIFO
 /// would block, `/dev/zero` never end), and at most `max_file_bytes`.
 pub fn load(path: &Path, limits: DecodeLimits) -> Result<RgbImage, ImageError> {

@@ -11,6 +11,7 @@ use std::cell::Cell;
 use std::path::{Path, PathBuf};
 
 use facecmp::Pipeline;
+use facecmp::image::has_photo_extension;
 use facecmp_gallery::{AppearanceFilter, AppearanceQuery, Gallery, NewSource, Source, SourceKind};
 use facecmp_video::{AppearanceWriter, FrameStream, IndexBatch, IndexConfig, VideoSource, index_source};
 use serde::Serialize;
@@ -23,9 +24,9 @@ use crate::outcome::{CliError, Outcome};
 use crate::pipeline::load_pipeline;
 use crate::report::print_json;
 
-/// Extensions of the photos a folder's walk indexes; other files are videos
-/// if ffmpeg can read them.
-const PHOTO_EXTENSIONS: [&str; 7] = ["jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff"];
+/// Extensions of the videos a folder's walk indexes (photos are
+/// `facecmp::image::PHOTO_EXTENSIONS`); a file given by name is a video
+/// unless it is named like a photo.
 const VIDEO_EXTENSIONS: [&str; 10] = ["mp4", "mkv", "mov", "avi", "webm", "ts", "m4v", "mpg", "mpeg", "flv"];
 
 /// What one SOURCE argument stands for.
@@ -89,7 +90,7 @@ fn inputs(sources: &[String]) -> Result<Vec<Input>, CliError> {
         let metadata = std::fs::metadata(path).map_err(|e| CliError::Video(format!("{text}: {e}")))?;
         if metadata.is_dir() {
             walk(path, &mut inputs)?;
-        } else if has_extension(path, &PHOTO_EXTENSIONS) {
+        } else if has_photo_extension(path) {
             inputs.push(Input::Photo(path.to_path_buf()));
         } else {
             inputs.push(Input::Video(path.to_path_buf()));
@@ -106,7 +107,7 @@ fn walk(dir: &Path, inputs: &mut Vec<Input>) -> Result<(), CliError> {
     for path in entries {
         if path.is_dir() {
             walk(&path, inputs)?;
-        } else if has_extension(&path, &PHOTO_EXTENSIONS) {
+        } else if has_photo_extension(&path) {
             inputs.push(Input::Photo(path));
         } else if has_extension(&path, &VIDEO_EXTENSIONS) {
             inputs.push(Input::Video(path));

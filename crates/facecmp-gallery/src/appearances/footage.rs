@@ -6,9 +6,7 @@ use super::{check_batch, check_source};
 use crate::clock::now;
 use crate::error::Result;
 use crate::gallery::Gallery;
-use crate::model::{
-    Appearance, AppearanceBatch, AppearanceFilter, AppearanceQuery, Cluster, NewSource, Source,
-};
+use crate::model::{Appearance, AppearanceBatch, AppearanceQuery, Cluster, NewSource, Source};
 use crate::names::validate_name;
 
 impl Gallery {
@@ -47,10 +45,7 @@ impl Gallery {
     /// One appearance by id (one of a cluster marked "not a face"
     /// included); `None` when there is none, or it expired.
     pub fn appearance(&self, id: i64) -> Result<Option<Appearance>> {
-        // The page that starts right after `id - 1` starts with `id`, if it exists.
-        let filter = AppearanceFilter { include_not_a_face: true, ..AppearanceFilter::default() };
-        let query = AppearanceQuery { filter, after: Some(id.saturating_sub(1)), limit: 1 };
-        Ok(self.appearances(&query)?.pop().filter(|appearance| appearance.id == id))
+        Ok(self.store.appearances_by_id(&[id], now())?.pop())
     }
 
     /// The JPEG of an appearance's best face, unless it keeps none or is gone.

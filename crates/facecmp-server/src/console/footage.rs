@@ -27,9 +27,6 @@ use super::{Console, Layout, people, times};
 /// Appearances a search shows at most.
 const SHOWN: usize = 50;
 
-/// Extensions of indexed photos: shown as a picture, not played.
-const PHOTO_EXTENSIONS: [&str; 7] = ["jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff"];
-
 #[derive(Template)]
 #[template(path = "find.html")]
 struct FindPage {
@@ -283,7 +280,7 @@ pub(crate) async fn play(
             seconds(appearance.media_start_ms),
             seconds(appearance.media_end_ms)
         ),
-        photo: is_photo(&path),
+        photo: facecmp::image::has_photo_extension(&path),
         appearance,
     };
     render(StatusCode::OK, &page)
@@ -324,12 +321,6 @@ fn readable_file(gallery: &facecmp_gallery::Gallery, source: i64) -> Result<Path
         )));
     }
     Ok(path)
-}
-
-fn is_photo(path: &std::path::Path) -> bool {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| PHOTO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
 #[cfg(test)]
