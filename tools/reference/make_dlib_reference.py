@@ -6,10 +6,13 @@ bald_guys: every face YuNet finds) this script
 
 1. takes YuNet's 5 landmarks from the fixtures make_reference.py wrote
    (tests/data/reference/pipeline_similarities.json, yunet_other_images.json: letterbox 640),
-2. builds the 150x150 chip exactly as facecmp aligns for SFace, only with the dlib template
-   (tools/dlib/chip_template.json): least-squares similarity, bilinear, pixel centres at integer
-   coordinates, black outside, rounded half up (make_reference.umeyama / warp_affine),
-   and writes it as tests/data/reference/dlib/<name>.png,
+2. places the box dlib's detector would give the face from those landmarks (FACE_BOX, as
+   crates/facecmp/src/embed/dlib_landmarks.rs computes it), runs dlib's own 5-point landmarker
+   (shape_predictor_5_face_landmarks, dlib Python) in that box, and builds the 150x150 chip from
+   its 5 points as facecmp does: the dlib 5-point template (tools/dlib/chip_template.json,
+   dlib5_points), least-squares similarity, bilinear, pixel centres at integer coordinates, black
+   outside, rounded half up (make_reference.umeyama / warp_affine); written as
+   tests/data/reference/dlib/<name>.png,
 3. stores dlib's own descriptor of that PNG, reloaded (face_recognition_model_v1.
    compute_face_descriptor(chip): dlib Python, not the port),
 4. and, where dlib finds the face itself, the descriptor of dlib's whole pipeline as the
@@ -51,6 +54,9 @@ ONNX = ROOT / "models" / "dlib_face_recognition_resnet_model_v1.onnx"
 TEMPLATE = json.loads((ROOT / "tools" / "dlib" / "chip_template.json").read_text())
 RESNET = "dlib_face_recognition_resnet_model_v1.dat"
 SP5 = "shape_predictor_5_face_landmarks.dat"
+# FaceBox::around's constants (fitted by tools/dlib/fit_face_box.py): centre offset and size in
+# spreads of the landmarks (root-mean-square distance from their centroid).
+FACE_BOX = {"centre_x": -0.1779, "centre_y": -0.0684, "width": 3.9401, "height": 3.9097}
 DEFAULT_DAT_DIR = Path(os.environ.get("FACECMP_DLIB_DAT_DIR", Path.home() / ".cache" / "facecmp" / "dlib"))
 
 
@@ -62,6 +68,17 @@ def yunet_faces():
     others = json.loads((REF / "yunet_other_images.json").read_text())["images"]
     for i, face in enumerate(others["bald_guys.jpg"]["letterbox640"]["faces"]):
         yield f"bald_guys_{i:02d}", "bald_guys.jpg", face
+
+
+def face_box(landmarks) -> list[int]:
+    """[left, top, right, bottom] in whole pixels, in float32 as facecmp computes it."""
+    f = np.float32
+    points = np.asarray(landmarks, f)
+    centre = points.mean(0, dtype=f)
+    spread = np.sqrt(((points - centre) ** 2).sum(1, dtype=f).mean(dtype=f), dtype=f)
+    cx, cy = centre[0] + f(FACE_BOX["centre_x"]) * spread, centre[1] + f(FACE_BOX["centre_y"]) * spread
+    hw, hh = f(FACE_BOX["width"]) * spread / f(2), f(FACE_BOX["height"]) * spread / f(2)
+    return [int(np.floor(v + f(0.5))) for v in (cx - hw, cy - hh, cx + hw, cy + hh)]
 
 
 def dlib_wheel() -> str:
@@ -121,7 +138,7 @@ def main() -> None:
 
         port = ort.InferenceSession(str(ONNX), providers=["CPUExecutionProvider"])
 
-    template = np.array(TEMPLATE["points"], np.float64)
+    template = np.array(TEMPLATE["dlib5_points"], np.float64)
     size = TEMPLATE["size"]
     OUT.mkdir(parents=True, exist_ok=True)
     images, faces = {}, []
@@ -133,7 +150,9 @@ def main() -> None:
             images[image] = (rgb, dets)
         rgb, dets = images[image]
 
-        m = mr.umeyama(np.array(face["landmarks"], np.float64), template)
+        box = face_box(face["landmarks"])
+        parts = [[p.x, p.y] for p in sp5(rgb, dlib.rectangle(*box)).parts()]
+        m = mr.umeyama(np.array(parts, np.float64), template)
         chip = mr.warp_affine(rgb, m, size)
         png = OUT / f"{name}.png"
         Image.fromarray(chip, "RGB").save(png, optimize=True)
@@ -146,6 +165,8 @@ def main() -> None:
             "image": image,
             "yunet_box": face["box"],
             "yunet_landmarks": face["landmarks"],
+            "face_box": box,
+            "dlib_landmarks": parts,
             "align_matrix": m.tolist(),
             "chip_png": png.name,
             "chip_png_sha256": mr.sha256(png),
@@ -212,8 +233,10 @@ def main() -> None:
         "chip": {
             "size": size,
             "padding": TEMPLATE["padding"],
-            "template": TEMPLATE["points"],
-            "method": "make_reference.umeyama (least-squares similarity, YuNet landmarks -> template), "
+            "template": TEMPLATE["dlib5_points"],
+            "face_box": FACE_BOX,
+            "method": "dlib's shape_predictor_5_face_landmarks in face_box (from YuNet's landmarks), "
+            "make_reference.umeyama (least-squares similarity, its 5 points -> template), "
             "make_reference.warp_affine (bilinear, pixel centres at integer coordinates, black outside, "
             "round half up), RGB PNG",
         },

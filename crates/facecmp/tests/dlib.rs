@@ -1,12 +1,14 @@
 //! The dlib ResNet port against dlib itself: descriptors that dlib 20.0.1
 //! computed on 28 fixture chips (`tools/reference/make_dlib_reference.py`),
-//! the chips facecmp cuts from the photos, and the whole pipeline.
+//! dlib's own 5-point landmarks in the same boxes, the chips facecmp cuts
+//! from the photos, and the whole pipeline.
 #![allow(clippy::unwrap_used)] // a test: a panic is its failure report
 
 use std::path::{Path, PathBuf};
 
 use facecmp::detect::Point;
-use facecmp::embed::{DlibResNet, dlib_chip};
+use facecmp::embed::dlib_landmarks::{FaceBox, ShapePredictor};
+use facecmp::embed::{DLIB_TEMPLATE, DlibResNet, dlib_chip};
 use facecmp::{Config, EmbedderChoice, Embedding, FaceChoice, ModelSource, Pipeline, RgbImage};
 use serde_json::Value;
 
@@ -21,6 +23,9 @@ struct ReferenceFace {
     name: String,
     image: String,
     landmarks: [Point; 5],
+    /// The box facecmp derives from `landmarks`, and dlib's landmarks in it.
+    face_box: [f32; 4],
+    dlib_landmarks: [Point; 5],
     chip: RgbImage,
     descriptor: Embedding,
 }
@@ -35,20 +40,25 @@ fn reference_faces() -> Vec<ReferenceFace> {
         .unwrap()
         .iter()
         .map(|face| {
-            let points: Vec<Point> = face["yunet_landmarks"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|p| {
-                    let xy = floats(p);
-                    Point { x: xy[0], y: xy[1] }
-                })
-                .collect();
+            let points = |key: &str| -> [Point; 5] {
+                let points: Vec<Point> = face[key]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| {
+                        let xy = floats(p);
+                        Point { x: xy[0], y: xy[1] }
+                    })
+                    .collect();
+                points.try_into().unwrap()
+            };
             let chip_file = data("reference/dlib").join(face["chip_png"].as_str().unwrap());
             ReferenceFace {
                 name: face["name"].as_str().unwrap().into(),
                 image: face["image"].as_str().unwrap().into(),
-                landmarks: points.try_into().unwrap(),
+                landmarks: points("yunet_landmarks"),
+                face_box: floats(&face["face_box"]).try_into().unwrap(),
+                dlib_landmarks: points("dlib_landmarks"),
                 chip: image::open(chip_file).unwrap().into_rgb8(),
                 descriptor: Embedding::from_raw(floats(&face["descriptor"])).unwrap(),
             }
@@ -81,6 +91,42 @@ fn the_port_gives_dlibs_own_descriptors_on_dlibs_input() {
 }
 
 #[test]
+fn the_landmarker_finds_dlibs_own_landmarks_in_the_same_box() {
+    let mut photos = std::collections::HashMap::new();
+    for face in reference_faces() {
+        let face_box = FaceBox::around(&face.landmarks);
+        let [left, top, right, bottom] = face.face_box;
+        assert_eq!(face_box, FaceBox { left, top, right, bottom }, "{}: the box", face.name);
+        let photo = photos
+            .entry(face.image.clone())
+            .or_insert_with(|| facecmp::image::load(&data(&face.image), Default::default()).unwrap());
+        let found = ShapePredictor::bundled().predict(photo, &face_box);
+        // Whole pixels both. On the same decoded pixels the port is exact
+        // (tools/dlib/shape_predictor.py's check); here the reference decoded
+        // with libjpeg and facecmp with zune-jpeg, whose grey levels tip a
+        // split now and then: a few pixels at most.
+        for (ours, dlibs) in found.iter().zip(&face.dlib_landmarks) {
+            assert!(
+                (ours.x - dlibs.x).abs() <= 3.0 && (ours.y - dlibs.y).abs() <= 3.0,
+                "{}: {found:?} against dlib's {:?}",
+                face.name,
+                face.dlib_landmarks
+            );
+        }
+    }
+}
+
+#[test]
+fn the_chip_template_is_the_converters() {
+    let text = std::fs::read_to_string(data("../../tools/dlib/chip_template.json")).unwrap();
+    let json: Value = serde_json::from_str(&text).unwrap();
+    for (ours, listed) in DLIB_TEMPLATE.iter().zip(json["dlib5_points"].as_array().unwrap()) {
+        let (x, y) = (listed[0].as_f64().unwrap() as f32, listed[1].as_f64().unwrap() as f32);
+        assert!((ours.x - x).abs() < 1e-4 && (ours.y - y).abs() < 1e-4, "{ours:?} against {listed}");
+    }
+}
+
+#[test]
 fn facecmp_cuts_the_chip_the_reference_was_computed_on() {
     let dlib = dlib_on(&engines()[0]);
     let mut photos = std::collections::HashMap::new();
@@ -89,13 +135,12 @@ fn facecmp_cuts_the_chip_the_reference_was_computed_on() {
             .entry(face.image.clone())
             .or_insert_with(|| facecmp::image::load(&data(&face.image), Default::default()).unwrap());
         let chip = dlib_chip(photo, &face.landmarks);
-        let differences = chip.as_raw().iter().zip(face.chip.as_raw()).map(|(a, b)| a.abs_diff(*b));
-        let mean = differences.map(f64::from).sum::<f64>() / chip.as_raw().len() as f64;
-        // The reference decoded the JPEGs with libjpeg (Pillow), facecmp with
-        // zune-jpeg: their IDCTs differ by a grey level here and there.
-        assert!(mean < 0.5, "{}: chips differ by {mean:.3} grey levels on average", face.name);
+        // Not pixel for pixel: the reference decoded the JPEGs with libjpeg
+        // (Pillow), facecmp with zune-jpeg, and their grey levels can move a
+        // landmark by a pixel or two (above), which moves the chip. What must
+        // hold is that the network sees the same face.
         let cosine = dlib.embed_chips(&[&chip]).unwrap()[0].cosine(&face.descriptor).unwrap();
-        assert!(cosine >= 0.999, "{}: cosine {cosine} to dlib's descriptor of the reference chip", face.name);
+        assert!(cosine >= 0.995, "{}: cosine {cosine} to dlib's descriptor of the reference chip", face.name);
     }
 }
 

@@ -1,6 +1,7 @@
 //! dlib's face-recognition ResNet (`dlib_face_recognition_resnet_model_v1`,
 //! CC0; Davis King, 2017), ported once to ONNX by `tools/dlib/convert.py`:
-//! its own 150×150 chip, cut from the photo by YuNet's five landmarks, and its
+//! its own 150×150 chip, placed by dlib's own 5-point landmarker in a box
+//! derived from YuNet's landmarks (`dlib_landmarks.rs`), and its
 //! 128-d descriptor, L2-normalised here so that it is compared by cosine like
 //! every other embedding. A network independent of SFace (another
 //! architecture, other training data), so the two make different mistakes.
@@ -9,6 +10,7 @@ use std::sync::OnceLock;
 
 use ::image::RgbImage;
 
+use super::dlib_landmarks::{FaceBox, ShapePredictor};
 use super::{
     EmbedError, Embedder, EmbedderIdentity, Embedding, FaceInPhoto, LazyNetwork, rgb_images, split_embeddings,
 };
@@ -26,22 +28,26 @@ pub(crate) const DLIB_NAME: &str = "dlib-resnet-v1";
 /// runs of 8, so the network's intermediate tensors stay bounded.
 const FACES_PER_RUN: usize = 8;
 
-/// Where YuNet's five landmarks (right eye, left eye, nose tip, right and
-/// left mouth corner) go in dlib's chip: dlib's `get_face_chip_details(shape,
-/// 150, 0.25)` mean-shape points at pixel centres (derived and checked
-/// against dlib's own chips in `tools/dlib/README.md`; `chip_template.json`).
+/// Where dlib's five landmarks (the outer and inner corner of the eye at the
+/// image's right, the same of the other eye, the base of the nose) go in its
+/// chip: dlib's `get_face_chip_details(shape, 150, 0.25)` for a 5-point
+/// shape, its points `(0.25 + m) / 1.5 · 150` at pixel centres, `· 149/150`
+/// (`tools/dlib/README.md` derives the pixel-centre step).
 pub const DLIB_TEMPLATE: [Point; 5] = [
-    Point { x: 47.2322, y: 46.2884 },
-    Point { x: 99.8063, y: 46.2884 },
-    Point { x: 73.5193, y: 76.0521 },
-    Point { x: 50.0788, y: 102.3365 },
-    Point { x: 96.9597, y: 102.3365 },
+    Point { x: 110.217, y: 46.0408 },
+    Point { x: 89.0087, y: 47.5774 },
+    Point { x: 36.8105, y: 46.0636 },
+    Point { x: 58.0191, y: 47.5870 },
+    Point { x: 73.5178, y: 87.1946 },
 ];
 
-/// dlib's chip of a face in a photo: the least-squares similarity of its
-/// landmarks onto [`DLIB_TEMPLATE`], bilinear, black outside the photo.
+/// dlib's chip of a face in a photo, as dlib's own pipeline cuts it: dlib's
+/// 5-point landmarker run in the box dlib's detector would give the face
+/// (placed from YuNet's landmarks), then the least-squares similarity of its
+/// points onto [`DLIB_TEMPLATE`], bilinear, black outside the photo.
 pub fn dlib_chip(photo: &RgbImage, landmarks: &[Point; 5]) -> RgbImage {
-    warp(photo, &Similarity::estimate(landmarks, &DLIB_TEMPLATE), DLIB_CHIP_SIZE)
+    let parts = ShapePredictor::bundled().predict(photo, &FaceBox::around(landmarks));
+    warp(photo, &Similarity::estimate(&parts, &DLIB_TEMPLATE), DLIB_CHIP_SIZE)
 }
 
 /// dlib's chip cut from a 112×112 ArcFace crop, for faces that only exist as
@@ -101,7 +107,7 @@ impl Embedder for DlibResNet {
             name: DLIB_NAME.into(),
             sha256: self.network.model().sha256(),
             dimension: DLIB_DIMENSION,
-            preprocessing: "yunet-5pt-dlib150-pad0.25-rgb-0..255".into(),
+            preprocessing: "dlib-5pt-in-yunet-box-dlib150-pad0.25-rgb-0..255".into(),
         })
     }
 

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 mod card;
 mod dlib;
+pub mod dlib_landmarks;
 mod fusion;
 mod sface;
 
