@@ -4,13 +4,17 @@ face detector puts its box, from YuNet's five landmarks.
 
     facecmp detect --json LFW_DIR/<the photos outside View 2> > yunet.jsonl
     python3 tools/dlib/dlib_boxes.py LFW_DIR boxes.json
-    python3 tools/dlib/fit_face_box.py yunet.jsonl boxes.json --exclude data/lfw/pairs.txt
+    python3 tools/dlib/fit_face_box.py yunet.jsonl boxes.json --exclude data/lfw/pairs.txt \
+        --write tools/dlib/face_box.json
 
 The box is centred at the landmarks' centroid plus (CENTRE_X, CENTRE_Y) times their spread (the
 root-mean-square distance from the centroid), WIDTH x HEIGHT spreads in size. Each constant is
 the median over the photos where YuNet's face nearest the centre and one of dlib's boxes are the
 same face (dlib's box centre inside YuNet's box): medians, because a few of dlib's boxes are
 loose. Photos of View 2 are left out, so that LFW's report is on photos the fit never saw.
+
+The constants live in face_box.json (--write updates its numbers): make_dlib_reference.py reads
+them from there, and the Rust test `the_face_box_is_the_fitted_one` holds FaceBox's to them.
 """
 
 import argparse
@@ -71,6 +75,7 @@ def main(argv=None) -> int:
     ap.add_argument("yunet", help="facecmp detect --json output (JSON lines)")
     ap.add_argument("boxes", help="dlib_boxes.py output")
     ap.add_argument("--exclude", help="pairs.txt whose photos are left out of the fit")
+    ap.add_argument("--write", help="face_box.json whose four constants are set to the fit")
     args = ap.parse_args(argv)
     excluded = view2_photos(args.exclude) if args.exclude else set()
     boxes = json.load(open(args.boxes))
@@ -83,7 +88,23 @@ def main(argv=None) -> int:
     print(f"{len(fits)} photos (dlib and YuNet agree on the face)")
     for name, m, (lo, hi) in zip(["CENTRE_X", "CENTRE_Y", "WIDTH", "HEIGHT"], medians, spread.T):
         print(f"    const {name}: f32 = {m:.4f};   // 10-90 %: {lo:.4f} .. {hi:.4f}")
+    if args.write:
+        write_constants(args.write, medians)
     return 0
+
+
+def write_constants(path: str, medians) -> None:
+    """Sets the four numbers in `path`, keeping its notes."""
+    try:
+        doc = json.load(open(path))
+    except FileNotFoundError:
+        doc = {}
+    for key, value in zip(["centre_x", "centre_y", "width", "height"], medians):
+        doc[key] = round(float(value), 4)
+    with open(path, "w") as out:
+        json.dump(doc, out, indent=1, ensure_ascii=False)
+        out.write("\n")
+    print("wrote", path, "(now set FaceBox's constants in dlib_landmarks.rs to match)")
 
 
 if __name__ == "__main__":

@@ -6,8 +6,8 @@ bald_guys: every face YuNet finds) this script
 
 1. takes YuNet's 5 landmarks from the fixtures make_reference.py wrote
    (tests/data/reference/pipeline_similarities.json, yunet_other_images.json: letterbox 640),
-2. places the box dlib's detector would give the face from those landmarks (FACE_BOX, as
-   crates/facecmp/src/embed/dlib_landmarks.rs computes it), runs dlib's own 5-point landmarker
+2. places the box dlib's detector would give the face from those landmarks (tools/dlib/face_box.json,
+   as crates/facecmp/src/embed/dlib_landmarks.rs computes it), runs dlib's own 5-point landmarker
    (shape_predictor_5_face_landmarks, dlib Python) in that box, and builds the 150x150 chip from
    its 5 points as facecmp does: the dlib 5-point template (tools/dlib/chip_template.json,
    dlib5_points), least-squares similarity, bilinear, pixel centres at integer coordinates, black
@@ -56,7 +56,11 @@ RESNET = "dlib_face_recognition_resnet_model_v1.dat"
 SP5 = "shape_predictor_5_face_landmarks.dat"
 # FaceBox::around's constants (fitted by tools/dlib/fit_face_box.py): centre offset and size in
 # spreads of the landmarks (root-mean-square distance from their centroid).
-FACE_BOX = {"centre_x": -0.1779, "centre_y": -0.0684, "width": 3.9401, "height": 3.9097}
+FACE_BOX = {
+    k: v
+    for k, v in json.loads((ROOT / "tools" / "dlib" / "face_box.json").read_text()).items()
+    if k in ("centre_x", "centre_y", "width", "height")
+}
 DEFAULT_DAT_DIR = Path(os.environ.get("FACECMP_DLIB_DAT_DIR", Path.home() / ".cache" / "facecmp" / "dlib"))
 
 
@@ -79,6 +83,49 @@ def face_box(landmarks) -> list[int]:
     cx, cy = centre[0] + f(FACE_BOX["centre_x"]) * spread, centre[1] + f(FACE_BOX["centre_y"]) * spread
     hw, hh = f(FACE_BOX["width"]) * spread / f(2), f(FACE_BOX["height"]) * spread / f(2)
     return [int(np.floor(v + f(0.5))) for v in (cx - hw, cy - hh, cx + hw, cy + hh)]
+
+
+def photo_region(rgb, box, m, size: int, grow: float):
+    """The photo's pixels around one face, black elsewhere: those the chip `m` reads (its
+    quadrangle, a pixel wider for the bilinear neighbours) and the face box grown by `grow` of its
+    size on each side (the landmarker reads around its current shape). Returns the bounding
+    rectangle of those pixels and its top-left corner in the photo."""
+    h, w = rgb.shape[:2]
+    a, b = m[:, :2], m[:, 2]
+    ys, xs = np.mgrid[0:h, 0:w]
+    # chip coordinates of every photo pixel: inside [-2, size + 1] means the warp may read it
+    u = a[0, 0] * xs + a[0, 1] * ys + b[0]
+    v = a[1, 0] * xs + a[1, 1] * ys + b[1]
+    margin = 2 * np.hypot(a[0, 0], a[0, 1])
+    read = (u >= -margin) & (u <= size - 1 + margin) & (v >= -margin) & (v <= size - 1 + margin)
+    left, top, right, bottom = box
+    grow_x, grow_y = grow * (right - left), grow * (bottom - top)
+    read |= (xs >= left - grow_x) & (xs <= right + grow_x) & (ys >= top - grow_y) & (ys <= bottom + grow_y)
+    rows, cols = np.flatnonzero(read.any(1)), np.flatnonzero(read.any(0))
+    y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    region = np.where(read[..., None], rgb, 0).astype(np.uint8)[y0:y1, x0:x1]
+    return np.ascontiguousarray(region), (int(x0), int(y0))
+
+
+def region_stands_in(region, offset, yunet_landmarks, parts, chip, sp5, template, size: int) -> bool:
+    """Whether the region alone gives what the whole photo gave: the same landmarks in the box
+    placed from the shifted YuNet landmarks (in float32, as the Rust test shifts them), and the same
+    chip to within one grey level (the similarity's translation is computed from other numbers)."""
+    shifted = np.asarray(yunet_landmarks, np.float32) - np.asarray(offset, np.float32)
+    found = [[p.x, p.y] for p in sp5(region, dlib.rectangle(*face_box(shifted))).parts()]
+    if not np.array_equal(np.array(found) + np.array(offset), np.array(parts)):
+        return False
+    cut = mr.warp_affine(region, mr.umeyama(np.array(found, np.float64), template), size)
+    return int(np.abs(cut.astype(np.int64) - chip).max()) <= 1
+
+
+def stand_in_region(rgb, box, m, yunet_landmarks, parts, chip, sp5, template, size: int):
+    """The smallest region (of a few growths) that stands in for the photo; the photo if none."""
+    for grow in (0.0, 0.05, 0.1, 0.15, 0.25, 0.5):
+        region, offset = photo_region(rgb, box, m, size, grow)
+        if region_stands_in(region, offset, yunet_landmarks, parts, chip, sp5, template, size):
+            return region, offset
+    return rgb, (0, 0)
 
 
 def dlib_wheel() -> str:
@@ -159,6 +206,13 @@ def main() -> None:
         reloaded = np.asarray(Image.open(png).convert("RGB"))
         assert np.array_equal(reloaded, chip)
         ours = np.array(rec.compute_face_descriptor(reloaded))
+        # The decoded photo around the face, lossless: facecmp decodes JPEGs with zune-jpeg, not
+        # libjpeg, so the Rust test cuts its chip from these pixels, the ones dlib saw.
+        region, offset = stand_in_region(rgb, box, m, face["landmarks"], parts, chip, sp5, template, size)
+        # (WebP lossless: a third smaller than PNG, and the same pixels.)
+        region_file = OUT / f"{name}.region.webp"
+        Image.fromarray(region, "RGB").save(region_file, lossless=True, method=6, quality=100)
+        assert np.array_equal(np.asarray(Image.open(region_file).convert("RGB")), region)
 
         entry = {
             "name": name,
@@ -170,6 +224,12 @@ def main() -> None:
             "align_matrix": m.tolist(),
             "chip_png": png.name,
             "chip_png_sha256": mr.sha256(png),
+            "photo_region": {
+                "file": region_file.name,
+                "left": offset[0],
+                "top": offset[1],
+                "sha256": mr.sha256(region_file),
+            },
             "descriptor": ours.tolist(),
             "descriptor_norm": float(np.linalg.norm(ours)),
         }

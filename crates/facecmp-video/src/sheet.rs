@@ -2,6 +2,7 @@
 //! similarity), because people would rather look than read.
 
 use ab_glyph::{Font, FontRef, PxScale, ScaleFont, point};
+use facecmp_gallery::appearances::media_clock;
 use image::{Rgb, RgbImage};
 
 use crate::search::Appearance;
@@ -42,16 +43,10 @@ pub fn contact_sheet(appearances: &[Appearance], font: &[u8]) -> Result<RgbImage
     Ok(sheet)
 }
 
-/// `75.25` → `1:15.2`.
+/// `75.25` s → `1:15.2`: [`media_clock`] for a time in seconds.
 pub fn clock(seconds: f64) -> String {
-    let seconds = seconds.max(0.0);
-    let minutes = (seconds / 60.0).floor();
-    let rest = seconds - minutes * 60.0;
-    if minutes >= 60.0 {
-        format!("{}:{:02}:{:04.1}", (minutes / 60.0) as u64, (minutes % 60.0) as u64, rest)
-    } else {
-        format!("{}:{:04.1}", minutes as u64, rest)
-    }
+    // Through whole milliseconds: `8.7 * 10.0` is 86.999…, which would cut to `8.6`.
+    media_clock((seconds.max(0.0) * 1000.0).round() as i64)
 }
 
 fn file_name(target: &str) -> &str {
@@ -104,5 +99,8 @@ mod tests {
         assert_eq!(clock(0.0), "0:00.0");
         assert_eq!(clock(75.25), "1:15.2");
         assert_eq!(clock(3725.0), "1:02:05.0");
+        assert_eq!(clock(8.7), "0:08.7");
+        assert_eq!(clock(59.96), "0:59.9");
+        assert_eq!(clock(-1.0), "0:00.0");
     }
 }

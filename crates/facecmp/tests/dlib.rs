@@ -27,7 +27,19 @@ struct ReferenceFace {
     face_box: [f32; 4],
     dlib_landmarks: [Point; 5],
     chip: RgbImage,
+    /// The photo around the face as the reference decoded it (libjpeg),
+    /// black where neither the landmarker nor the chip reads, and where its
+    /// top-left corner lies in the photo.
+    region: RgbImage,
+    region_corner: Point,
     descriptor: Embedding,
+}
+
+impl ReferenceFace {
+    /// YuNet's landmarks in the region's coordinates.
+    fn landmarks_in_region(&self) -> [Point; 5] {
+        self.landmarks.map(|p| Point { x: p.x - self.region_corner.x, y: p.y - self.region_corner.y })
+    }
 }
 
 fn reference_faces() -> Vec<ReferenceFace> {
@@ -53,6 +65,9 @@ fn reference_faces() -> Vec<ReferenceFace> {
                 points.try_into().unwrap()
             };
             let chip_file = data("reference/dlib").join(face["chip_png"].as_str().unwrap());
+            let region = &face["photo_region"];
+            let region_file = data("reference/dlib").join(region["file"].as_str().unwrap());
+            let corner = |key: &str| region[key].as_u64().unwrap() as f32;
             ReferenceFace {
                 name: face["name"].as_str().unwrap().into(),
                 image: face["image"].as_str().unwrap().into(),
@@ -60,6 +75,8 @@ fn reference_faces() -> Vec<ReferenceFace> {
                 face_box: floats(&face["face_box"]).try_into().unwrap(),
                 dlib_landmarks: points("dlib_landmarks"),
                 chip: image::open(chip_file).unwrap().into_rgb8(),
+                region: image::open(region_file).unwrap().into_rgb8(),
+                region_corner: Point { x: corner("left"), y: corner("top") },
                 descriptor: Embedding::from_raw(floats(&face["descriptor"])).unwrap(),
             }
         })
@@ -127,7 +144,52 @@ fn the_chip_template_is_the_converters() {
 }
 
 #[test]
+fn the_face_box_is_the_fitted_one() {
+    let text = std::fs::read_to_string(data("../../tools/dlib/face_box.json")).unwrap();
+    let json: Value = serde_json::from_str(&text).unwrap();
+    let fitted = [FaceBox::CENTRE_X, FaceBox::CENTRE_Y, FaceBox::WIDTH, FaceBox::HEIGHT];
+    for (ours, key) in fitted.into_iter().zip(["centre_x", "centre_y", "width", "height"]) {
+        assert_eq!(ours, json[key].as_f64().unwrap() as f32, "{key}");
+    }
+}
+
+#[test]
+fn on_the_pixels_dlib_saw_the_landmarker_finds_exactly_dlibs_landmarks() {
+    for face in reference_faces() {
+        let found =
+            ShapePredictor::bundled().predict(&face.region, &FaceBox::around(&face.landmarks_in_region()));
+        let corner = face.region_corner;
+        let in_photo = found.map(|p| Point { x: p.x + corner.x, y: p.y + corner.y });
+        assert_eq!(in_photo, face.dlib_landmarks, "{}", face.name);
+    }
+}
+
+#[test]
 fn facecmp_cuts_the_chip_the_reference_was_computed_on() {
+    let dlib = dlib_on(&engines()[0]);
+    for face in reference_faces() {
+        let chip = dlib_chip(&face.region, &face.landmarks_in_region());
+        // The same pixels and landmarks: the chips differ only where the
+        // warp's rounding tips (the similarity is fitted in f32 here, f64 there).
+        let differences = chip.as_raw().iter().zip(face.chip.as_raw()).map(|(&a, &b)| a.abs_diff(b));
+        let (largest, total) = differences.fold((0, 0u64), |(max, sum), d| (max.max(d), sum + u64::from(d)));
+        let mean = total as f64 / chip.as_raw().len() as f64;
+        assert!(
+            largest <= 1 && mean < 0.01,
+            "{}: chips differ by up to {largest}, {mean:.3} on average",
+            face.name
+        );
+        let cosine = dlib.embed_chips(&[&chip]).unwrap()[0].cosine(&face.descriptor).unwrap();
+        assert!(
+            cosine >= 0.9999,
+            "{}: cosine {cosine} to dlib's descriptor of the reference chip",
+            face.name
+        );
+    }
+}
+
+#[test]
+fn facecmp_decodes_the_photos_near_enough_for_the_same_descriptor() {
     let dlib = dlib_on(&engines()[0]);
     let mut photos = std::collections::HashMap::new();
     for face in reference_faces() {
@@ -135,10 +197,9 @@ fn facecmp_cuts_the_chip_the_reference_was_computed_on() {
             .entry(face.image.clone())
             .or_insert_with(|| facecmp::image::load(&data(&face.image), Default::default()).unwrap());
         let chip = dlib_chip(photo, &face.landmarks);
-        // Not pixel for pixel: the reference decoded the JPEGs with libjpeg
-        // (Pillow), facecmp with zune-jpeg, and their grey levels can move a
-        // landmark by a pixel or two (above), which moves the chip. What must
-        // hold is that the network sees the same face.
+        // zune-jpeg's grey levels are not libjpeg's: a landmark may move a
+        // pixel or two (above), and the chip with it. What must hold is that
+        // the network sees the same face.
         let cosine = dlib.embed_chips(&[&chip]).unwrap()[0].cosine(&face.descriptor).unwrap();
         assert!(cosine >= 0.995, "{}: cosine {cosine} to dlib's descriptor of the reference chip", face.name);
     }

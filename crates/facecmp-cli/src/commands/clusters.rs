@@ -4,9 +4,8 @@
 //! are what an operator does with one.
 
 use facecmp::ThresholdChoice;
-use facecmp_gallery::appearances::ClusterSummary;
+use facecmp_gallery::appearances::{ClusterSummary, media_clock};
 use facecmp_gallery::{Appearance, Gallery};
-use facecmp_video::sheet::clock;
 
 use crate::args::{ClustersArgs, GlobalArgs};
 use crate::outcome::{CliError, Outcome};
@@ -93,7 +92,7 @@ fn print_summary(summary: &ClusterSummary) -> Result<(), CliError> {
 }
 
 fn seen(appearance: &Appearance) -> String {
-    let media = format!("{} {}", appearance.source_name, clock(appearance.media_start_ms as f64 / 1000.0));
+    let media = format!("{} {}", appearance.source_name, media_clock(appearance.media_start_ms));
     match appearance.wall_start_ms {
         Some(ms) => {
             let time = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);

@@ -43,6 +43,7 @@ use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use facecmp_search::{PersonMatch, SearchIndex};
 
 use super::MAX_VECTORS;
+use super::bounds::{Bounds, Coverage};
 use super::time_order::Starts;
 use crate::error::{GalleryError, Result};
 use crate::model::{AppearanceFilter, FoundAppearance};
@@ -113,83 +114,6 @@ struct Span {
     wall: Option<(i64, i64)>,
     vectors: [i64; MAX_VECTORS],
     count: u8,
-}
-
-/// The extremes of a source's appearances' times, widened by every
-/// appearance added and never narrowed: a removal leaves them wider than
-/// the truth, which only makes a search test more appearances one by one.
-#[derive(Debug, Clone, Copy)]
-struct Bounds {
-    /// Least and greatest start, least and greatest end.
-    media: [i64; 4],
-    wall: [i64; 4],
-    any_wall: bool,
-    all_wall: bool,
-}
-
-/// How much of a source a filter admits, judged by its [`Bounds`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Coverage {
-    None,
-    Some,
-    All,
-}
-
-impl Bounds {
-    const EMPTY: Bounds = Bounds {
-        media: [i64::MAX, i64::MIN, i64::MAX, i64::MIN],
-        wall: [i64::MAX, i64::MIN, i64::MAX, i64::MIN],
-        any_wall: false,
-        all_wall: true,
-    };
-
-    fn widen(&mut self, span: &Span) {
-        let widen = |range: &mut [i64; 4], (start, end): (i64, i64)| {
-            *range = [range[0].min(start), range[1].max(start), range[2].min(end), range[3].max(end)];
-        };
-        widen(&mut self.media, span.media);
-        match span.wall {
-            Some(wall) => {
-                widen(&mut self.wall, wall);
-                self.any_wall = true;
-            }
-            None => self.all_wall = false,
-        }
-    }
-
-    fn coverage(&self, filter: &AppearanceFilter) -> Coverage {
-        // Every span overlaps [from, until) when from ≤ the least end and the
-        // greatest start < until; none does when from > the greatest end or
-        // until ≤ the least start.
-        let judge = |[least_start, greatest_start, least_end, greatest_end]: [i64; 4],
-                     from: Option<i64>,
-                     until: Option<i64>| {
-            if from.is_some_and(|from| from > greatest_end) || until.is_some_and(|until| until <= least_start)
-            {
-                Coverage::None
-            } else if from.is_none_or(|from| from <= least_end)
-                && until.is_none_or(|until| greatest_start < until)
-            {
-                Coverage::All
-            } else {
-                Coverage::Some
-            }
-        };
-        let media = judge(self.media, filter.media_from_ms, filter.media_until_ms);
-        let wall = match (filter.wall_from_ms, filter.wall_until_ms) {
-            (None, None) => Coverage::All,
-            _ if !self.any_wall => Coverage::None,
-            (from, until) => match judge(self.wall, from, until) {
-                Coverage::All if !self.all_wall => Coverage::Some,
-                wall => wall,
-            },
-        };
-        match (media, wall) {
-            (Coverage::None, _) | (_, Coverage::None) => Coverage::None,
-            (Coverage::All, Coverage::All) => Coverage::All,
-            _ => Coverage::Some,
-        }
-    }
 }
 
 impl AppearanceIndex {
@@ -447,7 +371,7 @@ impl Loaded {
             span.vectors[span.count as usize] = *id;
             span.count += 1;
         }
-        part.bounds.widen(&span);
+        part.bounds.widen(span.media, span.wall);
         part.media_starts.add(span.media, indexed.appearance);
         if let Some(wall) = span.wall {
             part.wall_starts.add(wall, indexed.appearance);
@@ -479,52 +403,6 @@ impl Loaded {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn span(media: (i64, i64), wall: Option<(i64, i64)>) -> Span {
-        Span { source: 1, media, wall, vectors: [0; MAX_VECTORS], count: 0 }
-    }
-
-    #[test]
-    fn bounds_say_when_a_source_is_wholly_in_or_out_of_a_filter() {
-        let mut bounds = Bounds::EMPTY;
-        bounds.widen(&span((1_000, 2_000), Some((10, 20))));
-        bounds.widen(&span((5_000, 9_000), Some((50, 90))));
-        let media = |from, until| AppearanceFilter {
-            media_from_ms: from,
-            media_until_ms: until,
-            ..Default::default()
-        };
-        let wall =
-            |from, until| AppearanceFilter { wall_from_ms: from, wall_until_ms: until, ..Default::default() };
-        assert_eq!(bounds.coverage(&AppearanceFilter::default()), Coverage::All);
-        assert_eq!(bounds.coverage(&media(Some(9_001), None)), Coverage::None);
-        assert_eq!(bounds.coverage(&media(None, Some(1_000))), Coverage::None);
-        assert_eq!(bounds.coverage(&media(Some(2_000), Some(5_001))), Coverage::All);
-        assert_eq!(bounds.coverage(&media(Some(2_001), None)), Coverage::Some);
-        assert_eq!(bounds.coverage(&wall(Some(0), Some(100))), Coverage::All);
-        assert_eq!(bounds.coverage(&wall(Some(30), Some(40))), Coverage::Some);
-        assert_eq!(bounds.coverage(&wall(Some(91), None)), Coverage::None);
-        // An appearance without a wall clock is never wholly inside a wall-clock range.
-        bounds.widen(&span((3_000, 3_500), None));
-        assert_eq!(bounds.coverage(&wall(Some(0), Some(100))), Coverage::Some);
-        let mut no_clock = Bounds::EMPTY;
-        no_clock.widen(&span((0, 1), None));
-        assert_eq!(no_clock.coverage(&wall(None, Some(100))), Coverage::None);
-        // Every judgement agrees with the spans themselves.
-        let spans = [
-            span((1_000, 2_000), Some((10, 20))),
-            span((5_000, 9_000), Some((50, 90))),
-            span((3_000, 3_500), None),
-        ];
-        for filter in [media(Some(2_001), None), wall(Some(30), Some(40)), media(Some(1_500), Some(3_200))] {
-            let admitted = spans.iter().filter(|s| filter.admits_span(1, s.media, s.wall)).count();
-            match bounds.coverage(&filter) {
-                Coverage::None => assert_eq!(admitted, 0, "{filter:?}"),
-                Coverage::All => assert_eq!(admitted, spans.len(), "{filter:?}"),
-                Coverage::Some => {}
-            }
-        }
-    }
 
     /// A camera's day: 400 appearances of one second, one every 10 s, a
     /// unit vector each, one of them removed.

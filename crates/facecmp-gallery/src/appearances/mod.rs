@@ -19,11 +19,14 @@
 //! source is deleted, or until the person it was matched to is erased,
 //! whichever comes first — with its vectors and thumbnail.
 
+mod bounds;
+mod clock;
 mod clusters;
 mod footage;
 mod index;
 mod time_order;
 
+pub use clock::media_clock;
 pub use clusters::{ClusterSummary, ClusteringRun, FACES_ENROLLED_PER_CLUSTER};
 
 pub(crate) use index::AppearanceIndex;

@@ -10,12 +10,12 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use facecmp::ThresholdChoice;
-use facecmp_gallery::appearances::ClusterSummary;
+use facecmp_gallery::appearances::{ClusterSummary, media_clock};
 use facecmp_gallery::{Appearance, IdentifyError};
 use serde::Deserialize;
 
 use super::error::{PageError, blocking, render};
-use super::footage::{media_time, short_name};
+use super::footage::short_name;
 use super::session::Operator;
 use super::{Console, Layout, path_segment, times};
 
@@ -76,7 +76,7 @@ fn seen(appearance: &Appearance) -> String {
     match appearance.wall_start_ms {
         Some(ms) => times::show(ms.div_euclid(1000)),
         None => {
-            format!("{} at {}", short_name(&appearance.source_name), media_time(appearance.media_start_ms))
+            format!("{} at {}", short_name(&appearance.source_name), media_clock(appearance.media_start_ms))
         }
     }
 }

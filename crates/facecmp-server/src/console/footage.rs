@@ -14,6 +14,7 @@ use axum::extract::{Multipart, Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use facecmp::{Embedding, FaceChoice};
+use facecmp_gallery::appearances::media_clock;
 use facecmp_gallery::{Appearance, AppearanceFilter, FoundAppearance, Source, SourceKind};
 use serde::Deserialize;
 use tower::ServiceExt;
@@ -73,8 +74,8 @@ impl FoundRow {
             short_source: short_name(&appearance.source_name).to_string(),
             media: format!(
                 "{} – {}",
-                media_time(appearance.media_start_ms),
-                media_time(appearance.media_end_ms)
+                media_clock(appearance.media_start_ms),
+                media_clock(appearance.media_end_ms)
             ),
             seen: appearance.wall_start_ms.map(|ms| times::show(ms.div_euclid(1000))),
             similarity: format!("{:.3}", found.similarity),
@@ -88,13 +89,6 @@ impl FoundRow {
 /// whole path is in the cell's title), a camera's name as it is.
 pub(crate) fn short_name(name: &str) -> &str {
     std::path::Path::new(name).file_name().and_then(|n| n.to_str()).unwrap_or(name)
-}
-
-/// `83_400` ms → `1:23.4`.
-pub(crate) fn media_time(ms: i64) -> String {
-    let tenths = ms.max(0) / 100;
-    let (minutes, tenths) = (tenths / 600, tenths % 600);
-    format!("{minutes}:{:02}.{}", tenths / 10, tenths % 10)
 }
 
 #[derive(Deserialize, Default)]
@@ -274,7 +268,11 @@ pub(crate) async fn play(
     let seconds = |ms: i64| ms as f64 / 1000.0;
     let page = PlayPage {
         layout: Layout::new(format!("Appearance {id}"), Some(&operator), "find"),
-        media: format!("{} – {}", media_time(appearance.media_start_ms), media_time(appearance.media_end_ms)),
+        media: format!(
+            "{} – {}",
+            media_clock(appearance.media_start_ms),
+            media_clock(appearance.media_end_ms)
+        ),
         fragment: format!(
             "#t={:.1},{:.1}",
             seconds(appearance.media_start_ms),
@@ -326,13 +324,6 @@ fn readable_file(gallery: &facecmp_gallery::Gallery, source: i64) -> Result<Path
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn media_times_are_minutes_seconds_and_tenths() {
-        assert_eq!(media_time(0), "0:00.0");
-        assert_eq!(media_time(83_400), "1:23.4");
-        assert_eq!(media_time(3_600_050), "60:00.0");
-    }
 
     #[test]
     fn files_are_shown_by_their_name_and_cameras_as_they_are() {

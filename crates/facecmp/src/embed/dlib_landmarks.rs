@@ -46,14 +46,16 @@ pub struct FaceBox {
 /// landmarks' centroid and spread (root-mean-square distance from the
 /// centroid) give the box's centre and side. The four constants are fitted
 /// by `tools/dlib/fit_face_box.py` on the LFW photos outside the View 2
-/// pairs (the evaluation never sees them). Its edges are whole pixels, as
-/// dlib's `rectangle` holds them, so that dlib's own predictor can be given
-/// the same box (the reference test does).
+/// pairs (the evaluation never sees them), which writes them to
+/// `tools/dlib/face_box.json`: the reference script reads them there, and a
+/// test holds these to that file. Its edges are whole pixels, as dlib's
+/// `rectangle` holds them, so that dlib's own predictor can be given the same
+/// box (the reference test does).
 impl FaceBox {
-    const CENTRE_X: f32 = -0.1779;
-    const CENTRE_Y: f32 = -0.0684;
-    const WIDTH: f32 = 3.9401;
-    const HEIGHT: f32 = 3.9097;
+    pub const CENTRE_X: f32 = -0.1779;
+    pub const CENTRE_Y: f32 = -0.0684;
+    pub const WIDTH: f32 = 3.9401;
+    pub const HEIGHT: f32 = 3.9097;
 
     pub fn around(landmarks: &[Point; 5]) -> FaceBox {
         let n = landmarks.len() as f32;
