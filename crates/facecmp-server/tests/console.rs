@@ -25,6 +25,7 @@ use facecmp_video::{
     AppearanceWriter, FrameStream, IndexBatch, IndexConfig, ReadOptions, VideoSource, index_source,
     photo_appearances,
 };
+use fantoccini::error::{CmdError, ErrorStatus, WebDriver};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 use server::Server;
@@ -155,14 +156,20 @@ impl Console<'_> {
         assert_eq!(violations, json!([]), "CSP violations (or csp.js missing) on {page}");
     }
 
+    /// The element's text. An htmx swap may replace the element between
+    /// finding it and reading it (a stale reference): then it is found again.
     async fn text(&self, css: &str) -> String {
-        self.browser
-            .find(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("{css}: {e}"))
-            .text()
-            .await
-            .unwrap()
+        for _ in 0..20 {
+            let element = self.browser.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}"));
+            match element.text().await {
+                Ok(text) => return text,
+                Err(CmdError::Standard(WebDriver { error: ErrorStatus::StaleElementReference, .. })) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("{css}: {e}"),
+            }
+        }
+        panic!("{css}: replaced again and again while being read");
     }
 
     /// Waits until the element exists and its text contains `needle`.

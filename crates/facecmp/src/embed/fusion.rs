@@ -22,7 +22,7 @@ use crate::runtime::RuntimeError;
 /// on LFW, which reports it), where it refuses the fewest genuine pairs at
 /// the strictest thresholds and, among the weights tied on that, leaves the
 /// widest margin (`tools/calibration/README.md`, "Fusion").
-pub const SFACE_WEIGHT: f32 = 0.20;
+pub const SFACE_WEIGHT: f32 = 0.45;
 pub const FUSED_DIMENSION: usize = SFACE_DIMENSION + DLIB_DIMENSION;
 /// The fused embedder's name in its identity (galleries, reports).
 pub const FUSED_NAME: &str = "fused-sface-dlib";
