@@ -220,12 +220,29 @@ fn the_dlib_pipeline_embeds_a_photo_as_dlib_does() {
         let cosine = embedding.cosine(&obama.descriptor).unwrap();
         // Rust's YuNet run puts the landmarks within a fraction of a pixel
         // of the reference's (Python, letterboxed): the chip moves that much.
+        // And the pipeline's embedding is the mean with the mirror image's (below).
         assert!(
             cosine >= 0.995,
             "{}: cosine {cosine} to dlib's descriptor of the reference chip",
             engine.name()
         );
     }
+}
+
+#[test]
+fn a_face_is_embedded_with_its_mirror_image() {
+    let pipeline = Pipeline::load(Config { embedder: EmbedderChoice::Dlib, ..Config::default() }).unwrap();
+    let photo = pipeline.open(&data("obama.jpg")).unwrap();
+    let (index, embedding) = pipeline.embed_one(&photo, FaceChoice::Largest).unwrap();
+    let chip = dlib_chip(&photo.image, &photo.faces[index].landmarks);
+    let mirror = image::imageops::flip_horizontal(&chip);
+    let chips = dlib_on(&engines()[0]).embed_chips(&[&chip, &mirror]).unwrap();
+    let sum = chips[0].as_slice().iter().zip(chips[1].as_slice()).map(|(a, b)| a + b).collect();
+    let mean = Embedding::from_raw(sum).unwrap();
+    assert!(embedding.cosine(&mean).unwrap() >= 0.99999, "the pipeline's embedding is the mean of the two");
+    // The two differ enough that the mean is not either one.
+    let between = chips[0].cosine(&chips[1]).unwrap();
+    assert!(between < 0.999, "a chip and its mirror image: cosine {between}");
 }
 
 #[test]

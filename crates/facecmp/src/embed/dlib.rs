@@ -104,10 +104,11 @@ impl DlibResNet {
     /// image's, both in one batch. A face and its mirror image are the same
     /// person, and the network's errors on the two are partly independent:
     /// on the calibration photos the mean refuses 36 genuine pairs of 2,068
-    /// at FAR 1e-4 where one chip refuses 59 (63 against 89 at 1e-5), for
-    /// about 12 ms more a face (`docs/embedders.md`). Only faces from photos
-    /// and crops are mirrored: [`DlibResNet::embed_chips`] embeds a chip as
-    /// it is, which the reference test needs.
+    /// at FAR 1e-4 where one chip refuses 59 (63 against 89 at 1e-5), and
+    /// the second chip rides in the same run of the network, at no
+    /// whole-process cost we could measure (`docs/embedders.md`). Only faces
+    /// from photos and crops are mirrored: [`DlibResNet::embed_chips`] embeds
+    /// a chip as it is, which the reference test needs.
     fn embed_with_mirror(&self, chips: Vec<RgbImage>) -> Result<Vec<Embedding>, EmbedError> {
         let mirrors: Vec<RgbImage> = chips.iter().map(::image::imageops::flip_horizontal).collect();
         let embeddings = self.embed_chips(&chips.iter().chain(&mirrors).collect::<Vec<_>>())?;
