@@ -119,13 +119,14 @@ def region_stands_in(region, offset, yunet_landmarks, parts, chip, sp5, template
     return int(np.abs(cut.astype(np.int64) - chip).max()) <= 1
 
 
-def stand_in_region(rgb, box, m, yunet_landmarks, parts, chip, sp5, template, size: int):
-    """The smallest region (of a few growths) that stands in for the photo; the photo if none."""
+def stand_in_region(name, rgb, box, m, yunet_landmarks, parts, chip, sp5, template, size: int):
+    """The smallest region (of a few growths) that stands in for the photo. None standing in is an
+    error: committing the whole photo instead would hide that something reads far outside the face."""
     for grow in (0.0, 0.05, 0.1, 0.15, 0.25, 0.5):
         region, offset = photo_region(rgb, box, m, size, grow)
         if region_stands_in(region, offset, yunet_landmarks, parts, chip, sp5, template, size):
             return region, offset
-    return rgb, (0, 0)
+    raise SystemExit(f"{name}: no region around the face gives the whole photo's landmarks and chip")
 
 
 def dlib_wheel() -> str:
@@ -208,7 +209,9 @@ def main() -> None:
         ours = np.array(rec.compute_face_descriptor(reloaded))
         # The decoded photo around the face, lossless: facecmp decodes JPEGs with zune-jpeg, not
         # libjpeg, so the Rust test cuts its chip from these pixels, the ones dlib saw.
-        region, offset = stand_in_region(rgb, box, m, face["landmarks"], parts, chip, sp5, template, size)
+        region, offset = stand_in_region(
+            name, rgb, box, m, face["landmarks"], parts, chip, sp5, template, size
+        )
         # (WebP lossless: a third smaller than PNG, and the same pixels.)
         region_file = OUT / f"{name}.region.webp"
         Image.fromarray(region, "RGB").save(region_file, lossless=True, method=6, quality=100)
